@@ -1,0 +1,1 @@
+//! Galley's domain model. No I/O.

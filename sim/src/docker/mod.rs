@@ -1,0 +1,1 @@
+//! Docker Engine API emulator (API 1.41 over a unix socket).

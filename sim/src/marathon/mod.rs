@@ -1,0 +1,1 @@
+//! Marathon v2 emulator (with a simulated Mesos cluster and the Mesos master state endpoints).

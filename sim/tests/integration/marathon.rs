@@ -1,0 +1,1 @@
+//! Marathon/Mesos emulator contract tests.
