@@ -1,1 +1,11 @@
-//! Galley's domain model. No I/O.
+//! Galley's domain model: soa-configs, the system config, `deployments.json`, git ref names and
+//! Python-compatible JSON. Pure functions over text and data; this crate does no I/O (callers
+//! read files and talk to git, then hand the bytes here).
+
+pub mod deployments;
+pub mod merge;
+pub mod pyjson;
+pub mod refs;
+pub mod soa;
+pub mod system_config;
+pub mod yaml;
