@@ -10,10 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let fds = protox::compile(protos, ["."])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(
-        out.join("galley_descriptor.bin"),
-        prost_encode(&fds),
-    )?;
+    std::fs::write(out.join("galley_descriptor.bin"), prost_encode(&fds))?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

@@ -91,7 +91,12 @@ pub fn service_from_image(image: &str) -> Option<&str> {
 /// instance whose group has no deploy tag is omitted. With `legacy_branches`, such an instance
 /// instead deploys the tip of `refs/heads/<branch>` if it exists (seed-era convention), keyed
 /// under its branch in v1.
-pub fn generate(service: &str, instances: &[InstanceRefs], refs: &RefIndex, legacy_branches: bool) -> Deployments {
+pub fn generate(
+    service: &str,
+    instances: &[InstanceRefs],
+    refs: &RefIndex,
+    legacy_branches: bool,
+) -> Deployments {
     let mut out = Deployments::default();
     for inst in instances {
         let control_key = format!("{service}:{}", inst.control_branch);
@@ -100,22 +105,51 @@ pub fn generate(service: &str, instances: &[InstanceRefs], refs: &RefIndex, lega
             let docker_image = docker_image_name(service, sha);
             out.v1.insert(
                 format!("{service}:paasta-{}", inst.control_branch),
-                V1Entry { docker_image: docker_image.clone(), desired_state, force_bounce: force_bounce.clone() },
+                V1Entry {
+                    docker_image: docker_image.clone(),
+                    desired_state,
+                    force_bounce: force_bounce.clone(),
+                },
             );
-            out.v2.deployments.insert(inst.deploy_group.clone(), V2Deployment { docker_image, git_sha: sha.to_string() });
-            out.v2.controls.insert(control_key, V2Control { desired_state, force_bounce });
+            out.v2.deployments.insert(
+                inst.deploy_group.clone(),
+                V2Deployment {
+                    docker_image,
+                    git_sha: sha.to_string(),
+                },
+            );
+            out.v2.controls.insert(
+                control_key,
+                V2Control {
+                    desired_state,
+                    force_bounce,
+                },
+            );
         } else if legacy_branches && let Some(sha) = refs.head(&inst.branch) {
             let (desired_state, force_bounce) = legacy_desired_state(refs, inst, sha);
             let docker_image = docker_image_name(service, sha);
             out.v1.insert(
                 format!("{service}:{}", inst.branch),
-                V1Entry { docker_image: docker_image.clone(), desired_state, force_bounce: force_bounce.clone() },
+                V1Entry {
+                    docker_image: docker_image.clone(),
+                    desired_state,
+                    force_bounce: force_bounce.clone(),
+                },
             );
             out.v2
                 .deployments
                 .entry(inst.deploy_group.clone())
-                .or_insert(V2Deployment { docker_image, git_sha: sha.to_string() });
-            out.v2.controls.insert(control_key, V2Control { desired_state, force_bounce });
+                .or_insert(V2Deployment {
+                    docker_image,
+                    git_sha: sha.to_string(),
+                });
+            out.v2.controls.insert(
+                control_key,
+                V2Control {
+                    desired_state,
+                    force_bounce,
+                },
+            );
         }
     }
     out
@@ -123,7 +157,11 @@ pub fn generate(service: &str, instances: &[InstanceRefs], refs: &RefIndex, lega
 
 /// Era A wrote control tags as `paasta-<branch>-<ts>-<state>`; era B as
 /// `paasta-<cluster>.<instance>-…`. Either may address a legacy branch; the greater force_bounce wins.
-fn legacy_desired_state(refs: &RefIndex, inst: &InstanceRefs, sha: &str) -> (DesiredState, Option<String>) {
+fn legacy_desired_state(
+    refs: &RefIndex,
+    inst: &InstanceRefs,
+    sha: &str,
+) -> (DesiredState, Option<String>) {
     let a = refs.desired_state(&inst.control_branch, sha);
     let b = refs.desired_state(&inst.branch, sha);
     let key = |s: &(DesiredState, Option<String>)| (s.1.clone(), s.0);
@@ -147,20 +185,31 @@ impl Deployments {
     pub fn parse(text: &str) -> Result<Self, DeploymentsParseError> {
         let value: Value = serde_json::from_str(text).map_err(DeploymentsParseError::Json)?;
         let Value::Object(top) = value else {
-            return Err(DeploymentsParseError::Shape("top level is not an object".into()));
+            return Err(DeploymentsParseError::Shape(
+                "top level is not an object".into(),
+            ));
         };
         if top.contains_key("v1") {
-            return serde_json::from_value(Value::Object(top)).map_err(|e| DeploymentsParseError::Shape(e.to_string()));
+            return serde_json::from_value(Value::Object(top))
+                .map_err(|e| DeploymentsParseError::Shape(e.to_string()));
         }
         let mut v1 = BTreeMap::new();
         for (key, entry) in top {
             let entry = match entry {
-                Value::String(image) => V1Entry { docker_image: image, desired_state: DesiredState::Start, force_bounce: None },
-                other => serde_json::from_value(other).map_err(|e| DeploymentsParseError::Shape(format!("{key}: {e}")))?,
+                Value::String(image) => V1Entry {
+                    docker_image: image,
+                    desired_state: DesiredState::Start,
+                    force_bounce: None,
+                },
+                other => serde_json::from_value(other)
+                    .map_err(|e| DeploymentsParseError::Shape(format!("{key}: {e}")))?,
             };
             v1.insert(key, entry);
         }
-        Ok(Deployments { v1, v2: V2::default() })
+        Ok(Deployments {
+            v1,
+            v2: V2::default(),
+        })
     }
 
     /// The file's text as PaaSTA's `json.dump` writes it (keys sorted, so identical state gives

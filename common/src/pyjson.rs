@@ -67,7 +67,11 @@ pub fn float_repr(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if f > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     // Rust's `{:e}` prints the shortest round-trip digits, e.g. `1.024e3`, `-5e-5`.
     let sci = format!("{f:e}");
@@ -86,12 +90,25 @@ pub fn float_repr(f: f64) -> String {
         } else if decpt >= n {
             format!("{digits}{}.0", "0".repeat((decpt - n) as usize))
         } else {
-            format!("{}.{}", &digits[..decpt as usize], &digits[decpt as usize..])
+            format!(
+                "{}.{}",
+                &digits[..decpt as usize],
+                &digits[decpt as usize..]
+            )
         }
     } else {
-        let frac = if n > 1 { format!(".{}", &digits[1..]) } else { String::new() };
+        let frac = if n > 1 {
+            format!(".{}", &digits[1..])
+        } else {
+            String::new()
+        };
         let e = decpt - 1;
-        format!("{}{frac}e{}{:02}", &digits[..1], if e < 0 { '-' } else { '+' }, e.abs())
+        format!(
+            "{}{frac}e{}{:02}",
+            &digits[..1],
+            if e < 0 { '-' } else { '+' },
+            e.abs()
+        )
     };
     format!("{sign}{body}")
 }
@@ -154,7 +171,10 @@ mod tests {
             dumps(&v, true),
             r#"{"a": {"y": "\ud83d\ude00", "z": "\u00e9\"\\\n"}, "b": [1, 2.0, null, true]}"#
         );
-        assert_eq!(dumps(&json!({"b": 1, "a": 2}), false), r#"{"b": 1, "a": 2}"#);
+        assert_eq!(
+            dumps(&json!({"b": 1, "a": 2}), false),
+            r#"{"b": 1, "a": 2}"#
+        );
         assert_eq!(dumps(&json!("\u{7f}\u{1}"), false), r#""\u007f\u0001""#);
     }
 }

@@ -10,7 +10,9 @@ use std::fmt;
 pub type Sha = String;
 
 /// `start` or `stop`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DesiredState {
     /// Run the instance.
@@ -53,7 +55,9 @@ pub fn control_tag_name(control_branch: &str, timestamp: &str, state: DesiredSta
 
 /// Parses a deploy tag into `(deploy_group, timestamp)`.
 pub fn parse_deploy_tag(ref_name: &str) -> Option<(&str, &str)> {
-    let rest = ref_name.strip_prefix("refs/tags/paasta-")?.strip_suffix("-deploy")?;
+    let rest = ref_name
+        .strip_prefix("refs/tags/paasta-")?
+        .strip_suffix("-deploy")?;
     let (group, ts) = rest.rsplit_once('-')?;
     (is_tag_timestamp(ts) && !group.is_empty()).then_some((group, ts))
 }
@@ -88,7 +92,11 @@ pub fn parse_control_tag(ref_name: &str) -> Option<ControlTag<'_>> {
     if let Some(inner) = branch.strip_prefix("paasta-").filter(|s| !s.is_empty()) {
         control_branches.push(inner);
     }
-    Some(ControlTag { control_branches, force_bounce, state })
+    Some(ControlTag {
+        control_branches,
+        force_bounce,
+        state,
+    })
 }
 
 /// What a service's refs say, indexed once so each instance is a lookup.
@@ -129,9 +137,13 @@ impl RefIndex {
         if let Some(branch) = name.strip_prefix("refs/heads/") {
             self.heads.insert(branch.to_string(), sha.to_string());
         } else if let Some((group, ts)) = parse_deploy_tag(name) {
-            let newer = self.latest_deploy.get(group).is_none_or(|(old, _)| ts > old.as_str());
+            let newer = self
+                .latest_deploy
+                .get(group)
+                .is_none_or(|(old, _)| ts > old.as_str());
             if newer {
-                self.latest_deploy.insert(group.to_string(), (ts.to_string(), sha.to_string()));
+                self.latest_deploy
+                    .insert(group.to_string(), (ts.to_string(), sha.to_string()));
             }
         } else if let Some(tag) = parse_control_tag(name) {
             for branch in tag.control_branches {
@@ -147,7 +159,9 @@ impl RefIndex {
 
     /// The sha of the newest deploy tag of `deploy_group`, with its timestamp.
     pub fn latest_deploy(&self, deploy_group: &str) -> Option<(&str, &str)> {
-        self.latest_deploy.get(deploy_group).map(|(ts, sha)| (ts.as_str(), sha.as_str()))
+        self.latest_deploy
+            .get(deploy_group)
+            .map(|(ts, sha)| (ts.as_str(), sha.as_str()))
     }
 
     /// The tip of `refs/heads/<branch>`.
@@ -171,20 +185,43 @@ mod tests {
 
     #[test]
     fn deploy_tags_parse_with_dotted_and_dashed_groups() {
-        assert_eq!(parse_deploy_tag("refs/tags/paasta-prod.main-20160308T053933-deploy"), Some(("prod.main", "20160308T053933")));
-        assert_eq!(parse_deploy_tag("refs/tags/paasta-try-me-20160308T053933-deploy"), Some(("try-me", "20160308T053933")));
-        assert_eq!(parse_deploy_tag("refs/tags/paasta-x-2016030T053933-deploy"), None);
-        assert_eq!(parse_deploy_tag("refs/heads/paasta-x-20160308T053933-deploy"), None);
-        assert_eq!(parse_deploy_tag("refs/tags/paasta--20160308T053933-deploy"), None);
+        assert_eq!(
+            parse_deploy_tag("refs/tags/paasta-prod.main-20160308T053933-deploy"),
+            Some(("prod.main", "20160308T053933"))
+        );
+        assert_eq!(
+            parse_deploy_tag("refs/tags/paasta-try-me-20160308T053933-deploy"),
+            Some(("try-me", "20160308T053933"))
+        );
+        assert_eq!(
+            parse_deploy_tag("refs/tags/paasta-x-2016030T053933-deploy"),
+            None
+        );
+        assert_eq!(
+            parse_deploy_tag("refs/heads/paasta-x-20160308T053933-deploy"),
+            None
+        );
+        assert_eq!(
+            parse_deploy_tag("refs/tags/paasta--20160308T053933-deploy"),
+            None
+        );
     }
 
     #[test]
     fn control_tags_accept_single_and_double_prefix() {
-        let t = parse_control_tag("refs/tags/paasta-cluster.inst-20160205T182601-stop").expect("parses");
+        let t = parse_control_tag("refs/tags/paasta-cluster.inst-20160205T182601-stop")
+            .expect("parses");
         assert_eq!(t.control_branches, vec!["cluster.inst"]);
-        assert_eq!((t.force_bounce, t.state), ("20160205T182601", DesiredState::Stop));
-        let t = parse_control_tag("refs/tags/paasta-paasta-cluster.inst-123-start").expect("parses");
-        assert_eq!(t.control_branches, vec!["paasta-cluster.inst", "cluster.inst"]);
+        assert_eq!(
+            (t.force_bounce, t.state),
+            ("20160205T182601", DesiredState::Stop)
+        );
+        let t =
+            parse_control_tag("refs/tags/paasta-paasta-cluster.inst-123-start").expect("parses");
+        assert_eq!(
+            t.control_branches,
+            vec!["paasta-cluster.inst", "cluster.inst"]
+        );
         assert!(parse_control_tag("refs/tags/paasta-cluster.inst-123-restart").is_none());
         assert!(parse_control_tag("refs/tags/paasta-x-20160308T053933-deploy").is_none());
     }
@@ -199,21 +236,36 @@ mod tests {
         ];
         let idx = RefIndex::new(refs);
         assert_eq!(idx.latest_deploy("g"), Some(("20160202T000000", "bbb")));
-        assert_eq!(idx.desired_state("c.i", "bbb"), (DesiredState::Stop, Some("20160301T000000".into())));
+        assert_eq!(
+            idx.desired_state("c.i", "bbb"),
+            (DesiredState::Stop, Some("20160301T000000".into()))
+        );
         assert_eq!(idx.desired_state("c.i", "ccc"), (DesiredState::Start, None));
     }
 
     #[test]
     fn annotated_tags_are_peeled() {
-        let refs = [("refs/tags/paasta-g-20160101T000000-deploy", "tagobj"), ("refs/tags/paasta-g-20160101T000000-deploy^{}", "commit")];
-        assert_eq!(RefIndex::new(refs).latest_deploy("g"), Some(("20160101T000000", "commit")));
+        let refs = [
+            ("refs/tags/paasta-g-20160101T000000-deploy", "tagobj"),
+            ("refs/tags/paasta-g-20160101T000000-deploy^{}", "commit"),
+        ];
+        assert_eq!(
+            RefIndex::new(refs).latest_deploy("g"),
+            Some(("20160101T000000", "commit"))
+        );
     }
 
     #[test]
     fn names_round_trip() {
-        assert_eq!(parse_deploy_tag(&deploy_tag_name("a.b", "20161129T010203")), Some(("a.b", "20161129T010203")));
+        assert_eq!(
+            parse_deploy_tag(&deploy_tag_name("a.b", "20161129T010203")),
+            Some(("a.b", "20161129T010203"))
+        );
         let name = control_tag_name("c.i", "20161129T010203", DesiredState::Stop);
         let t = parse_control_tag(&name).expect("parses");
-        assert_eq!((t.control_branches[0], t.force_bounce, t.state), ("c.i", "20161129T010203", DesiredState::Stop));
+        assert_eq!(
+            (t.control_branches[0], t.force_bounce, t.state),
+            ("c.i", "20161129T010203", DesiredState::Stop)
+        );
     }
 }

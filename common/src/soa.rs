@@ -14,8 +14,16 @@ use crate::yaml;
 
 /// Files of a service directory that feed "read service configuration", besides the
 /// `marathon-*.yaml`/`chronos-*.yaml` instance files.
-pub const SERVICE_FILES: &[&str] =
-    &["service.yaml", "smartstack.yaml", "monitoring.yaml", "deploy.yaml", "data.yaml", "lb.yaml", "port", "vip"];
+pub const SERVICE_FILES: &[&str] = &[
+    "service.yaml",
+    "smartstack.yaml",
+    "monitoring.yaml",
+    "deploy.yaml",
+    "data.yaml",
+    "lb.yaml",
+    "port",
+    "vip",
+];
 
 /// Default git URL of a service when service.yaml has no `git_url`.
 pub fn default_git_url(service: &str) -> String {
@@ -141,17 +149,26 @@ impl ServiceConfig {
         let general = general_config(source)?;
         let mut instance_files = BTreeMap::new();
         for (file_name, text) in &source.files {
-            let Some((kind, cluster)) = is_instance_file(file_name) else { continue };
+            let Some((kind, cluster)) = is_instance_file(file_name) else {
+                continue;
+            };
             let file = format!("{name}/{file_name}");
             let map = yaml_mapping(&file, text)?;
             instance_files.insert((cluster.to_string(), kind), map);
         }
-        Ok(Self { name, general, instance_files })
+        Ok(Self {
+            name,
+            general,
+            instance_files,
+        })
     }
 
     /// Clusters that have an instance file of any kind, sorted.
     pub fn clusters(&self) -> BTreeSet<&str> {
-        self.instance_files.keys().map(|(c, _)| c.as_str()).collect()
+        self.instance_files
+            .keys()
+            .map(|(c, _)| c.as_str())
+            .collect()
     }
 
     /// `service.yaml` `git_url`, or the default.
@@ -190,13 +207,21 @@ impl ServiceConfig {
     }
 
     /// One instance's effective config.
-    pub fn instance(&self, cluster: &str, kind: InstanceKind, instance: &str) -> Result<InstanceConfig, ConfigError> {
+    pub fn instance(
+        &self,
+        cluster: &str,
+        kind: InstanceKind,
+        instance: &str,
+    ) -> Result<InstanceConfig, ConfigError> {
         let file = format!("{}/{}", self.name, kind.file_name(cluster));
         let raw = self
             .instance_files
             .get(&(cluster.to_string(), kind))
             .and_then(|m| m.get(instance))
-            .ok_or_else(|| ConfigError::NoSuchInstance { file: file.clone(), instance: instance.to_string() })?;
+            .ok_or_else(|| ConfigError::NoSuchInstance {
+                file: file.clone(),
+                instance: instance.to_string(),
+            })?;
         let overrides = match raw {
             Value::Object(m) => m.clone(),
             other => {
@@ -231,9 +256,15 @@ impl InstanceConfig {
         let raw = match self.config.get("deploy_group") {
             None | Some(Value::Null) => return Ok(self.control_branch()),
             Some(Value::String(s)) => s,
-            Some(other) => return Err(self.bad("deploy_group", format!("must be a string, found {other}"))),
+            Some(other) => {
+                return Err(self.bad("deploy_group", format!("must be a string, found {other}")));
+            }
         };
-        let vars = [("cluster", self.cluster.as_str()), ("instance", self.instance.as_str()), ("service", self.service.as_str())];
+        let vars = [
+            ("cluster", self.cluster.as_str()),
+            ("instance", self.instance.as_str()),
+            ("service", self.service.as_str()),
+        ];
         format_placeholders(raw, &vars).map_err(|message| self.bad("deploy_group", message))
     }
 
@@ -249,7 +280,11 @@ impl InstanceConfig {
 
     /// An error about `key` of this instance.
     pub fn bad(&self, key: &str, message: impl Into<String>) -> ConfigError {
-        ConfigError::BadValue { file: self.file.clone(), key: format!("{}.{key}", self.instance), message: message.into() }
+        ConfigError::BadValue {
+            file: self.file.clone(),
+            key: format!("{}.{key}", self.instance),
+            message: message.into(),
+        }
     }
 }
 
@@ -263,9 +298,15 @@ fn general_config(source: &ServiceSource) -> Result<Map<String, Value>, ConfigEr
         }
     };
     let mut general = Map::new();
-    let port = source.files.get("port").and_then(|t| t.trim().parse::<i64>().ok());
+    let port = source
+        .files
+        .get("port")
+        .and_then(|t| t.trim().parse::<i64>().ok());
     general.insert("port".into(), port.map(Value::from).unwrap_or(Value::Null));
-    let vip = source.files.get("vip").map(|t| Value::String(t.trim().to_string()));
+    let vip = source
+        .files
+        .get("vip")
+        .map(|t| Value::String(t.trim().to_string()));
     general.insert("vip".into(), vip.unwrap_or(Value::Null));
     general.insert("lb_extras".into(), yaml_of("lb.yaml")?);
     general.insert("monitoring".into(), yaml_of("monitoring.yaml")?);
@@ -282,7 +323,10 @@ fn general_config(source: &ServiceSource) -> Result<Map<String, Value>, ConfigEr
 
 /// Loads a YAML file whose top level must be a mapping; empty reads as `{}`.
 pub fn yaml_mapping(file: &str, text: &str) -> Result<Map<String, Value>, ConfigError> {
-    match yaml::load(text).map_err(|source| ConfigError::Yaml { file: file.to_string(), source })? {
+    match yaml::load(text).map_err(|source| ConfigError::Yaml {
+        file: file.to_string(),
+        source,
+    })? {
         Value::Null => Ok(Map::new()),
         Value::Object(m) => Ok(m),
         other => Err(ConfigError::BadValue {

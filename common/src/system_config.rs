@@ -26,14 +26,21 @@ pub enum SystemConfigError {
 }
 
 /// Merges `(path, contents)` pairs in path order, later files' top-level keys winning.
-pub fn merge_files(mut files: Vec<(String, String)>) -> Result<Map<String, Value>, SystemConfigError> {
+pub fn merge_files(
+    mut files: Vec<(String, String)>,
+) -> Result<Map<String, Value>, SystemConfigError> {
     files.sort_by(|a, b| a.0.cmp(&b.0));
     let mut merged = Map::new();
     for (path, text) in files {
         match serde_json::from_str::<Value>(&text) {
             Ok(Value::Object(m)) => merged.extend(m),
             Ok(_) => return Err(SystemConfigError::NotAnObject { path, source: None }),
-            Err(e) => return Err(SystemConfigError::NotAnObject { path, source: Some(e) }),
+            Err(e) => {
+                return Err(SystemConfigError::NotAnObject {
+                    path,
+                    source: Some(e),
+                });
+            }
         }
     }
     Ok(merged)
@@ -49,11 +56,20 @@ mod tests {
     fn later_files_override_earlier_ones() {
         // §8 item 40.
         let merged = merge_files(vec![
-            ("/etc/paasta/b.json".into(), r#"{"foo": "overriding value"}"#.into()),
-            ("/etc/paasta/a.json".into(), r#"{"foo": "this value will be overriden", "fake": "fake_data"}"#.into()),
+            (
+                "/etc/paasta/b.json".into(),
+                r#"{"foo": "overriding value"}"#.into(),
+            ),
+            (
+                "/etc/paasta/a.json".into(),
+                r#"{"foo": "this value will be overriden", "fake": "fake_data"}"#.into(),
+            ),
         ])
         .expect("merges");
-        assert_eq!(Value::Object(merged), json!({"foo": "overriding value", "fake": "fake_data"}));
+        assert_eq!(
+            Value::Object(merged),
+            json!({"foo": "overriding value", "fake": "fake_data"})
+        );
         assert!(merge_files(vec![("x.json".into(), "[1]".into())]).is_err());
     }
 }

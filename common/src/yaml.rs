@@ -36,7 +36,11 @@ pub enum YamlError {
 
 /// Loads one YAML document. An empty document (or a file of only comments) is `Value::Null`.
 pub fn load(text: &str) -> Result<Value, YamlError> {
-    let mut composer = Composer { parser: Parser::new_from_str(text), anchors: HashMap::new(), line: 1 };
+    let mut composer = Composer {
+        parser: Parser::new_from_str(text),
+        anchors: HashMap::new(),
+        line: 1,
+    };
     composer.document()
 }
 
@@ -63,7 +67,10 @@ impl<'a> Composer<'a> {
     }
 
     fn unsupported(&self, info: impl Into<String>) -> YamlError {
-        YamlError::Unsupported { line: self.line, info: info.into() }
+        YamlError::Unsupported {
+            line: self.line,
+            info: info.into(),
+        }
     }
 
     fn document(&mut self) -> Result<Value, YamlError> {
@@ -146,7 +153,8 @@ impl<'a> Composer<'a> {
             if matches!(key_event, Event::MappingEnd) {
                 break;
             }
-            let is_merge = matches!(&key_event, Event::Scalar(t, ScalarStyle::Plain, _, None) if t == "<<");
+            let is_merge =
+                matches!(&key_event, Event::Scalar(t, ScalarStyle::Plain, _, None) if t == "<<");
             let key = self.node(key_event)?;
             let value_event = self.next()?;
             let value = self.node(value_event)?;
@@ -210,13 +218,20 @@ impl<'a> Composer<'a> {
         }
     }
 
-    fn scalar(&self, text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, YamlError> {
+    fn scalar(
+        &self,
+        text: &str,
+        style: ScalarStyle,
+        tag: Option<&Tag>,
+    ) -> Result<Value, YamlError> {
         if let Some(tag) = tag {
             return match core_tag_suffix(tag).as_deref() {
                 Some("str") => Ok(Value::String(text.to_string())),
-                Some("int") => resolve_int(text).ok_or_else(|| self.unsupported(format!("invalid !!int {text:?}"))),
+                Some("int") => resolve_int(text)
+                    .ok_or_else(|| self.unsupported(format!("invalid !!int {text:?}"))),
                 Some("float") => self.float_value(text),
-                Some("bool") => resolve_bool(text).ok_or_else(|| self.unsupported(format!("invalid !!bool {text:?}"))),
+                Some("bool") => resolve_bool(text)
+                    .ok_or_else(|| self.unsupported(format!("invalid !!bool {text:?}"))),
                 Some("null") => Ok(Value::Null),
                 _ => Err(self.unsupported(format!("unsupported tag {}{}", tag.handle, tag.suffix))),
             };
@@ -240,10 +255,11 @@ impl<'a> Composer<'a> {
     }
 
     fn float_value(&self, text: &str) -> Result<Value, YamlError> {
-        let f = parse_float(text).ok_or_else(|| self.unsupported(format!("invalid float {text:?}")))?;
-        Number::from_f64(f)
-            .map(Value::Number)
-            .ok_or_else(|| self.unsupported(format!("{text:?} (inf/nan) cannot be represented in JSON")))
+        let f =
+            parse_float(text).ok_or_else(|| self.unsupported(format!("invalid float {text:?}")))?;
+        Number::from_f64(f).map(Value::Number).ok_or_else(|| {
+            self.unsupported(format!("{text:?} (inf/nan) cannot be represented in JSON"))
+        })
     }
 }
 
@@ -262,8 +278,12 @@ fn is_null(t: &str) -> bool {
 
 fn resolve_bool(t: &str) -> Option<Value> {
     match t {
-        "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => Some(Value::Bool(true)),
-        "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => Some(Value::Bool(false)),
+        "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            Some(Value::Bool(true))
+        }
+        "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            Some(Value::Bool(false))
+        }
         _ => None,
     }
 }
@@ -353,7 +373,9 @@ fn is_float(t: &str) -> bool {
     }
     if body.contains(':') {
         // [0-9][0-9_]*(:[0-5]?[0-9])+\.[0-9_]*
-        let Some((int_part, frac)) = body.rsplit_once('.') else { return false };
+        let Some((int_part, frac)) = body.rsplit_once('.') else {
+            return false;
+        };
         if !frac.chars().all(|c| c.is_ascii_digit() || c == '_') {
             return false;
         }
@@ -369,12 +391,16 @@ fn is_float(t: &str) -> bool {
         None => (body, None),
     };
     if let Some(exp) = exponent {
-        let Some(digits) = exp.strip_prefix(['-', '+']) else { return false };
+        let Some(digits) = exp.strip_prefix(['-', '+']) else {
+            return false;
+        };
         if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
             return false;
         }
     }
-    let Some((int_part, frac)) = mantissa.split_once('.') else { return false };
+    let Some((int_part, frac)) = mantissa.split_once('.') else {
+        return false;
+    };
     let frac_ok = frac.chars().all(|c| c.is_ascii_digit() || c == '_');
     if int_part.is_empty() {
         // \.[0-9_]+ — and only without a sign in PyYAML's regex.

@@ -1,0 +1,193 @@
+//! `generate-deployments`: for each service, list its repo's refs and write
+//! `<soa_dir>/<service>/deployments.json` as PaaSTA's `generate_deployments_for_service` did —
+//! but for all services at once, in parallel, writing only what changed.
+//!
+//! A service whose config is broken or whose repo cannot be listed keeps its old file and is
+//! reported; it never stops the others.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use galley_common::deployments::{self, Deployments, InstanceRefs};
+use galley_common::refs::RefIndex;
+use galley_common::soa::{ConfigError, ServiceConfig};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::atomic::{Durability, WriteError, WriteOutcome, write_if_changed};
+use crate::git::{GitError, GitSource};
+use crate::soa_dir::{self, SoaReadError};
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// The yelpsoa-configs root.
+    pub soa_dir: PathBuf,
+    /// Only these services (all when empty).
+    pub services: Vec<String>,
+    /// Repositories listed at once.
+    pub jobs: usize,
+    /// Also deploy `refs/heads/<branch>` tips for instances without a deploy tag.
+    pub legacy_branches: bool,
+    /// Whether each written file is fsynced before its rename.
+    pub durability: Durability,
+}
+
+/// One service's failure; its deployments.json was left as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Its directory could not be read.
+    #[error(transparent)]
+    Read(#[from] SoaReadError),
+    /// Its configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Its repository could not be listed.
+    #[error("git_url of {file}")]
+    Git {
+        /// Where the URL came from.
+        file: String,
+        /// The listing error.
+        #[source]
+        source: GitError,
+    },
+    /// Its deployments.json could not be written.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// The result for one service.
+#[derive(Debug)]
+pub struct ServiceReport {
+    /// Service name.
+    pub service: String,
+    /// Written, unchanged, or why it failed.
+    pub outcome: Result<WriteOutcome, ServiceError>,
+}
+
+/// The result of a whole run.
+#[derive(Debug, Default)]
+pub struct GenerateReport {
+    /// Per service, sorted by name.
+    pub services: Vec<ServiceReport>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl GenerateReport {
+    /// Services whose file was (re)written.
+    pub fn written(&self) -> usize {
+        self.count(|o| matches!(o, Ok(WriteOutcome::Written)))
+    }
+    /// Services whose file already matched.
+    pub fn unchanged(&self) -> usize {
+        self.count(|o| matches!(o, Ok(WriteOutcome::Unchanged)))
+    }
+    /// Services that failed.
+    pub fn failed(&self) -> usize {
+        self.count(|o| o.is_err())
+    }
+    fn count(&self, f: impl Fn(&Result<WriteOutcome, ServiceError>) -> bool) -> usize {
+        self.services.iter().filter(|s| f(&s.outcome)).count()
+    }
+}
+
+/// Runs generation over the selected services. Fails as a whole only if the soa dir cannot be
+/// listed; per-service failures are in the report.
+pub async fn generate_all<G: GitSource>(
+    opts: &GenerateOptions,
+    git: Arc<G>,
+) -> Result<GenerateReport, SoaReadError> {
+    let started = tokio::time::Instant::now();
+    let services = if opts.services.is_empty() {
+        soa_dir::list_services(&opts.soa_dir)?
+    } else {
+        opts.services.clone()
+    };
+    let permits = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    let mut tasks = JoinSet::new();
+    for service in services {
+        let (git, permits, opts) = (git.clone(), permits.clone(), opts.clone());
+        tasks.spawn(async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .expect("semaphore never closed");
+            let outcome = generate_service(&opts, &service, git.as_ref()).await;
+            ServiceReport { service, outcome }
+        });
+    }
+    let mut report = GenerateReport::default();
+    while let Some(joined) = tasks.join_next().await {
+        report
+            .services
+            .push(joined.expect("generation tasks do not panic"));
+    }
+    report.services.sort_by(|a, b| a.service.cmp(&b.service));
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// One service: read, parse, list refs (only if it has instances), generate, write if changed.
+/// File I/O runs on the blocking pool.
+pub async fn generate_service<G: GitSource>(
+    opts: &GenerateOptions,
+    service: &str,
+    git: &G,
+) -> Result<WriteOutcome, ServiceError> {
+    let (soa_dir, name) = (opts.soa_dir.clone(), service.to_string());
+    let (config, instances) = blocking(move || read_service_config(&soa_dir, &name)).await?;
+    let deployments = if instances.is_empty() {
+        Deployments::default()
+    } else {
+        let url = config.git_url()?;
+        let refs = git
+            .list_refs(&url)
+            .await
+            .map_err(|source| ServiceError::Git {
+                file: format!("{service}/service.yaml"),
+                source,
+            })?;
+        let index = RefIndex::new(refs.iter().map(|(n, s)| (n.as_str(), s.as_str())));
+        deployments::generate(service, &instances, &index, opts.legacy_branches)
+    };
+    let path = opts.soa_dir.join(service).join("deployments.json");
+    let durability = opts.durability;
+    Ok(
+        blocking(move || {
+            write_if_changed(&path, deployments.to_json_text().as_bytes(), durability)
+        })
+        .await?,
+    )
+}
+
+fn read_service_config(
+    soa_dir: &Path,
+    service: &str,
+) -> Result<(ServiceConfig, Vec<InstanceRefs>), ServiceError> {
+    let source = soa_dir::read_service(soa_dir, service)?;
+    let config = ServiceConfig::parse(&source)?;
+    let instances = instance_refs(&config)?;
+    Ok((config, instances))
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("blocking generation steps do not panic")
+}
+
+fn instance_refs(config: &ServiceConfig) -> Result<Vec<InstanceRefs>, ConfigError> {
+    config
+        .all_instances()?
+        .iter()
+        .map(|i| {
+            Ok(InstanceRefs {
+                control_branch: i.control_branch(),
+                deploy_group: i.deploy_group()?,
+                branch: i.branch()?,
+            })
+        })
+        .collect()
+}

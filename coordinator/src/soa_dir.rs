@@ -1,0 +1,103 @@
+//! Reading a yelpsoa-configs tree from disk. Only this module touches the soa dir; it hands
+//! raw file contents to `galley_common::soa`, which parses them.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use galley_common::soa::{SERVICE_FILES, ServiceSource, is_instance_file};
+
+use crate::fsutil::read_small;
+
+/// A service directory that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SoaReadError {
+    /// The soa dir itself cannot be listed.
+    #[error("cannot list soa dir {path}")]
+    ListDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// A service directory does not exist.
+    #[error("no service directory {path}")]
+    NoSuchService {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A file exists but cannot be read (or is not UTF-8).
+    #[error("cannot read {path}")]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Names of the service directories under `soa_dir`, sorted (hidden entries skipped).
+pub fn list_services(soa_dir: &Path) -> Result<Vec<String>, SoaReadError> {
+    let err = |source| SoaReadError::ListDir {
+        path: soa_dir.to_path_buf(),
+        source,
+    };
+    let mut out = Vec::new();
+    for entry in fs::read_dir(soa_dir).map_err(err)? {
+        let entry = entry.map_err(err)?;
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        // Follows symlinks, as os.path.isdir does; readdir's type saves a stat otherwise.
+        let is_dir = match entry.file_type() {
+            Ok(t) if t.is_symlink() => entry.path().is_dir(),
+            Ok(t) => t.is_dir(),
+            Err(_) => false,
+        };
+        if is_dir {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Reads the files of one service that configuration parsing needs.
+pub fn read_service(soa_dir: &Path, service: &str) -> Result<ServiceSource, SoaReadError> {
+    let dir = soa_dir.join(service);
+    let entries = fs::read_dir(&dir).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => SoaReadError::NoSuchService { path: dir.clone() },
+        _ => SoaReadError::ListDir {
+            path: dir.clone(),
+            source,
+        },
+    })?;
+    let mut source = ServiceSource {
+        name: service.to_string(),
+        ..Default::default()
+    };
+    for entry in entries {
+        let entry = entry.map_err(|source| SoaReadError::ListDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if !(SERVICE_FILES.contains(&name.as_str()) || is_instance_file(&name).is_some()) {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let text = read_small(&path).map_err(|source| SoaReadError::ReadFile { path, source })?;
+        source.files.insert(name, text);
+    }
+    Ok(source)
+}

@@ -1,0 +1,7 @@
+//! The coordinator's integration tests, compiled as one binary (each `tests/*.rs` would
+//! otherwise be its own crate and link step).
+
+mod fixtures;
+mod generate;
+mod generate_cli;
+mod git_local;
