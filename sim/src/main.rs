@@ -14,9 +14,17 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Serve the Docker Engine API emulator on a unix socket.
+    Docker(galley_sim::docker::cli::DockerArgs),
+    /// Serve the Marathon v2 emulator and the Mesos master state endpoints.
+    Marathon(galley_sim::marathon::cli::MarathonArgs),
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Docker(args) => galley_sim::docker::cli::run(args),
+        Command::Marathon(args) => galley_sim::marathon::cli::run(args),
+    }
 }

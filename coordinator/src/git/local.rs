@@ -42,13 +42,7 @@ pub fn list_refs(git_dir: &Path) -> Option<Vec<RemoteRef>> {
     if let Ok(text) = read_small(&git_dir.join("packed-refs")) {
         parse_packed(&text, &mut refs, &mut peeled)?;
     }
-    read_loose(
-        git_dir,
-        &git_dir.join("refs"),
-        "refs",
-        &mut refs,
-        &mut peeled,
-    )?;
+    read_loose(&git_dir.join("refs"), "refs", &mut refs, &mut peeled)?;
     let head = read_ref_file(&git_dir.join("HEAD"))?;
     let mut reader = ObjectTypes {
         dir: git_dir.join("objects"),
