@@ -1,0 +1,225 @@
+//! The scriptable test-control API under `/_sim` on the Marathon listener (never behind auth,
+//! faults or leadership). Every route mirrors a `sim_*` method of [`SimCluster`].
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use bytes::Bytes;
+use http::StatusCode;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::config::AgentSpec;
+use super::error::{ApiError, json_response};
+use super::handle::SimCluster;
+use super::script::{Fault, MesosLeadership, Outcome};
+
+/// `/_sim/*` routes.
+pub fn router() -> Router<SimCluster> {
+    Router::new()
+        .route("/_sim/tick", post(tick))
+        .route("/_sim/outcomes", post(set_outcome).delete(clear_outcomes))
+        .route("/_sim/faults", post(add_fault).delete(clear_faults))
+        .route("/_sim/leader", put(set_leader))
+        .route("/_sim/mesos-leader", put(set_mesos_leader))
+        .route("/_sim/agents", get(agents).post(add_agent))
+        .route("/_sim/agents/{hostname}", delete(remove_agent))
+        .route("/_sim/agents/{hostname}/capacity", put(set_capacity))
+        .route("/_sim/foreign-tasks", post(add_foreign_task))
+        .route("/_sim/foreign-tasks/{task_id}", delete(remove_foreign_task))
+        .route("/_sim/history", get(history).delete(clear_history))
+        .route("/_sim/samples", get(samples))
+}
+
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::message(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+fn ok(v: Value) -> Response {
+    json_response(StatusCode::OK, &v)
+}
+
+fn found(found: bool) -> Response {
+    if found {
+        ok(json!({}))
+    } else {
+        ApiError::message(StatusCode::NOT_FOUND, "not found").into_response()
+    }
+}
+
+#[derive(Deserialize)]
+struct TickBody {
+    seconds: f64,
+}
+
+async fn tick(State(sim): State<SimCluster>, b: Bytes) -> Response {
+    let b: TickBody = match body(&b) {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
+    let Ok(d) = Duration::try_from_secs_f64(b.seconds) else {
+        return ApiError::message(
+            StatusCode::BAD_REQUEST,
+            "seconds must be a non-negative number",
+        )
+        .into_response();
+    };
+    sim.tick(d);
+    ok(json!({ "now": super::ids::ts(sim.now()) }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OutcomeBody {
+    app_id_prefix: String,
+    outcome: Outcome,
+}
+
+async fn set_outcome(State(sim): State<SimCluster>, b: Bytes) -> Response {
+    match body::<OutcomeBody>(&b) {
+        Ok(b) => {
+            sim.sim_set_outcome(&b.app_id_prefix, b.outcome);
+            ok(json!({}))
+        }
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn clear_outcomes(State(sim): State<SimCluster>) -> Response {
+    sim.sim_clear_outcomes();
+    ok(json!({}))
+}
+
+async fn add_fault(State(sim): State<SimCluster>, b: Bytes) -> Response {
+    match body::<Fault>(&b) {
+        Ok(f) => {
+            sim.sim_fault(f);
+            ok(json!({}))
+        }
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn clear_faults(State(sim): State<SimCluster>) -> Response {
+    sim.sim_clear_faults();
+    ok(json!({}))
+}
+
+#[derive(Deserialize)]
+struct LeaderBody {
+    leader: bool,
+}
+
+async fn set_leader(State(sim): State<SimCluster>, b: Bytes) -> Response {
+    match body::<LeaderBody>(&b) {
+        Ok(b) => {
+            sim.sim_set_leader(b.leader);
+            ok(json!({}))
+        }
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn set_mesos_leader(State(sim): State<SimCluster>, b: Bytes) -> Response {
+    match body::<MesosLeadership>(&b) {
+        Ok(l) => {
+            sim.sim_set_mesos_leadership(l);
+            ok(json!({}))
+        }
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn agents(State(sim): State<SimCluster>) -> Response {
+    ok(json!({ "hostnames": sim.with(|c| c.hostnames()) }))
+}
+
+#[derive(Deserialize)]
+struct AgentBody {
+    hostname: String,
+    #[serde(default)]
+    attributes: std::collections::BTreeMap<String, String>,
+    cpus: Option<f64>,
+    mem: Option<f64>,
+}
+
+async fn add_agent(State(sim): State<SimCluster>, b: Bytes) -> Response {
+    let b: AgentBody = match body(&b) {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
+    let mut spec = AgentSpec::new(&b.hostname);
+    spec.attributes = b.attributes;
+    spec.cpus = b.cpus.unwrap_or(spec.cpus);
+    spec.mem = b.mem.unwrap_or(spec.mem);
+    ok(json!({ "slaveId": sim.sim_add_agent(spec) }))
+}
+
+async fn remove_agent(State(sim): State<SimCluster>, Path(hostname): Path<String>) -> Response {
+    found(sim.sim_remove_agent(&hostname))
+}
+
+#[derive(Deserialize)]
+struct CapacityBody {
+    cpus: f64,
+    mem: f64,
+}
+
+async fn set_capacity(
+    State(sim): State<SimCluster>,
+    Path(hostname): Path<String>,
+    b: Bytes,
+) -> Response {
+    match body::<CapacityBody>(&b) {
+        Ok(c) => found(sim.sim_set_agent_capacity(&hostname, c.cpus, c.mem)),
+        Err(r) => r.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ForeignBody {
+    hostname: String,
+    task_id: String,
+    framework_id: Option<String>,
+}
+
+async fn add_foreign_task(State(sim): State<SimCluster>, b: Bytes) -> Response {
+    let b: ForeignBody = match body(&b) {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
+    let container = match &b.framework_id {
+        Some(fw) => sim.sim_add_foreign_task_in(&b.hostname, &b.task_id, fw),
+        None => sim.sim_add_foreign_task(&b.hostname, &b.task_id),
+    };
+    match container {
+        Some(c) => ok(json!({ "containerId": c })),
+        None => found(false),
+    }
+}
+
+async fn remove_foreign_task(
+    State(sim): State<SimCluster>,
+    Path(task_id): Path<String>,
+) -> Response {
+    found(sim.sim_remove_foreign_task(&task_id))
+}
+
+async fn history(State(sim): State<SimCluster>) -> Response {
+    ok(serde_json::to_value(sim.history()).unwrap_or(Value::Null))
+}
+
+async fn clear_history(State(sim): State<SimCluster>) -> Response {
+    sim.clear_history();
+    ok(json!({}))
+}
+
+async fn samples(State(sim): State<SimCluster>) -> Response {
+    ok(serde_json::to_value(sim.samples()).unwrap_or(Value::Null))
+}

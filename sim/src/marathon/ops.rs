@@ -1,0 +1,515 @@
+//! API operations on the cluster (create, update, delete, restart, kill, deployments), each
+//! returning Marathon's result or exact error.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use http::StatusCode;
+use serde_json::{Map, Value, json};
+
+use super::deploy::{Change, Deployment, plan_steps};
+use super::error::ApiError;
+use super::ids::{app_id_of_task, canonical_path};
+use super::model::{AppSpec, config_differs};
+use super::state::{App, Backoff, Cluster};
+use super::validate::normalize_app;
+
+/// A deployment result ("DR"): `{"version", "deploymentId"}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentResult {
+    pub id: String,
+    pub version: String,
+}
+
+impl DeploymentResult {
+    pub fn json(&self) -> Value {
+        json!({ "version": self.version, "deploymentId": self.id })
+    }
+}
+
+/// What a kill endpoint did.
+#[derive(Debug, Clone)]
+pub enum KillResult {
+    /// `scale=true`: a ScaleApplication deployment.
+    Deployment(DeploymentResult),
+    /// The killed tasks (Task JSON, see spec §1.2 note on 1.4's instance JSON).
+    Tasks(Vec<Value>),
+}
+
+fn object(body: &Value) -> Result<&Map<String, Value>, ApiError> {
+    body.as_object().ok_or_else(|| {
+        ApiError::invalid_json(vec![(String::new(), "error.expected.jsobject".into())])
+    })
+}
+
+impl Cluster {
+    /// Reuses the original's service ports, allocates the missing ones and writes `ports`.
+    fn fill_service_ports(
+        &mut self,
+        target: &mut Map<String, Value>,
+        original: Option<&Map<String, Value>>,
+    ) {
+        let mut taken = BTreeSet::new();
+        for (path, key) in [
+            ("/container/docker/portMappings", "servicePort"),
+            ("/portDefinitions", "port"),
+        ] {
+            let old: Vec<u64> = original
+                .and_then(|o| Value::Object(o.clone()).pointer(path).cloned())
+                .and_then(|v| {
+                    v.as_array()
+                        .map(|a| a.iter().map(|p| p[key].as_u64().unwrap_or(0)).collect())
+                })
+                .unwrap_or_default();
+            let mut root = Value::Object(std::mem::take(target));
+            if let Some(list) = root.pointer_mut(path).and_then(Value::as_array_mut) {
+                for (i, p) in list.iter_mut().enumerate() {
+                    if p[key].as_u64() == Some(0) {
+                        let port = match old.get(i) {
+                            Some(&o) if o != 0 => o as u16,
+                            _ => self.allocate_service_port(&taken),
+                        };
+                        p[key] = json!(port);
+                    }
+                    if let Some(port) = p[key].as_u64() {
+                        taken.insert(port as u16);
+                    }
+                }
+            }
+            if let Value::Object(m) = root {
+                *target = m;
+            }
+        }
+        if target.contains_key("ports") {
+            target.insert(
+                "ports".into(),
+                json!(
+                    AppSpec::from_app(target)
+                        .ports
+                        .iter()
+                        .map(|p| p.service_port)
+                        .collect::<Vec<_>>()
+                ),
+            );
+        }
+    }
+
+    /// Locks, plans, stores the target definitions and starts a deployment (§2).
+    pub fn deploy(
+        &mut self,
+        mut changes: Vec<Change>,
+        force: bool,
+    ) -> Result<DeploymentResult, ApiError> {
+        for c in &mut changes {
+            if let Some(mut t) = c.target.take() {
+                self.fill_service_ports(&mut t, c.original.as_ref());
+                c.target = Some(t);
+            }
+        }
+        let steps = plan_steps(&changes);
+        let affected: Vec<String> = changes
+            .iter()
+            .filter(|c| steps.iter().flatten().any(|a| a.app == c.app_id))
+            .map(|c| c.app_id.clone())
+            .collect();
+        let conflicts: BTreeSet<String> = affected
+            .iter()
+            .flat_map(|a| self.locking_deployments(a))
+            .collect();
+        if !conflicts.is_empty() {
+            if !force {
+                return Err(ApiError::locked(&conflicts.into_iter().collect::<Vec<_>>()));
+            }
+            for id in conflicts {
+                self.cancel_deployment(&id);
+            }
+        }
+        let version = self.next_version();
+        let mut original = BTreeMap::new();
+        for c in changes {
+            original.insert(c.app_id.clone(), c.original.clone());
+            if let Some(target) = c.target {
+                let changed = affected.contains(&c.app_id);
+                self.store_app(
+                    &c.app_id,
+                    target,
+                    c.original.as_ref(),
+                    c.restart,
+                    changed.then_some(version.as_str()),
+                );
+            }
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        self.deployments.push(Deployment {
+            id: id.clone(),
+            version: version.clone(),
+            affected,
+            steps,
+            current: 0,
+            original,
+        });
+        self.announce_deployment(self.deployments.len() - 1);
+        self.step();
+        Ok(DeploymentResult { id, version })
+    }
+
+    fn store_app(
+        &mut self,
+        id: &str,
+        mut def: Map<String, Value>,
+        original: Option<&Map<String, Value>>,
+        restart: bool,
+        version: Option<&str>,
+    ) {
+        let now = self.now();
+        let Some(version) = version else { return };
+        let config_change = restart || original.is_none_or(|o| config_differs(o, &def));
+        let last_config = match original {
+            Some(o) if !config_change => o["versionInfo"]["lastConfigChangeAt"]
+                .as_str()
+                .unwrap_or(version)
+                .to_string(),
+            _ => version.to_string(),
+        };
+        def.insert("version".into(), json!(version));
+        def.insert(
+            "versionInfo".into(),
+            json!({ "lastScalingAt": version, "lastConfigChangeAt": last_config }),
+        );
+        let spec = AppSpec::from_app(&def);
+        let first_round = spec
+            .health
+            .as_ref()
+            .map(|h| now + chrono::Duration::milliseconds((h.interval_seconds * 1000.0) as i64));
+        match self.apps.get_mut(id) {
+            Some(app) => {
+                if app.spec.health != spec.health {
+                    app.next_health_round = first_round;
+                }
+                app.versions.push((version.to_string(), def.clone()));
+                app.def = def;
+                app.spec = spec;
+                app.version = version.to_string();
+                app.config_version = last_config;
+                app.backoff = Backoff::default();
+            }
+            None => {
+                let app = App {
+                    versions: vec![(version.to_string(), def.clone())],
+                    def,
+                    spec,
+                    version: version.to_string(),
+                    config_version: last_config,
+                    queued: 0,
+                    queue_since: None,
+                    backoff: Backoff::default(),
+                    last_task_failure: None,
+                    next_health_round: first_round,
+                    unused_offers: 0,
+                };
+                self.apps.insert(id.to_string(), app);
+            }
+        }
+    }
+
+    /// POST /v2/apps.
+    pub fn create_app(
+        &mut self,
+        body: &Value,
+        force: bool,
+    ) -> Result<(String, DeploymentResult), ApiError> {
+        let obj = object(body)?;
+        let raw_id = match obj.get("id") {
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => {
+                return Err(ApiError::invalid_json(vec![(
+                    "/id".into(),
+                    "error.expected.jsstring".into(),
+                )]));
+            }
+            None => {
+                return Err(ApiError::invalid_json(vec![(
+                    "/id".into(),
+                    "error.path.missing".into(),
+                )]));
+            }
+        };
+        let def = normalize_app(obj, &raw_id)?;
+        let id = canonical_path(&raw_id);
+        if self.apps.contains_key(&id) {
+            return Err(ApiError::message(
+                StatusCode::CONFLICT,
+                format!("An app with id [{id}] already exists."),
+            ));
+        }
+        self.emit(
+            "api_post_event",
+            json!({ "clientIp": "127.0.0.1", "uri": "/v2/apps", "appDefinition": def }),
+        );
+        let dr = self.deploy(
+            vec![Change {
+                app_id: id.clone(),
+                original: None,
+                target: Some(def),
+                restart: false,
+                victims: vec![],
+            }],
+            force,
+        )?;
+        Ok((id, dr))
+    }
+
+    /// The target of a PUT: a rollback to `{"version"}` or a (partial) update.
+    fn put_target(
+        &self,
+        id: &str,
+        body: &Value,
+        partial: bool,
+    ) -> Result<Map<String, Value>, ApiError> {
+        let obj = object(body)?;
+        let existing = self.apps.get(id);
+        if let (Some(v), 1) = (obj.get("version").and_then(Value::as_str), obj.len()) {
+            let app = existing.ok_or_else(|| ApiError::app_not_found(id))?;
+            let (_, def) = app
+                .versions
+                .iter()
+                .find(|(ver, _)| ver == v)
+                .ok_or_else(|| ApiError::app_version_not_found(id, v))?;
+            return Ok(def.clone());
+        }
+        let mut merged = match existing {
+            Some(app) if partial => app.def.clone(),
+            _ => Map::new(),
+        };
+        for (k, v) in obj {
+            merged.insert(k.clone(), v.clone());
+        }
+        normalize_app(&merged, id)
+    }
+
+    /// PUT /v2/apps/{id}; returns whether the app was created.
+    pub fn put_app(
+        &mut self,
+        raw_id: &str,
+        body: &Value,
+        force: bool,
+        partial: bool,
+    ) -> Result<(bool, DeploymentResult), ApiError> {
+        let id = canonical_path(raw_id);
+        let target = self.put_target(&id, body, partial)?;
+        let original = self.apps.get(&id).map(|a| a.def.clone());
+        let created = original.is_none();
+        self.emit("api_post_event", json!({ "clientIp": "127.0.0.1", "uri": format!("/v2/apps{id}"), "appDefinition": target }));
+        let change = Change {
+            app_id: id,
+            original,
+            target: Some(target),
+            restart: false,
+            victims: vec![],
+        };
+        Ok((created, self.deploy(vec![change], force)?))
+    }
+
+    /// PUT /v2/apps with an array of apps (each with an id).
+    pub fn put_apps(
+        &mut self,
+        body: &Value,
+        force: bool,
+        partial: bool,
+    ) -> Result<DeploymentResult, ApiError> {
+        let list = body.as_array().ok_or_else(|| {
+            ApiError::invalid_json(vec![(String::new(), "error.expected.jsarray".into())])
+        })?;
+        let mut changes = Vec::new();
+        for item in list {
+            let id = match item.get("id").and_then(Value::as_str) {
+                Some(id) => canonical_path(id),
+                None => {
+                    return Err(ApiError::invalid_json(vec![(
+                        "/id".into(),
+                        "error.path.missing".into(),
+                    )]));
+                }
+            };
+            let target = self.put_target(&id, item, partial)?;
+            let original = self.apps.get(&id).map(|a| a.def.clone());
+            changes.push(Change {
+                app_id: id,
+                original,
+                target: Some(target),
+                restart: false,
+                victims: vec![],
+            });
+        }
+        self.deploy(changes, force)
+    }
+
+    /// DELETE /v2/apps/{id}.
+    pub fn delete_app(&mut self, raw_id: &str, force: bool) -> Result<DeploymentResult, ApiError> {
+        let id = canonical_path(raw_id);
+        let original = self
+            .apps
+            .get(&id)
+            .map(|a| a.def.clone())
+            .ok_or_else(|| ApiError::app_not_found(&id))?;
+        self.deploy(
+            vec![Change {
+                app_id: id,
+                original: Some(original),
+                target: None,
+                restart: false,
+                victims: vec![],
+            }],
+            force,
+        )
+    }
+
+    /// POST /v2/apps/{id}/restart.
+    pub fn restart_app(&mut self, raw_id: &str, force: bool) -> Result<DeploymentResult, ApiError> {
+        let id = canonical_path(raw_id);
+        let def = self
+            .apps
+            .get(&id)
+            .map(|a| a.def.clone())
+            .ok_or_else(|| ApiError::app_not_found(&id))?;
+        self.deploy(
+            vec![Change {
+                app_id: id,
+                original: Some(def.clone()),
+                target: Some(def),
+                restart: true,
+                victims: vec![],
+            }],
+            force,
+        )
+    }
+
+    /// Kills tasks (grouped by app); with `scale`, one ScaleApplication deployment.
+    pub fn kill(
+        &mut self,
+        by_app: BTreeMap<String, Vec<String>>,
+        scale: bool,
+        force: bool,
+    ) -> Result<KillResult, ApiError> {
+        if scale {
+            let mut changes = Vec::new();
+            for (app_id, victims) in by_app {
+                let Some(app) = self.apps.get(&app_id) else {
+                    continue;
+                };
+                let mut target = app.def.clone();
+                let n = app.spec.instances.saturating_sub(victims.len() as u32);
+                target.insert("instances".into(), json!(n));
+                changes.push(Change {
+                    app_id,
+                    original: Some(app.def.clone()),
+                    target: Some(target),
+                    restart: false,
+                    victims,
+                });
+            }
+            return Ok(KillResult::Deployment(self.deploy(changes, force)?));
+        }
+        let mut out = Vec::new();
+        for id in by_app.into_values().flatten() {
+            if let Some(t) = self.tasks.get(&id) {
+                out.push(self.task_json(t, false));
+                self.kill_task(&id, "killed via API");
+            }
+        }
+        self.step();
+        Ok(KillResult::Tasks(out))
+    }
+
+    /// DELETE /v2/apps/{id}/tasks[/{taskId}] target selection.
+    pub fn app_kill_targets(
+        &self,
+        raw_id: &str,
+        host: Option<&str>,
+        task_id: Option<&str>,
+    ) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
+        let id = canonical_path(raw_id);
+        if !self.apps.contains_key(&id) {
+            return Err(ApiError::app_not_found(&id));
+        }
+        let ids: Vec<String> = match task_id {
+            Some(t) => match self
+                .tasks
+                .get(t)
+                .filter(|task| task.app_id == id && task.kill_at.is_none())
+            {
+                Some(task) => vec![task.id.clone()],
+                None => return Err(ApiError::task_not_found(t)),
+            },
+            None => self
+                .app_tasks(&id)
+                .iter()
+                .filter(|t| t.kill_at.is_none() && host.is_none_or(|h| h == "*" || h == t.host))
+                .map(|t| t.id.clone())
+                .collect(),
+        };
+        Ok(BTreeMap::from([(id, ids)]))
+    }
+
+    /// POST /v2/tasks/delete target selection: invalid ids are 400, unknown ones ignored.
+    pub fn given_kill_targets(
+        &self,
+        body: &Value,
+    ) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
+        let ids = body.get("ids").and_then(Value::as_array).ok_or_else(|| {
+            ApiError::invalid_json(vec![("/ids".into(), "error.path.missing".into())])
+        })?;
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for id in ids {
+            let id = id.as_str().unwrap_or_default();
+            let app = app_id_of_task(id).ok_or_else(|| {
+                ApiError::message(
+                    StatusCode::BAD_REQUEST,
+                    format!("Invalid task id '{id}'. [{id}] does not match the task id format"),
+                )
+            })?;
+            if self
+                .tasks
+                .get(id)
+                .is_some_and(|t| t.app_id == app && t.kill_at.is_none())
+            {
+                out.entry(app).or_default().push(id.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// DELETE /v2/deployments/{id}: force cancels (`None`), otherwise a rollback deployment.
+    pub fn delete_deployment(
+        &mut self,
+        id: &str,
+        force: bool,
+    ) -> Result<Option<DeploymentResult>, ApiError> {
+        if !self.deployments.iter().any(|d| d.id == id) {
+            return Err(ApiError::message(
+                StatusCode::NOT_FOUND,
+                format!("DeploymentPlan {id} does not exist"),
+            ));
+        }
+        let Some(d) = self.cancel_deployment(id) else {
+            return Ok(None);
+        };
+        if force {
+            return Ok(None);
+        }
+        let changes = d
+            .original
+            .into_iter()
+            .map(|(app_id, orig)| {
+                let current = self.apps.get(&app_id).map(|a| a.def.clone());
+                Change {
+                    app_id,
+                    original: current,
+                    target: orig,
+                    restart: false,
+                    victims: vec![],
+                }
+            })
+            .collect();
+        self.deploy(changes, true).map(Some)
+    }
+}

@@ -1,0 +1,158 @@
+//! The accept loop: serves an axum router on a pre-bound listener, applying Marathon's
+//! basic auth, injected faults (including dropped connections) and leadership before routing.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, Request, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::Service;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::error::ApiError;
+use super::handle::SimCluster;
+use super::ids::base64;
+use super::script::FaultKind;
+
+/// Returned by the service to make hyper close the connection without an answer.
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by simulated fault")]
+pub struct DroppedConnection;
+
+/// Which checks run before routing.
+#[derive(Clone)]
+pub enum Gate {
+    /// Marathon: auth, faults, leadership, `X-Marathon-Leader`.
+    Marathon(SimCluster),
+    /// No checks (the Mesos master).
+    Open,
+}
+
+/// Serves `router` until `shutdown` flips; open connections are dropped at shutdown.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    gate: Gate,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            // Cancel-safe: `accept` and `changed` lose nothing when the other arm wins.
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(err) => {
+                tracing::warn!(error = %err, "accept failed");
+                continue;
+            }
+        };
+        let inner = TowerToHyperService::new(router.clone());
+        let gate = gate.clone();
+        let mut conn_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let inner = inner.clone();
+                let gate = gate.clone();
+                async move { handle(req, inner, gate, peer).await }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+            tokio::select! {
+                // Cancel-safe: dropping the connection future closes the socket.
+                _ = conn => {}
+                _ = conn_shutdown.changed() => {}
+            }
+        });
+    }
+}
+
+async fn handle(
+    mut req: Request<Incoming>,
+    inner: TowerToHyperService<Router>,
+    gate: Gate,
+    peer: SocketAddr,
+) -> Result<Response, DroppedConnection> {
+    req.extensions_mut().insert(peer);
+    let Gate::Marathon(sim) = gate else {
+        return Ok(inner
+            .call(req)
+            .await
+            .unwrap_or_else(|e: Infallible| match e {}));
+    };
+    let path = req.uri().path().to_string();
+    if path.starts_with("/_sim") {
+        return Ok(inner
+            .call(req)
+            .await
+            .unwrap_or_else(|e: Infallible| match e {}));
+    }
+    if let Some(resp) = check_auth(&sim, &req, &path) {
+        return Ok(resp);
+    }
+    match sim.take_fault(req.method().as_str(), &path) {
+        Some(FaultKind::Drop) => return Err(DroppedConnection),
+        Some(FaultKind::Status { status, message }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return Ok(ApiError::message(status, message).into_response());
+        }
+        Some(FaultKind::Delay { millis }) => {
+            tokio::time::sleep(std::time::Duration::from_millis(millis)).await
+        }
+        None => {}
+    }
+    let (leader, address) = sim.with(|c| (c.marathon_leader, c.marathon_address.clone()));
+    if !leader && path.starts_with("/v2/") && path != "/v2/leader" {
+        return Ok(ApiError::no_leader().into_response());
+    }
+    let mut resp = inner
+        .call(req)
+        .await
+        .unwrap_or_else(|e: Infallible| match e {});
+    if leader && let Ok(v) = HeaderValue::from_str(&format!("http://{address}")) {
+        resp.headers_mut().insert("X-Marathon-Leader", v);
+    }
+    Ok(resp)
+}
+
+/// Jetty basic auth: 401 with `WWW-Authenticate: Basic realm="Mesosphere"` and an HTML page.
+fn check_auth<B>(sim: &SimCluster, req: &Request<B>, path: &str) -> Option<Response> {
+    let (user, password) = sim.credentials()?;
+    let expected = format!("Basic {}", base64(format!("{user}:{password}").as_bytes()));
+    let given = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if given.is_some_and(|g| {
+        g.split_once(' ').is_some_and(|(scheme, cred)| {
+            scheme.eq_ignore_ascii_case("basic") && format!("Basic {}", cred.trim()) == expected
+        })
+    }) {
+        return None;
+    }
+    let body = format!(
+        "<html>\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html;charset=ISO-8859-1\"/>\n\
+         <title>Error 401 Unauthorized</title>\n</head>\n<body><h2>HTTP ERROR 401</h2>\n\
+         <p>Problem accessing {path}. Reason:\n<pre>    Unauthorized</pre></p><hr><i><small>Powered by Jetty://</small></i><hr/>\n\
+         </body>\n</html>\n"
+    );
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = StatusCode::UNAUTHORIZED;
+    let headers = resp.headers_mut();
+    headers.insert(
+        http::header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"Mesosphere\""),
+    );
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html;charset=ISO-8859-1"),
+    );
+    Some(resp)
+}
