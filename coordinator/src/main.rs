@@ -27,6 +27,16 @@ enum Command {
     /// Write <soa-dir>/<service>/deployments.json from each service's git refs (PaaSTA's
     /// generate_deployments_for_service, for every service at once).
     GenerateDeployments(GenerateArgs),
+    /// Run the embedded demo: example soa-configs and local git repositories in a work dir,
+    /// deployments generated, a new deploy tag pushed, regenerated.
+    Demo(DemoArgs),
+}
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// Keep the demo's files in this directory (default: a temporary directory, removed at exit).
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -64,6 +74,32 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     match cli.command {
         Command::GenerateDeployments(args) => runtime.block_on(generate_deployments(args)),
+        Command::Demo(args) => runtime.block_on(demo(args)),
+    }
+}
+
+async fn demo(args: DemoArgs) -> ExitCode {
+    let tmp;
+    let root = match args.dir {
+        Some(d) => d,
+        None => match tempfile::tempdir() {
+            Ok(t) => {
+                tmp = t;
+                tmp.path().to_path_buf()
+            }
+            Err(e) => {
+                eprintln!("error: cannot create a temporary directory: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let mut stdout = std::io::stdout();
+    match galley_coordinator::demo::run(&root, &mut stdout).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", ErrorChain(&e));
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -1,6 +1,9 @@
 //! The coordinator's integration tests, compiled as one binary (each `tests/*.rs` would
 //! otherwise be its own crate and link step).
 
+mod clients;
+mod demo;
+mod deploy_configs;
 mod fixtures;
 mod generate;
 mod generate_cli;

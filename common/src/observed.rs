@@ -1,0 +1,102 @@
+//! Observed state: what Marathon and Mesos report, in Galley's own terms (the wire DTOs stay in
+//! the coordinator's client modules).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+/// A Marathon app as one list call (`embed=apps.tasks&embed=apps.lastTaskFailure`) shows it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ObservedApp {
+    /// Absolute id, with its leading `/`.
+    pub id: String,
+    /// Configured instance count.
+    pub instances: u32,
+    /// Whether the app defines health checks (then tasks need a passing result to count).
+    pub has_health_checks: bool,
+    /// Ids of deployments in flight for this app.
+    pub deployments: Vec<String>,
+    /// Its tasks.
+    pub tasks: Vec<ObservedTask>,
+    /// The last task failure Marathon recorded, if any.
+    pub last_task_failure: Option<TaskFailure>,
+    /// Counts as Marathon reports them.
+    pub tasks_staged: u32,
+    /// TASK_RUNNING tasks.
+    pub tasks_running: u32,
+    /// Tasks whose health results are all alive.
+    pub tasks_healthy: u32,
+    /// Tasks with a failing health result.
+    pub tasks_unhealthy: u32,
+}
+
+/// A Marathon task.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ObservedTask {
+    /// Mesos task id, `<app id without slash>.<uuid>`.
+    pub id: String,
+    /// App id with leading `/`.
+    pub app_id: String,
+    /// Agent hostname.
+    pub host: String,
+    /// Host ports.
+    pub ports: Vec<u16>,
+    /// Mesos state (`TASK_RUNNING`, ...), when reported.
+    pub state: Option<String>,
+    /// When Mesos staged it.
+    pub staged_at: Option<DateTime<Utc>>,
+    /// When it started running (`None` while staging).
+    pub started_at: Option<DateTime<Utc>>,
+    /// `alive` of each health check result.
+    pub health_results: Vec<bool>,
+}
+
+/// `lastTaskFailure`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TaskFailure {
+    /// Failed task.
+    pub task_id: String,
+    /// `TASK_FAILED`, ...
+    pub state: String,
+    /// Mesos' message.
+    pub message: String,
+    /// Agent.
+    pub host: String,
+    /// When.
+    pub timestamp: String,
+}
+
+/// A Mesos agent (slave) from the master's state.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MesosSlave {
+    /// Agent id.
+    pub id: String,
+    /// Hostname.
+    pub hostname: String,
+    /// Attributes (`region`, `habitat`, `pool`, ...), values as strings.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A task the Mesos master knows, from any framework.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MesosTask {
+    /// Task id.
+    pub id: String,
+    /// Framework id.
+    pub framework_id: String,
+    /// Agent id.
+    pub slave_id: String,
+    /// State, e.g. `TASK_RUNNING`.
+    pub state: String,
+    /// The Mesos ContainerID from the latest status, when known.
+    pub container_id: Option<String>,
+}
+
+/// The Mesos master's view: agents and the tasks of every framework.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MesosState {
+    /// Agents.
+    pub slaves: Vec<MesosSlave>,
+    /// Tasks of all frameworks (active ones).
+    pub tasks: Vec<MesosTask>,
+}

@@ -1,0 +1,93 @@
+//! Marathon behind a small trait. [`MarathonClient`] speaks Marathon's v2 REST API over HTTP
+//! (reqwest); the wire DTOs never leave this module.
+
+mod client;
+mod dto;
+
+use std::future::Future;
+
+pub use client::{MarathonClient, MarathonConfig};
+use galley_common::observed::ObservedApp;
+
+/// The Marathon operations Galley uses.
+pub trait MarathonApi: Send + Sync + 'static {
+    /// Every app with its tasks, in one call.
+    fn list_apps(&self) -> impl Future<Output = Result<Vec<ObservedApp>, MarathonError>> + Send;
+    /// `POST /v2/apps`.
+    fn create_app(
+        &self,
+        app: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), MarathonError>> + Send;
+    /// `PUT /v2/apps/{id}` with `{"instances": n}`.
+    fn scale_app(
+        &self,
+        app_id: &str,
+        instances: u32,
+        force: bool,
+    ) -> impl Future<Output = Result<(), MarathonError>> + Send;
+    /// `POST /v2/tasks/delete?scale=..&force=..` for these tasks.
+    fn kill_tasks(
+        &self,
+        task_ids: &[String],
+        scale: bool,
+        force: bool,
+    ) -> impl Future<Output = Result<(), MarathonError>> + Send;
+    /// `DELETE /v2/apps/{id}` (Marathon defaults this to force).
+    fn delete_app(&self, app_id: &str) -> impl Future<Output = Result<(), MarathonError>> + Send;
+}
+
+/// A failed Marathon call.
+#[derive(Debug, thiserror::Error)]
+pub enum MarathonError {
+    /// No HTTP answer (connection refused, reset, timeout).
+    #[error("marathon {op} {url}: no response")]
+    Request {
+        /// Operation.
+        op: &'static str,
+        /// URL.
+        url: String,
+        /// Transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The app is locked by a deployment (409 with `deployments`).
+    #[error("marathon {op} {url}: app is locked by deployments {deployments:?}")]
+    Locked {
+        /// Operation.
+        op: &'static str,
+        /// URL.
+        url: String,
+        /// The deployments holding the lock.
+        deployments: Vec<String>,
+    },
+    /// Any other non-success status.
+    #[error("marathon {op} {url}: HTTP {status}: {message}")]
+    Status {
+        /// Operation.
+        op: &'static str,
+        /// URL.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// Marathon's `message` (or the raw body).
+        message: String,
+    },
+    /// A success response whose body did not parse.
+    #[error("marathon {op} {url}: unexpected response body")]
+    Decode {
+        /// Operation.
+        op: &'static str,
+        /// URL.
+        url: String,
+        /// Parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl MarathonError {
+    /// Whether this is a 404.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, MarathonError::Status { status: 404, .. })
+    }
+}

@@ -1,0 +1,104 @@
+//! The Mesos master behind a small trait: agents with their attributes (for `GROUP_BY`
+//! constraints and replication) and every framework's tasks (for orphan detection).
+//! [`MesosClient`] reads `/master/state` over HTTP, following the 307 a non-leading master
+//! answers with.
+
+mod dto;
+
+use std::future::Future;
+use std::time::Duration;
+
+use galley_common::observed::MesosState;
+
+/// What Galley reads from the Mesos master.
+pub trait MesosApi: Send + Sync + 'static {
+    /// `GET /master/state`.
+    fn state(&self) -> impl Future<Output = Result<MesosState, MesosError>> + Send;
+}
+
+/// A failed Mesos call.
+#[derive(Debug, thiserror::Error)]
+pub enum MesosError {
+    /// No HTTP answer.
+    #[error("mesos master {url}: no response")]
+    Request {
+        /// URL.
+        url: String,
+        /// Transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Non-success status (e.g. 503 "No leader elected").
+    #[error("mesos master {url}: HTTP {status}: {body}")]
+    Status {
+        /// URL.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// Body text (truncated).
+        body: String,
+    },
+    /// Unparseable state.
+    #[error("mesos master {url}: unexpected state body")]
+    Decode {
+        /// URL.
+        url: String,
+        /// Parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The production Mesos master client.
+#[derive(Debug, Clone)]
+pub struct MesosClient {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl MesosClient {
+    /// A client for the master at `url` (e.g. `http://mesos-master:5050`).
+    pub fn new(url: &str, timeout: Duration) -> Self {
+        crate::tls::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .build()
+            .expect("reqwest client with a crypto provider installed");
+        Self {
+            http,
+            url: url.trim_end_matches('/').to_string(),
+        }
+    }
+}
+
+impl MesosApi for MesosClient {
+    async fn state(&self) -> Result<MesosState, MesosError> {
+        let url = format!("{}/master/state", self.url);
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|source| MesosError::Request {
+                url: url.clone(),
+                source,
+            })?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|source| MesosError::Request {
+            url: url.clone(),
+            source,
+        })?;
+        if !status.is_success() {
+            let body = String::from_utf8_lossy(&bytes).chars().take(300).collect();
+            return Err(MesosError::Status {
+                url,
+                status: status.as_u16(),
+                body,
+            });
+        }
+        let state: dto::State =
+            serde_json::from_slice(&bytes).map_err(|source| MesosError::Decode { url, source })?;
+        Ok(state.into())
+    }
+}
