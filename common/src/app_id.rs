@@ -57,9 +57,7 @@ pub fn compose_job_id(
     let config_hash = config_hash.filter(|s| !s.is_empty());
     match (git_hash, config_hash) {
         (None, None) => Ok(format!("{service}{SPACER}{instance}")),
-        (Some(g), Some(c)) => Ok(format!(
-            "{service}{SPACER}{instance}{SPACER}{g}{SPACER}{c}"
-        )),
+        (Some(g), Some(c)) => Ok(format!("{service}{SPACER}{instance}{SPACER}{g}{SPACER}{c}")),
         (g, c) => Err(InvalidJobNameError::OneHashOnly {
             git_hash: g.unwrap_or("None").to_string(),
             config_hash: c.unwrap_or("None").to_string(),
@@ -151,7 +149,12 @@ pub fn config_hash_input(config: &Value, force_bounce: Option<&str>) -> String {
 
 /// `get_config_hash`: `config` + the first 8 hex digits of the md5 of [`config_hash_input`].
 pub fn config_hash(config: &Value, force_bounce: Option<&str>) -> String {
-    let digest = Md5::digest(config_hash_input(config, force_bounce).as_bytes());
+    config_hash_of_input(&config_hash_input(config, force_bounce))
+}
+
+/// `config` + the first 8 hex digits of the md5 of an already built [`config_hash_input`].
+pub fn config_hash_of_input(input: &str) -> String {
+    let digest = Md5::digest(input.as_bytes());
     format!("config{}", &hex::encode(digest)[..8])
 }
 
@@ -181,7 +184,10 @@ mod tests {
         );
         for (g, c) in [(Some("git123abc"), None), (None, Some("config456def"))] {
             let err = compose(g, c).unwrap_err();
-            assert!(matches!(err, InvalidJobNameError::OneHashOnly { .. }), "{err}");
+            assert!(
+                matches!(err, InvalidJobNameError::OneHashOnly { .. }),
+                "{err}"
+            );
         }
         assert_eq!(compose(Some(""), None).unwrap(), "my_cool_service.main");
     }
@@ -201,7 +207,12 @@ mod tests {
         );
         assert_eq!(
             decompose_job_id("my_cool_service.main.git123abc.config456def").unwrap(),
-            job("my_cool_service", "main", Some("git123abc"), Some("config456def"))
+            job(
+                "my_cool_service",
+                "main",
+                Some("git123abc"),
+                Some("config456def")
+            )
         );
     }
 
@@ -210,10 +221,21 @@ mod tests {
         // §8 item 13.
         assert_eq!(
             deformat_job_id("ser--vice.in--stance.git--hash.config--hash").unwrap(),
-            job("ser_vice", "in_stance", Some("git_hash"), Some("config_hash"))
+            job(
+                "ser_vice",
+                "in_stance",
+                Some("git_hash"),
+                Some("config_hash")
+            )
         );
         assert_eq!(
-            format_job_id("ser_vice", "in_stance", Some("git_hash"), Some("config_hash")).unwrap(),
+            format_job_id(
+                "ser_vice",
+                "in_stance",
+                Some("git_hash"),
+                Some("config_hash")
+            )
+            .unwrap(),
             "ser--vice.in--stance.git--hash.config--hash"
         );
         assert_eq!(short_id("my_service", "canary_1"), "my--service.canary--1");
@@ -246,6 +268,9 @@ mod tests {
         let hash = config_hash(&json!({"foo": "bar"}), None);
         assert_eq!(hash, "config94232c5b");
         assert_eq!(hash.len(), 14);
-        assert_eq!(config_hash_input(&json!({"b": 1, "a": 2.0}), Some("X")), r#"{"a": 2.0, "b": 1}X"#);
+        assert_eq!(
+            config_hash_input(&json!({"b": 1, "a": 2.0}), Some("X")),
+            r#"{"a": 2.0, "b": 1}X"#
+        );
     }
 }

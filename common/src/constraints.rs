@@ -132,7 +132,7 @@ pub enum CalculateError {
 }
 
 /// Python 2 `str()` of a scalar JSON value: strings as is, `True`/`False`, `None`, integers in
-/// decimal, floats with 12 significant digits (`'%.12g'`, plus `.0` when integral). Lists and
+/// decimal, floats with 12 significant digits (`'%.12g'`-like, plus `.0` when integral). Lists and
 /// mappings are refused (PaaSTA would have embedded their Python repr).
 pub fn py2_str(value: &Value) -> Result<String, String> {
     match value {
@@ -171,7 +171,8 @@ pub fn py2_float_str(f: f64) -> String {
             s.to_string()
         }
     };
-    if (-4..PRECISION).contains(&exp) {
+    // With ADD_DOT_0, CPython switches to exponent notation one digit early.
+    if (-4..PRECISION - 1).contains(&exp) {
         let decimals = (PRECISION - 1 - exp) as usize;
         let fixed = trim(&format!("{f:.decimals$}"));
         if fixed.contains('.') {
@@ -202,7 +203,10 @@ mod tests {
             (json!(0.1), "0.1"),
             (json!(0.30000000000000004), "0.3"),
             (json!(1e16), "1e+16"),
-            (json!(123456789012.0), "123456789012.0"),
+            (json!(12345678901.0), "12345678901.0"),
+            (json!(123456789012.0), "1.23456789012e+11"),
+            (json!(999999999999.5), "1e+12"),
+            (json!(5e-5), "5e-05"),
             (json!(1234567890123.0), "1.23456789012e+12"),
             (json!(0.0001), "0.0001"),
             (json!(0.00001), "1e-05"),

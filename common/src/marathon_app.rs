@@ -6,8 +6,6 @@
 //! camelCase inside `container` and `health_checks`); [`MarathonApp::to_wire_json`] renames
 //! the top-level keys as marathon-python did for the HTTP body.
 
-use std::fmt;
-
 use serde_json::{Map, Value};
 
 use crate::app_id::{self, InvalidJobNameError};
@@ -22,8 +20,12 @@ use crate::system_config::SystemConfigError;
 pub const CONTAINER_PORT: i64 = 8888;
 
 /// Top-level keys left out of the config hash: Marathon can change them without a bounce.
-pub const CONFIG_HASH_BLACKLIST: &[&str] =
-    &["instances", "backoff_seconds", "min_instances", "max_instances"];
+pub const CONFIG_HASH_BLACKLIST: &[&str] = &[
+    "instances",
+    "backoff_seconds",
+    "min_instances",
+    "max_instances",
+];
 
 /// Default `dockercfg_location` of the system config.
 pub const DEFAULT_DOCKERCFG_LOCATION: &str = "file:///root/.dockercfg";
@@ -202,106 +204,17 @@ pub fn docker_url(registry: &str, docker_image: &str) -> Option<String> {
     (!docker_image.is_empty()).then(|| format!("{registry}/{docker_image}"))
 }
 
-/// A bounce method setup_marathon_job knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BounceMethod {
-    /// Start the new app and drain every old task at once.
-    Brutal,
-    /// Drain old tasks once every new task is happy.
-    Upthendown,
-    /// Drain old tasks; start the new app once no old app is left.
-    Downthenup,
-    /// Drain old tasks as new tasks become happy (the default).
-    Crossover,
-    /// Drain old tasks, never start a new app (graceful_app_drain).
-    Down,
-}
-
-/// A drain method setup_marathon_job knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DrainMethod {
-    /// Never draining, always safe to kill.
-    Noop,
-    /// Marks tasks down in hacheck and waits `delay` seconds.
-    Hacheck,
-    /// In-memory, for integration tests.
-    Test,
-}
-
-/// Bounce methods in the order PaaSTA listed them: CPython 2.7's order of its registry dict
-/// (registered brutal, upthendown, crossover, downthenup, down).
-pub const BOUNCE_METHODS: &[(&str, BounceMethod)] = &[
-    ("upthendown", BounceMethod::Upthendown),
-    ("downthenup", BounceMethod::Downthenup),
-    ("down", BounceMethod::Down),
-    ("brutal", BounceMethod::Brutal),
-    ("crossover", BounceMethod::Crossover),
-];
-
-/// Drain methods in the order PaaSTA listed them (sorted).
-pub const DRAIN_METHODS: &[(&str, DrainMethod)] = &[
-    ("hacheck", DrainMethod::Hacheck),
-    ("noop", DrainMethod::Noop),
-    ("test", DrainMethod::Test),
-];
-
-/// An unknown `bounce_method`/`drain_method`; displays setup_marathon_job's status message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct UnrecognizedMethod {
-    /// `bounce_method` or `drain_method`.
-    pub key: &'static str,
-    /// The configured name.
-    pub name: String,
-    /// The known names, in PaaSTA's listing order.
-    pub known: Vec<&'static str>,
-}
-
-impl fmt::Display for UnrecognizedMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "ERROR: {} not recognized: {}. Must be one of ({})",
-            self.key,
-            self.name,
-            self.known.join(", ")
-        )
-    }
-}
-
-fn lookup<T: Copy>(
-    key: &'static str,
-    table: &[(&'static str, T)],
-    name: &str,
-) -> Result<T, UnrecognizedMethod> {
-    table
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, m)| *m)
-        .ok_or_else(|| UnrecognizedMethod {
-            key,
-            name: name.to_string(),
-            known: table.iter().map(|(n, _)| *n).collect(),
-        })
-}
-
-/// Setup-time check of a `bounce_method`.
-pub fn validate_bounce_method(name: &str) -> Result<BounceMethod, UnrecognizedMethod> {
-    lookup("bounce_method", BOUNCE_METHODS, name)
-}
-
-/// Setup-time check of a `drain_method`.
-pub fn validate_drain_method(name: &str) -> Result<DrainMethod, UnrecognizedMethod> {
-    lookup("drain_method", DRAIN_METHODS, name)
-}
-
 /// `format_marathon_app_dict` of v0.19.9, plus the config hash and id.
 pub fn render(inputs: &AppInputs<'_>) -> Result<MarathonApp, MarathonAppError> {
     let inst = inputs.instance;
-    let docker_url = docker_url(&inputs.system.docker_registry, &inputs.deployment.docker_image)
-        .ok_or_else(|| MarathonAppError::NoDockerImage {
-            service: inst.service.clone(),
-            instance: inst.instance.clone(),
-        })?;
+    let docker_url = docker_url(
+        &inputs.system.docker_registry,
+        &inputs.deployment.docker_image,
+    )
+    .ok_or_else(|| MarathonAppError::NoDockerImage {
+        service: inst.service.clone(),
+        instance: inst.instance.clone(),
+    })?;
     let mut dict = Map::new();
     dict.insert("container".into(), container(inputs, &docker_url)?);
     dict.insert(
@@ -309,9 +222,15 @@ pub fn render(inputs: &AppInputs<'_>) -> Result<MarathonApp, MarathonAppError> {
         Value::Array(vec![inputs.system.dockercfg_location.clone().into()]),
     );
     let autoscaled = inputs.autoscaled_instances;
-    dict.insert("backoff_seconds".into(), inst.backoff_seconds(autoscaled)?.into());
+    dict.insert(
+        "backoff_seconds".into(),
+        inst.backoff_seconds(autoscaled)?.into(),
+    );
     dict.insert("backoff_factor".into(), 2.into());
-    dict.insert("health_checks".into(), health_checks(inst, inputs.namespace)?);
+    dict.insert(
+        "health_checks".into(),
+        health_checks(inst, inputs.namespace)?,
+    );
     dict.insert("env".into(), Value::Object(inst.env()?));
     dict.insert("mem".into(), inst.mem()?.into());
     dict.insert("cpus".into(), inst.cpus()?.into());
@@ -334,7 +253,7 @@ pub fn render(inputs: &AppInputs<'_>) -> Result<MarathonApp, MarathonAppError> {
     let force_bounce = inputs.deployment.force_bounce.as_deref();
     let hashed = Value::Object(hashed);
     let hash_input = app_id::config_hash_input(&hashed, force_bounce);
-    let config_hash = app_id::config_hash(&hashed, force_bounce);
+    let config_hash = app_id::config_hash_of_input(&hash_input);
     let id = app_id::format_job_id(
         &inst.service,
         &inst.instance,
@@ -366,7 +285,10 @@ fn container(inputs: &AppInputs<'_>, docker_url: &str) -> Result<Value, Marathon
         mapping.insert("containerPort".into(), CONTAINER_PORT.into());
         mapping.insert("hostPort".into(), 0.into());
         mapping.insert("protocol".into(), "tcp".into());
-        docker.insert("portMappings".into(), Value::Array(vec![Value::Object(mapping)]));
+        docker.insert(
+            "portMappings".into(),
+            Value::Array(vec![Value::Object(mapping)]),
+        );
     }
     let mut volumes = inputs.system.volumes.clone();
     volumes.extend(inst.extra_volumes()?);
@@ -403,11 +325,17 @@ pub fn health_checks(
     }
     let grace = inst.healthcheck_grace_period_seconds()?;
     check.insert("gracePeriodSeconds".into(), grace.into());
-    check.insert("intervalSeconds".into(), inst.healthcheck_interval_seconds()?.into());
+    check.insert(
+        "intervalSeconds".into(),
+        inst.healthcheck_interval_seconds()?.into(),
+    );
     if mode != HealthcheckMode::Cmd {
         check.insert("portIndex".into(), 0.into());
     }
-    check.insert("timeoutSeconds".into(), inst.healthcheck_timeout_seconds()?.into());
+    check.insert(
+        "timeoutSeconds".into(),
+        inst.healthcheck_timeout_seconds()?.into(),
+    );
     let failures = inst.healthcheck_max_consecutive_failures()?;
     check.insert("maxConsecutiveFailures".into(), failures.into());
     Ok(Value::Array(vec![Value::Object(check)]))

@@ -6,7 +6,7 @@
 //! `args`, whose explicit `null` PaaSTA passed on (and hashed) as `null`.
 //!
 //! Keys PaaSTA only checked at setup time (`bounce_method`, `drain_method`) are returned raw;
-//! see [`crate::marathon_app::BounceMethod`] and [`crate::marathon_app::DrainMethod`].
+//! see [`crate::bounce_methods`].
 
 use serde_json::{Map, Number, Value};
 
@@ -41,7 +41,10 @@ impl InstanceConfig {
     }
 
     fn wrong_type(&self, key: &str, expected: &str, found: &Value) -> ConfigError {
-        self.bad(key, format!("must be {expected}, found {}", type_name(found)))
+        self.bad(
+            key,
+            format!("must be {expected}, found {}", type_name(found)),
+        )
     }
 
     fn number(&self, key: &str, default: i64) -> Result<Number, ConfigError> {
@@ -87,7 +90,11 @@ impl InstanceConfig {
         }
     }
 
-    fn mapping(&self, key: &str, default: Map<String, Value>) -> Result<Map<String, Value>, ConfigError> {
+    fn mapping(
+        &self,
+        key: &str,
+        default: Map<String, Value>,
+    ) -> Result<Map<String, Value>, ConfigError> {
         match self.value(key) {
             None => Ok(default),
             Some(Value::Object(m)) => Ok(m.clone()),
@@ -230,7 +237,9 @@ impl InstanceConfig {
     pub fn constraints(&self) -> Result<Option<Vec<Value>>, ConfigError> {
         match self.value("constraints") {
             None => Ok(None),
-            Some(Value::Array(items)) if items.iter().all(Value::is_array) => Ok(Some(items.clone())),
+            Some(Value::Array(items)) if items.iter().all(Value::is_array) => {
+                Ok(Some(items.clone()))
+            }
             Some(other) => Err(self.wrong_type("constraints", "a list of lists", other)),
         }
     }
@@ -271,7 +280,9 @@ impl InstanceConfig {
                 Some([Value::String(t), Value::String(v)]) => Ok((t.clone(), v.clone())),
                 _ => Err(self.bad(
                     key,
-                    format!("entries must be [location_type, location] pairs of strings, found {pair}"),
+                    format!(
+                        "entries must be [location_type, location] pairs of strings, found {pair}"
+                    ),
                 )),
             })
             .collect()
@@ -295,11 +306,16 @@ impl InstanceConfig {
 
     /// `bounce_method` as written, default `crossover` (validated at setup time).
     pub fn bounce_method(&self) -> Result<String, ConfigError> {
-        Ok(self.string("bounce_method")?.unwrap_or_else(|| "crossover".into()))
+        Ok(self
+            .string("bounce_method")?
+            .unwrap_or_else(|| "crossover".into()))
     }
 
     /// `bounce_health_params`, default `{}`, or `{check_haproxy: true}` in smartstack.
-    pub fn bounce_health_params(&self, ns: &ServiceNamespaceConfig) -> Result<Map<String, Value>, ConfigError> {
+    pub fn bounce_health_params(
+        &self,
+        ns: &ServiceNamespaceConfig,
+    ) -> Result<Map<String, Value>, ConfigError> {
         let mut default = Map::new();
         if ns.is_in_smartstack() {
             default.insert("check_haproxy".into(), true.into());
@@ -313,18 +329,30 @@ impl InstanceConfig {
         if f > 0.0 && f <= 1.0 {
             Ok(f)
         } else {
-            Err(self.bad("bounce_margin_factor", format!("must be in (0, 1], found {f}")))
+            Err(self.bad(
+                "bounce_margin_factor",
+                format!("must be in (0, 1], found {f}"),
+            ))
         }
     }
 
     /// `drain_method` as written, default `noop`, or `hacheck` in smartstack.
     pub fn drain_method(&self, ns: &ServiceNamespaceConfig) -> Result<String, ConfigError> {
-        let default = if ns.is_in_smartstack() { "hacheck" } else { "noop" };
-        Ok(self.string("drain_method")?.unwrap_or_else(|| default.into()))
+        let default = if ns.is_in_smartstack() {
+            "hacheck"
+        } else {
+            "noop"
+        };
+        Ok(self
+            .string("drain_method")?
+            .unwrap_or_else(|| default.into()))
     }
 
     /// `drain_method_params`, default `{}`, or `{delay: 60}` in smartstack.
-    pub fn drain_method_params(&self, ns: &ServiceNamespaceConfig) -> Result<Map<String, Value>, ConfigError> {
+    pub fn drain_method_params(
+        &self,
+        ns: &ServiceNamespaceConfig,
+    ) -> Result<Map<String, Value>, ConfigError> {
         let mut default = Map::new();
         if ns.is_in_smartstack() {
             default.insert("delay".into(), 60.into());
@@ -334,11 +362,16 @@ impl InstanceConfig {
 
     /// `nerve_ns`: the smartstack namespace this instance registers under, default its name.
     pub fn nerve_ns(&self) -> Result<String, ConfigError> {
-        Ok(self.string("nerve_ns")?.unwrap_or_else(|| self.instance.clone()))
+        Ok(self
+            .string("nerve_ns")?
+            .unwrap_or_else(|| self.instance.clone()))
     }
 
     /// `healthcheck_mode` (http, tcp or cmd), else the namespace's smartstack mode.
-    pub fn healthcheck_mode(&self, ns: &ServiceNamespaceConfig) -> Result<Option<HealthcheckMode>, ConfigError> {
+    pub fn healthcheck_mode(
+        &self,
+        ns: &ServiceNamespaceConfig,
+    ) -> Result<Option<HealthcheckMode>, ConfigError> {
         match self.string("healthcheck_mode")?.as_deref() {
             None => Ok(ns.mode.map(Into::into)),
             Some("http") => Ok(Some(HealthcheckMode::Http)),
@@ -346,20 +379,27 @@ impl InstanceConfig {
             Some("cmd") => Ok(Some(HealthcheckMode::Cmd)),
             Some(other) => Err(self.bad(
                 "healthcheck_mode",
-                format!("Unknown mode: {other}. Only acceptable healthcheck modes are http/tcp/cmd"),
+                format!(
+                    "Unknown mode: {other}. Only acceptable healthcheck modes are http/tcp/cmd"
+                ),
             )),
         }
     }
 
     /// `healthcheck_uri`, else the namespace's (default `/status`).
     pub fn healthcheck_uri(&self, ns: &ServiceNamespaceConfig) -> Result<String, ConfigError> {
-        Ok(self.string("healthcheck_uri")?.unwrap_or_else(|| ns.healthcheck_uri().into()))
+        Ok(self
+            .string("healthcheck_uri")?
+            .unwrap_or_else(|| ns.healthcheck_uri().into()))
     }
 
     /// `healthcheck_cmd`, required when the mode is `cmd`.
     pub fn healthcheck_cmd(&self) -> Result<String, ConfigError> {
         self.string("healthcheck_cmd")?.ok_or_else(|| {
-            self.bad("healthcheck_cmd", "healthcheck mode 'cmd' requires a healthcheck_cmd to run")
+            self.bad(
+                "healthcheck_cmd",
+                "healthcheck mode 'cmd' requires a healthcheck_cmd to run",
+            )
         })
     }
 
@@ -413,8 +453,12 @@ impl InstanceConfig {
     pub fn accepted_resource_roles(&self) -> Result<Option<Vec<String>>, ConfigError> {
         match self.value("accepted_resource_roles") {
             None => Ok(None),
-            Some(Value::Array(items)) => Ok(Some(self.string_list("accepted_resource_roles", items)?)),
-            Some(other) => Err(self.wrong_type("accepted_resource_roles", "a list of strings", other)),
+            Some(Value::Array(items)) => {
+                Ok(Some(self.string_list("accepted_resource_roles", items)?))
+            }
+            Some(other) => {
+                Err(self.wrong_type("accepted_resource_roles", "a list of strings", other))
+            }
         }
     }
 

@@ -72,7 +72,10 @@ impl ServiceNamespaceConfig {
             Some(Value::Object(m)) => m,
             Some(other) => {
                 let found = type_name(other);
-                return Err(bad("(top level)", format!("must be a mapping, found {found}")));
+                return Err(bad(
+                    "(top level)",
+                    format!("must be a mapping, found {found}"),
+                ));
             }
         };
         match smartstack.get(namespace) {
@@ -97,12 +100,22 @@ impl ServiceNamespaceConfig {
             settings,
             ..Self::default()
         };
+        for key in ["discover", "healthcheck_uri"] {
+            match out.settings.get(key) {
+                None | Some(Value::Null | Value::String(_)) => {}
+                Some(other) => {
+                    let found = type_name(other);
+                    return Err((key.into(), format!("must be a string, found {found}")));
+                }
+            }
+        }
         out.mode = out.parse_mode()?;
         if let Some(routes) = entry.get("routes") {
             out.routes = Some(flatten_routes(routes).map_err(|m| ("routes".to_string(), m))?);
         }
         if let Some(extra) = entry.get("extra_advertise") {
-            let pairs = flatten_extra_advertise(extra).map_err(|m| ("extra_advertise".into(), m))?;
+            let pairs =
+                flatten_extra_advertise(extra).map_err(|m| ("extra_advertise".into(), m))?;
             out.extra_advertise = Some(pairs);
         }
         Ok(out)
@@ -164,7 +177,9 @@ fn flatten_routes(routes: &Value) -> Result<Vec<(String, String)>, String> {
 
 /// `[(src, dst) for src in extra_advertise for dst in extra_advertise[src]]`.
 fn flatten_extra_advertise(extra: &Value) -> Result<Vec<(String, String)>, String> {
-    let extra = extra.as_object().ok_or("must be a mapping of source → list")?;
+    let extra = extra
+        .as_object()
+        .ok_or("must be a mapping of source → list")?;
     let mut out = Vec::new();
     for (src, dsts) in extra {
         let dsts = dsts.as_array().ok_or("every source must map to a list")?;
@@ -203,13 +218,18 @@ mod tests {
         assert!(!null_port.is_in_smartstack());
 
         let tcp = entry(json!({"mode": "tcp", "discover": "habitat"})).unwrap();
-        assert_eq!((tcp.mode, tcp.discover()), (Some(SmartstackMode::Tcp), "habitat"));
+        assert_eq!(
+            (tcp.mode, tcp.discover()),
+            (Some(SmartstackMode::Tcp), "habitat")
+        );
     }
 
     #[test]
     fn unknown_mode_is_rejected_when_loading() {
         let err = entry(json!({"proxy_port": 1, "mode": "https"})).unwrap_err();
         assert_eq!(err, ("mode".to_string(), "Unknown mode: https".to_string()));
+        let err = entry(json!({"discover": ["region"]})).unwrap_err();
+        assert_eq!(err.0, "discover");
     }
 
     #[test]
@@ -223,7 +243,10 @@ mod tests {
         assert_eq!(out.routes, Some(vec![pair("a", "b"), pair("a", "c")]));
         assert_eq!(
             out.extra_advertise,
-            Some(vec![pair("region:x", "region:y"), pair("region:x", "region:z")])
+            Some(vec![
+                pair("region:x", "region:y"),
+                pair("region:x", "region:z")
+            ])
         );
     }
 }

@@ -12,5 +12,6 @@ pub mod generate;
 pub mod git;
 pub mod marathon;
 pub mod mesos;
+pub mod plan;
 pub mod soa_dir;
 pub mod tls;

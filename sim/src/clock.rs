@@ -22,7 +22,9 @@ enum ClockState {
 impl SimClock {
     /// A virtual clock starting at `start`.
     pub fn virtual_at(start: DateTime<Utc>) -> Self {
-        Self { inner: Arc::new(Mutex::new(ClockState::Virtual { now: start })) }
+        Self {
+            inner: Arc::new(Mutex::new(ClockState::Virtual { now: start })),
+        }
     }
 
     /// A virtual clock starting at a fixed, readable instant (2016-06-01T00:00:00Z).
@@ -35,12 +37,19 @@ impl SimClock {
 
     /// A clock that follows wall-clock time.
     pub fn real() -> Self {
-        Self { inner: Arc::new(Mutex::new(ClockState::Real { offset: chrono::Duration::zero() })) }
+        Self {
+            inner: Arc::new(Mutex::new(ClockState::Real {
+                offset: chrono::Duration::zero(),
+            })),
+        }
     }
 
     /// Whether this clock is virtual.
     pub fn is_virtual(&self) -> bool {
-        matches!(*self.inner.lock().expect("clock lock"), ClockState::Virtual { .. })
+        matches!(
+            *self.inner.lock().expect("clock lock"),
+            ClockState::Virtual { .. }
+        )
     }
 
     /// The current time.

@@ -7,7 +7,10 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(version, about = "Galley's emulators of Marathon, the Mesos master and Docker")]
+#[command(
+    version,
+    about = "Galley's emulators of Marathon, the Mesos master and Docker"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

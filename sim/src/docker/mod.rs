@@ -17,7 +17,17 @@
 //!   `sim_stop_now`, `sim_set_stop_behavior`, and the fault switches `sim_fail_requests`
 //!   ([`FaultRule`]: status + message, optionally per path and N times),
 //!   `sim_set_response_delay` and `sim_clear_faults`.
-//! - `galley-sim docker --socket PATH` serves one engine on a real-time clock.
+//!   [`ContainerSpec::mesos_orphan`] builds a `mesos-<uuid>` container with or without a task
+//!   id.
+//! - `galley-sim docker --socket PATH [--demo-containers N]` serves one engine on a real-time
+//!   clock.
+//!
+//! # Contract suite
+//! `sim/tests/integration/docker.rs` runs one suite through bollard 0.21 against this emulator
+//! and against a real dockerd 20.10 (`scripts/dockerd.sh start DIR` prints the env it needs:
+//! `GALLEY_DOCKER_SOCK`, `GALLEY_TEST_IMAGE`). The emulator implements the minimal
+//! `POST /containers/create` and `POST /containers/{id}/start` so that the suite creates its
+//! containers through the same bollard calls on both backends.
 //!
 //! # Endpoints (each also under a `/v1.xx` prefix)
 //! `GET|HEAD /_ping`, `GET /version`, `GET /containers/json` (`all`, `limit`, `size`,
@@ -67,7 +77,9 @@
 //! - Only container events are emitted (dockerd also emits `network connect/disconnect` and
 //!   image events; filter `type=container` to compare).
 //! - The `t` wait of stop is real time on a real clock and instant on a virtual clock (the
-//!   clock is shared with the Marathon emulator and is not advanced); negative `t` means 10.
+//!   clock is shared with the Marathon emulator and is not advanced). Negative `t` waits, as
+//!   in dockerd, until the container dies by other means. `link=1` on remove always answers
+//!   dockerd's default-link conflict (there are no links).
 //! - Signals other than SIGKILL (and SIGTERM for [`StopBehavior::ExitOnSigterm`]) only emit a
 //!   `kill` event, as for a PID 1 without handlers.
 //! - Inspect carries the fields above plus empty or constant placeholders for the rest
@@ -79,6 +91,7 @@
 
 pub mod cli;
 mod engine;
+mod error;
 mod events;
 mod filters;
 mod http;
@@ -87,10 +100,12 @@ mod model;
 mod runtime;
 mod server;
 mod signal;
+mod sim_hooks;
 mod spec;
 mod stream;
 
-pub use engine::{DockerEngine, EngineError, FaultRule, KillFailure, Outcome};
+pub use engine::DockerEngine;
+pub use error::{EngineError, KillFailure, Outcome};
 pub use events::Event;
 pub use filters::{FilterArgs, FilterError};
 pub use http::{API_VERSION, ENGINE_VERSION, MIN_API_VERSION};
@@ -98,4 +113,5 @@ pub use list::ListQuery;
 pub use model::{Container, ContainerStatus, StopBehavior};
 pub use runtime::{DockerHosts, MESOS_SANDBOX, MesosDockerConfig, MesosNaming};
 pub use server::{DockerSim, DockerSimHandle, ServeError};
+pub use sim_hooks::FaultRule;
 pub use spec::{ContainerSpec, CreateBodyError, InitialState};

@@ -1,6 +1,6 @@
 //! Docker emulator tests.
 //!
-//! The contract suite (`docker::contract`) is written once over a [`backend::Backend`] and runs
+//! The contract suite (`docker::contract`, `docker::lifecycle`) is written once over a [`backend::Backend`] and runs
 //! against both the emulator (`docker::emulator::*`) and a real dockerd
 //! (`docker::dockerd::*`). Both backends create containers the same way, through bollard's
 //! `create_container` + `start_container` (the emulator implements those endpoints), so every
@@ -15,18 +15,19 @@
 
 mod backend;
 mod contract;
+mod lifecycle;
 mod raw;
 mod sim_only;
 
 /// Generates one `#[tokio::test]` per scenario and backend.
 macro_rules! contract_tests {
-    ($($scenario:ident),* $(,)?) => {
+    ($($module:ident :: $scenario:ident),* $(,)?) => {
         mod emulator {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
                     super::backend::run(super::backend::Kind::Emulator, |b| {
-                        Box::pin(super::contract::$scenario(b))
+                        Box::pin(super::$module::$scenario(b))
                     })
                     .await;
                 }
@@ -37,7 +38,7 @@ macro_rules! contract_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
                     super::backend::run(super::backend::Kind::Dockerd, |b| {
-                        Box::pin(super::contract::$scenario(b))
+                        Box::pin(super::$module::$scenario(b))
                     })
                     .await;
                 }
@@ -47,14 +48,14 @@ macro_rules! contract_tests {
 }
 
 contract_tests!(
-    ping_version_and_headers,
-    version_prefixes,
-    list_and_filters,
-    list_filter_errors,
-    inspect_fields,
-    create_and_start_codes,
-    stop_semantics_and_events,
-    kill_semantics_and_events,
-    remove_semantics_and_events,
-    events_parameter_errors,
+    contract::ping_version_and_headers,
+    contract::version_prefixes,
+    contract::list_and_filters,
+    contract::list_filter_errors,
+    lifecycle::inspect_fields,
+    lifecycle::create_and_start_codes,
+    lifecycle::stop_semantics_and_events,
+    lifecycle::kill_semantics_and_events,
+    lifecycle::remove_semantics_and_events,
+    contract::events_parameter_errors,
 );

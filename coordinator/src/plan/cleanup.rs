@@ -1,0 +1,143 @@
+//! Cleanup of apps whose service.instance left the config (PaaSTA's `cleanup_marathon_jobs`,
+//! spec §4), with its kill threshold — and, unlike PaaSTA, never when desired state was not
+//! fully read.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use galley_common::observed::ObservedApp;
+
+use super::model::{Action, DeleteReason};
+
+/// An app id split into PaaSTA's parts (`--` → `_`): 2 or 4 dot-separated parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedAppId {
+    /// Service.
+    pub service: String,
+    /// Instance.
+    pub instance: String,
+}
+
+/// Parses `/<svc>.<inst>[.git<sha>.config<hash>]`; anything else is not a PaaSTA app.
+pub fn parse_app_id(id: &str) -> Option<ParsedAppId> {
+    let parts: Vec<String> = id
+        .trim_start_matches('/')
+        .split('.')
+        .map(|p| p.replace("--", "_"))
+        .collect();
+    match parts.as_slice() {
+        [s, i] | [s, i, _, _] => Some(ParsedAppId {
+            service: s.clone(),
+            instance: i.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// Cleanup inputs beyond the apps.
+#[derive(Debug, Clone, Copy)]
+pub struct CleanupPolicy {
+    /// Refuse when more than this fraction of the parsed apps would be deleted.
+    pub kill_threshold: f64,
+    /// Operator override of the threshold (explicit and logged).
+    pub force: bool,
+}
+
+/// What cleanup decided.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CleanupPlan {
+    /// Delete actions (empty when refused).
+    pub actions: Vec<Action>,
+    /// Why nothing was deleted although apps looked stale.
+    pub refused: Option<CleanupRefusal>,
+    /// Apps whose ids are not PaaSTA-shaped; never touched.
+    pub skipped: Vec<String>,
+}
+
+/// Why cleanup refused to act.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CleanupRefusal {
+    /// More than the threshold would go.
+    Threshold {
+        /// Apps that would be deleted.
+        would_delete: usize,
+        /// Parsed apps in Marathon.
+        parsed: usize,
+        /// The threshold.
+        threshold: f64,
+    },
+    /// Desired state was not completely read (soa dir, a service's config): nothing is deleted.
+    IncompleteDesiredState,
+}
+
+impl fmt::Display for CleanupRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CleanupRefusal::Threshold {
+                would_delete,
+                parsed,
+                threshold,
+            } => write!(
+                f,
+                "Paasta was about to kill more than {threshold} of the running services ({would_delete} of {parsed}), \
+                 this is probably a BAD mistake!, run again with --force if you really need to destroy everything"
+            ),
+            CleanupRefusal::IncompleteDesiredState => {
+                write!(
+                    f,
+                    "desired state was not fully read; no app is deleted until it is"
+                )
+            }
+        }
+    }
+}
+
+/// Plans cleanup. `configured` holds every (service, instance) of this cluster's marathon
+/// files; apps of `unknown_services` (whose config could not be read) are never deleted.
+pub fn plan_cleanup(
+    apps: &[ObservedApp],
+    configured: &BTreeSet<(String, String)>,
+    unknown_services: &BTreeSet<String>,
+    complete: bool,
+    policy: CleanupPolicy,
+) -> CleanupPlan {
+    let mut plan = CleanupPlan::default();
+    let mut parsed = 0usize;
+    let mut stale = Vec::new();
+    for app in apps {
+        let Some(p) = parse_app_id(&app.id) else {
+            plan.skipped.push(app.id.clone());
+            continue;
+        };
+        parsed += 1;
+        if !configured.contains(&(p.service.clone(), p.instance.clone()))
+            && !unknown_services.contains(&p.service)
+        {
+            stale.push(app.id.clone());
+        }
+    }
+    if stale.is_empty() {
+        return plan;
+    }
+    if !complete {
+        plan.refused = Some(CleanupRefusal::IncompleteDesiredState);
+        return plan;
+    }
+    let fraction = stale.len() as f64 / parsed as f64;
+    if fraction > policy.kill_threshold && !policy.force {
+        plan.refused = Some(CleanupRefusal::Threshold {
+            would_delete: stale.len(),
+            parsed,
+            threshold: policy.kill_threshold,
+        });
+        return plan;
+    }
+    plan.actions = stale
+        .into_iter()
+        .map(|app_id| Action::DeleteApp {
+            app_id,
+            reason: DeleteReason::Removed,
+        })
+        .collect();
+    plan
+}

@@ -1,0 +1,195 @@
+//! The planner's inputs and outputs: desired instances, observed apps with drain state, and
+//! the [`Plan`] of actions. Plain data, no I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+pub use galley_common::bounce_methods::BounceMethod;
+use galley_common::observed::ObservedApp;
+
+/// What the bounce needs of the happy-task test (`bounce_health_params`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct HappyParams {
+    /// A task must have been running this long to count (`min_task_uptime`, seconds).
+    pub min_task_uptime: Option<f64>,
+}
+
+/// One service.instance as it should run in this cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredInstance {
+    /// Service name.
+    pub service: String,
+    /// Instance name.
+    pub instance: String,
+    /// Full Marathon app id with leading `/` (`/<svc>.<inst>.git<sha8>.config<hash8>`).
+    pub app_id: String,
+    /// The app definition to POST (wire JSON).
+    pub app: serde_json::Value,
+    /// Desired task count (0 when stopped).
+    pub instances: u32,
+    /// Bounce method.
+    pub bounce_method: BounceMethod,
+    /// Crossover margin, 0 < f ≤ 1.
+    pub bounce_margin_factor: f64,
+    /// Happy-task parameters.
+    pub happy: HappyParams,
+    /// How tasks are taken out of the load balancer before they are killed.
+    pub drain: DrainKind,
+}
+
+/// Drain methods (spec §3.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DrainKind {
+    /// Never draining, always safe to kill.
+    #[default]
+    Noop,
+    /// hacheck on the task's host: draining once marked down, safe after the delay.
+    Hacheck,
+}
+
+impl DesiredInstance {
+    /// `<svc>.<inst>` as it appears in app ids (`_` → `--`).
+    pub fn short_id(&self) -> String {
+        format!(
+            "{}.{}",
+            self.service.replace('_', "--"),
+            self.instance.replace('_', "--")
+        )
+    }
+}
+
+/// Drain state of one task as the drain method reports it (noop: never draining, always safe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DrainState {
+    /// The task has been taken out of the load balancer.
+    pub draining: bool,
+    /// Draining long enough that killing it drops no traffic.
+    pub safe_to_kill: bool,
+}
+
+/// Everything observed for one pass.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Marathon's apps with their tasks.
+    pub apps: Vec<ObservedApp>,
+    /// Drain state by task id; a task not listed is not draining and safe to kill (noop).
+    pub drain: BTreeMap<String, DrainState>,
+    /// When this was observed.
+    pub now: DateTime<Utc>,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    /// POST the new app.
+    CreateApp {
+        /// App id.
+        app_id: String,
+    },
+    /// Raise the new app's instance count.
+    ScaleApp {
+        /// App id.
+        app_id: String,
+        /// New count.
+        instances: u32,
+    },
+    /// Take tasks out of the load balancer.
+    Drain {
+        /// Owning app.
+        app_id: String,
+        /// Tasks.
+        task_ids: Vec<String>,
+    },
+    /// Put tasks back into the load balancer.
+    StopDraining {
+        /// Owning app.
+        app_id: String,
+        /// Tasks.
+        task_ids: Vec<String>,
+    },
+    /// Kill drained tasks and lower their app's instance count (`scale=true`).
+    KillTasks {
+        /// Owning app.
+        app_id: String,
+        /// Tasks.
+        task_ids: Vec<String>,
+    },
+    /// Delete an app (an old version, or one whose instance left the config).
+    DeleteApp {
+        /// App id.
+        app_id: String,
+        /// Why.
+        reason: DeleteReason,
+    },
+}
+
+/// Why an app is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DeleteReason {
+    /// An old version whose tasks are all gone or being killed.
+    Bounced,
+    /// Its service.instance is no longer in the config (cleanup).
+    Removed,
+}
+
+/// The plan for one instance: its actions and a human summary of the bounce.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InstancePlan {
+    /// Service.
+    pub service: String,
+    /// Instance.
+    pub instance: String,
+    /// Actions in execution order.
+    pub actions: Vec<Action>,
+    /// Whether more than one app version exists, or the new one is missing (a bounce is on).
+    pub bouncing: bool,
+    /// PaaSTA's "<method> bounce in progress on S.I. ..." line, when bouncing.
+    pub progress: Option<String>,
+    /// Apps whose deployment is in flight: their scale/kill steps wait for a later pass.
+    pub waiting_on: BTreeSet<String>,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::CreateApp { app_id } => write!(f, "create {app_id}"),
+            Action::ScaleApp { app_id, instances } => write!(f, "scale {app_id} to {instances}"),
+            Action::Drain { app_id, task_ids } => {
+                write!(f, "drain {} task(s) of {app_id}", task_ids.len())
+            }
+            Action::StopDraining { app_id, task_ids } => {
+                write!(f, "stop draining {} task(s) of {app_id}", task_ids.len())
+            }
+            Action::KillTasks { app_id, task_ids } => {
+                write!(f, "kill {} task(s) of {app_id}", task_ids.len())
+            }
+            Action::DeleteApp {
+                app_id,
+                reason: DeleteReason::Bounced,
+            } => write!(f, "delete old app {app_id}"),
+            Action::DeleteApp {
+                app_id,
+                reason: DeleteReason::Removed,
+            } => {
+                write!(f, "delete {app_id} (instance no longer configured)")
+            }
+        }
+    }
+}
+
+impl fmt::Display for InstancePlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}:", self.service, self.instance)?;
+        if self.actions.is_empty() {
+            write!(f, " nothing to do")?;
+        }
+        for a in &self.actions {
+            write!(f, "\n  - {a}")?;
+        }
+        for app in &self.waiting_on {
+            write!(f, "\n  (waiting for the deployment in flight on {app})")?;
+        }
+        Ok(())
+    }
+}
