@@ -4,8 +4,11 @@
 //! Entry points: `galley-coordinator generate-deployments` → [`generate::generate_all`];
 //! `galley-coordinator demo` → [`demo::run`].
 
+pub mod apply;
 pub mod atomic;
+pub mod config;
 pub mod demo;
+pub mod desired;
 pub mod error_chain;
 pub mod fsutil;
 pub mod generate;
@@ -13,5 +16,7 @@ pub mod git;
 pub mod marathon;
 pub mod mesos;
 pub mod plan;
+pub mod reconciler;
 pub mod soa_dir;
+pub mod system_dir;
 pub mod tls;

@@ -22,6 +22,8 @@ pub fn plan_instance(
     let mut plan = InstancePlan {
         service: desired.service.clone(),
         instance: desired.instance.clone(),
+        app_id: desired.app_id.clone(),
+        bounce_method: Some(desired.bounce_method),
         ..Default::default()
     };
     let new_app = related.iter().copied().find(|a| a.id == desired.app_id);

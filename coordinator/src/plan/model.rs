@@ -140,6 +140,10 @@ pub struct InstancePlan {
     pub service: String,
     /// Instance.
     pub instance: String,
+    /// The desired (new) app id.
+    pub app_id: String,
+    /// The bounce method in use.
+    pub bounce_method: Option<BounceMethod>,
     /// Actions in execution order.
     pub actions: Vec<Action>,
     /// Whether more than one app version exists, or the new one is missing (a bounce is on).

@@ -8,3 +8,5 @@ mod fixtures;
 mod generate;
 mod generate_cli;
 mod git_local;
+mod monitoring;
+mod reconcile;

@@ -1,0 +1,7 @@
+//! One module per subcommand: argument structs and the glue that calls the library.
+
+pub mod demo;
+pub mod generate;
+pub mod plan;
+pub mod render;
+pub mod serve;

@@ -1,0 +1,198 @@
+//! `galley-coordinator serve` configuration: one YAML file, strictly typed
+//! (`deny_unknown_fields`), loaded with the same PyYAML-compatible loader as soa-configs.
+//! Errors name the file and what is wrong.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The coordinator's configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinatorConfig {
+    /// This cluster's name; default: `cluster` of the system config.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// yelpsoa-configs root.
+    pub soa_dir: PathBuf,
+    /// Directory of `*.json` system config (PaaSTA's `/etc/paasta`).
+    pub system_config_dir: PathBuf,
+    /// Marathon.
+    pub marathon: MarathonSection,
+    /// Mesos master.
+    pub mesos: MesosSection,
+    /// Reconcile loop settings.
+    pub reconcile: ReconcileSection,
+    /// Deploy log file (JSON lines, PaaSTA's format); none: events only in memory and logs.
+    #[serde(default)]
+    pub deploy_log: Option<PathBuf>,
+    /// gRPC listen address.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+/// Marathon settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarathonSection {
+    /// Base URL.
+    pub url: String,
+    /// File holding `user:password` for basic auth (never logged).
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+    /// Per-request timeout.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: f64,
+}
+
+/// Mesos master settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MesosSection {
+    /// Base URL of any master (followers redirect to the leader).
+    pub url: String,
+    /// Per-request timeout.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: f64,
+}
+
+/// Reconcile loop settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileSection {
+    /// Seconds between periodic passes (changes to the soa dir trigger a pass at once).
+    #[serde(default = "default_interval")]
+    pub interval_seconds: f64,
+    /// Cleanup refuses to delete more than this fraction of the apps (PaaSTA's 0.5).
+    #[serde(default = "default_kill_threshold")]
+    pub kill_threshold: f64,
+    /// At most this many removed-instance apps deleted per pass.
+    #[serde(default = "default_cleanup_deletes")]
+    pub max_cleanup_deletes_per_pass: usize,
+    /// At most this many tasks killed by bounces per pass.
+    #[serde(default = "default_task_kills")]
+    pub max_task_kills_per_pass: usize,
+    /// Plan and log, but change nothing in Marathon.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:50051".into()
+}
+fn default_timeout() -> f64 {
+    10.0
+}
+fn default_interval() -> f64 {
+    30.0
+}
+fn default_kill_threshold() -> f64 {
+    0.5
+}
+fn default_cleanup_deletes() -> usize {
+    20
+}
+fn default_task_kills() -> usize {
+    1000
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Unreadable.
+    #[error("cannot read config file {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not valid YAML.
+    #[error("config file {path} is not valid YAML")]
+    Yaml {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: galley_common::yaml::YamlError,
+    },
+    /// Valid YAML, wrong content.
+    #[error("config file {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl CoordinatorConfig {
+    /// Loads and validates `path`.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.into(),
+            source,
+        })?;
+        Self::from_yaml(path, &text)
+    }
+
+    /// Parses `text` (named `path` in errors).
+    pub fn from_yaml(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let value = galley_common::yaml::load(text).map_err(|source| ConfigError::Yaml {
+            path: path.into(),
+            source,
+        })?;
+        let config: Self = serde_json::from_value(value).map_err(|e| ConfigError::Invalid {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: path.into(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let r = &self.reconcile;
+        if r.interval_seconds.is_nan() || r.interval_seconds <= 0.0 {
+            return Err("reconcile.interval_seconds must be > 0".into());
+        }
+        if !(0.0..=1.0).contains(&r.kill_threshold) {
+            return Err("reconcile.kill_threshold must be within [0, 1]".into());
+        }
+        if [self.marathon.timeout_seconds, self.mesos.timeout_seconds]
+            .iter()
+            .any(|t| t.is_nan() || *t <= 0.0)
+        {
+            return Err("timeout_seconds must be > 0".into());
+        }
+        Ok(())
+    }
+
+    /// The periodic pass interval.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs_f64(self.reconcile.interval_seconds)
+    }
+
+    /// Reads the Marathon credentials file (`user:password`, surrounding whitespace ignored).
+    pub fn marathon_credentials(&self) -> Result<Option<(String, String)>, ConfigError> {
+        let Some(path) = &self.marathon.credentials_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let (user, pass) = text
+            .trim()
+            .split_once(':')
+            .ok_or_else(|| ConfigError::Invalid {
+                path: path.clone(),
+                message: "expected `user:password`".into(),
+            })?;
+        Ok(Some((user.to_string(), pass.to_string())))
+    }
+}

@@ -1,0 +1,416 @@
+//! The reconcile loop: one task that, on every activation (periodic timer, a change under the
+//! soa dir, or an on-demand trigger), re-reads all desired state and all observed state, plans,
+//! and applies. Level-triggered: the trigger is only logged, never acted upon.
+//!
+//! A pass never fails: every outcome, including "could not read Marathon", is a [`PassStatus`]
+//! published on a `watch` channel with a snapshot of what the pass saw and did.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use galley_common::observed::ObservedApp;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::apply::{ApplyBudget, ApplyEvent, ApplyReport, InstanceOutcome, apply};
+use crate::desired::{DesiredContext, DesiredReport, read_desired};
+use crate::error_chain::ErrorChain;
+use crate::marathon::MarathonApi;
+use crate::mesos::MesosApi;
+use crate::plan::{CleanupPolicy, Observed, Plan, plan};
+use crate::system_dir::read_system_config;
+
+mod control;
+pub use control::{Control, InstanceKey};
+
+/// Static settings of the loop.
+#[derive(Debug, Clone)]
+pub struct ReconcileSettings {
+    /// yelpsoa-configs root.
+    pub soa_dir: std::path::PathBuf,
+    /// System config directory.
+    pub system_config_dir: std::path::PathBuf,
+    /// Cluster name override (else the system config's `cluster`).
+    pub cluster: Option<String>,
+    /// Periodic pass interval.
+    pub interval: Duration,
+    /// Cleanup threshold.
+    pub cleanup: CleanupPolicy,
+    /// Destructive-action budgets per pass.
+    pub budget: ApplyBudget,
+    /// Plan only.
+    pub dry_run: bool,
+}
+
+/// How a pass ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassStatus {
+    /// Nothing to do.
+    UpToDate,
+    /// Actions were applied (some may have failed or waited).
+    Applied {
+        /// Actions carried out.
+        actions: usize,
+        /// Instances whose actions failed.
+        failed: usize,
+        /// Instances waiting for a Marathon deployment lock.
+        waiting: usize,
+    },
+    /// Dry run: the plan was computed and logged, nothing applied.
+    DryRun {
+        /// Actions the plan holds.
+        actions: usize,
+    },
+    /// Reconciling is frozen by an operator; the plan was computed, nothing applied.
+    Frozen {
+        /// The operator's reason.
+        reason: String,
+    },
+    /// The system config could not be read: nothing was planned.
+    FailedReadingSystemConfig(String),
+    /// The Mesos master could not be read: nothing was planned (constraints need it).
+    FailedReadingMesos(String),
+    /// Marathon could not be listed: nothing was planned.
+    FailedReadingMarathon(String),
+}
+
+/// What a pass saw and did (shared with read APIs; never mutated after publishing).
+#[derive(Debug, Clone, Default)]
+pub struct PassSnapshot {
+    /// Desired state and per-instance issues.
+    pub desired: DesiredReport,
+    /// Marathon's apps as listed.
+    pub apps: Vec<ObservedApp>,
+    /// The plan.
+    pub plan: Plan,
+    /// What apply did, when it ran.
+    pub apply: Option<ApplyReport>,
+}
+
+/// One finished pass.
+#[derive(Debug, Clone)]
+pub struct PassRecord {
+    /// Pass number since start (1-based).
+    pub generation: u64,
+    /// Why it ran.
+    pub reason: ActivationReason,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// How long it took.
+    pub duration: Duration,
+    /// Outcome.
+    pub status: PassStatus,
+    /// What it saw and did.
+    pub snapshot: Arc<PassSnapshot>,
+}
+
+/// Why a pass ran (for logs only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivationReason {
+    /// First pass after start.
+    Startup,
+    /// The periodic timer.
+    Periodic,
+    /// Something under the soa dir changed.
+    FilesChanged,
+    /// Someone asked (operator RPC, webhook, test).
+    OnDemand,
+}
+
+/// A deploy-log sink.
+pub type EventSink = Arc<dyn Fn(ApplyEvent) + Send + Sync>;
+
+/// Where "now" comes from (the wall clock in production; the emulator's clock in tests).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The reconciler and its state across passes.
+pub struct Reconciler<M, S> {
+    marathon: Arc<M>,
+    mesos: Arc<S>,
+    settings: ReconcileSettings,
+    control: Control,
+    events: EventSink,
+    clock: Clock,
+    generation: u64,
+    backoff: BTreeMap<InstanceKey, (Instant, Duration)>,
+    last_progress: BTreeMap<InstanceKey, String>,
+}
+
+/// Handle to a running reconciler task.
+#[derive(Clone)]
+pub struct ReconcilerHandle {
+    /// Latest pass.
+    pub status: watch::Receiver<Option<Arc<PassRecord>>>,
+    trigger: mpsc::Sender<()>,
+    /// Freeze/pause switches.
+    pub control: Control,
+}
+
+impl ReconcilerHandle {
+    /// Asks for a pass as soon as possible (coalesced with any pending request).
+    pub fn trigger(&self) {
+        let _ = self.trigger.try_send(());
+    }
+}
+
+const MIN_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
+    /// A reconciler; `events` receives deploy-log events.
+    pub fn new(
+        marathon: Arc<M>,
+        mesos: Arc<S>,
+        settings: ReconcileSettings,
+        events: EventSink,
+    ) -> Self {
+        Self {
+            marathon,
+            mesos,
+            settings,
+            control: Control::default(),
+            events,
+            clock: Arc::new(Utc::now),
+            generation: 0,
+            backoff: BTreeMap::new(),
+            last_progress: BTreeMap::new(),
+        }
+    }
+
+    /// Uses `clock` for "now" (task ages, timestamps).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The operator switches.
+    pub fn control(&self) -> Control {
+        self.control.clone()
+    }
+
+    /// Runs one pass and returns its record. Never fails.
+    pub async fn pass(&mut self, reason: ActivationReason) -> PassRecord {
+        let started = Instant::now();
+        let started_at = (self.clock)();
+        self.generation += 1;
+        let mut snapshot = PassSnapshot::default();
+        let status = self.pass_inner(&mut snapshot).await;
+        let record = PassRecord {
+            generation: self.generation,
+            reason,
+            started_at,
+            duration: started.elapsed(),
+            status,
+            snapshot: Arc::new(snapshot),
+        };
+        tracing::info!(generation = record.generation, reason = ?reason, status = ?record.status, ms = record.duration.as_millis() as u64, "reconcile pass");
+        record
+    }
+
+    async fn pass_inner(&mut self, snapshot: &mut PassSnapshot) -> PassStatus {
+        let system = match read_system_config(&self.settings.system_config_dir) {
+            Ok(s) => s,
+            Err(e) => return PassStatus::FailedReadingSystemConfig(e),
+        };
+        let Some(cluster) = self.settings.cluster.clone().or(system.cluster.clone()) else {
+            return PassStatus::FailedReadingSystemConfig(format!(
+                "no cluster configured and key `cluster` is not set in {}",
+                self.settings.system_config_dir.display()
+            ));
+        };
+        let mesos = match self.mesos.state().await {
+            Ok(s) => s,
+            Err(e) => return PassStatus::FailedReadingMesos(ErrorChain(&e).to_string()),
+        };
+        let ctx = DesiredContext {
+            cluster,
+            system: system.settings,
+            slaves: mesos.slaves.into_iter().map(|s| s.attributes).collect(),
+        };
+        let soa_dir = self.settings.soa_dir.clone();
+        snapshot.desired = tokio::task::spawn_blocking(move || read_desired(&soa_dir, &ctx))
+            .await
+            .expect("reading desired state does not panic");
+        snapshot.apps = match self.marathon.list_apps().await {
+            Ok(apps) => apps,
+            Err(e) => return PassStatus::FailedReadingMarathon(ErrorChain(&e).to_string()),
+        };
+        let observed = Observed {
+            apps: snapshot.apps.clone(),
+            drain: Default::default(),
+            now: (self.clock)(),
+        };
+        snapshot.plan = plan(&snapshot.desired.desired, &observed, self.settings.cleanup);
+        self.record_progress(&snapshot.plan);
+        let actions = count_actions(&snapshot.plan);
+        if actions == 0 {
+            return PassStatus::UpToDate;
+        }
+        if let Some(reason) = self.control.frozen() {
+            return PassStatus::Frozen { reason };
+        }
+        if self.settings.dry_run {
+            tracing::info!(plan = %snapshot.plan, "dry run: not applying");
+            return PassStatus::DryRun { actions };
+        }
+        let runnable = self.runnable(&snapshot.plan);
+        let report = apply(
+            self.marathon.as_ref(),
+            &runnable,
+            &snapshot.desired.desired.instances,
+            self.settings.budget,
+        )
+        .await;
+        self.record_outcomes(&report);
+        let status = summarize(&report);
+        snapshot.apply = Some(report);
+        status
+    }
+
+    /// The plan minus paused instances and instances in backoff.
+    fn runnable(&self, full: &Plan) -> Plan {
+        let now = Instant::now();
+        let mut p = full.clone();
+        p.instances.retain(|ip| {
+            let key = (ip.service.clone(), ip.instance.clone());
+            let backing_off = self
+                .backoff
+                .get(&key)
+                .is_some_and(|(until, _)| *until > now);
+            !backing_off && !self.control.is_paused(&key)
+        });
+        p
+    }
+
+    fn record_outcomes(&mut self, report: &ApplyReport) {
+        for (key, outcome) in &report.instances {
+            match outcome {
+                InstanceOutcome::Failed { error } => {
+                    let next = self
+                        .backoff
+                        .get(key)
+                        .map(|(_, d)| (*d * 2).min(MAX_BACKOFF))
+                        .unwrap_or(MIN_BACKOFF);
+                    tracing::warn!(service = %key.0, instance = %key.1, error = %error, backoff_s = next.as_secs(), "instance failed; backing off");
+                    self.backoff
+                        .insert(key.clone(), (Instant::now() + next, next));
+                }
+                _ => {
+                    self.backoff.remove(key);
+                }
+            }
+        }
+        for event in &report.events {
+            if event.level == "event" && event.message.contains("bounce in progress") {
+                continue; // emitted by record_progress when it changes
+            }
+            (self.events)(event.clone());
+        }
+    }
+
+    /// Logs PaaSTA's "<method> bounce in progress ..." line when an instance's bounce state changes.
+    fn record_progress(&mut self, plan: &Plan) {
+        for ip in &plan.instances {
+            let key = (ip.service.clone(), ip.instance.clone());
+            match &ip.progress {
+                Some(line) if self.last_progress.get(&key) != Some(line) => {
+                    self.last_progress.insert(key, line.clone());
+                    (self.events)(ApplyEvent {
+                        service: ip.service.clone(),
+                        instance: ip.instance.clone(),
+                        level: "event",
+                        message: line.clone(),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    self.last_progress.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Spawns the loop; it stops when `shutdown` changes to `true` (or its sender drops).
+    pub fn spawn(mut self, mut shutdown: watch::Receiver<bool>) -> ReconcilerHandle {
+        let (status_tx, status_rx) = watch::channel(None);
+        let (trigger_tx, mut trigger_rx) = mpsc::channel(1);
+        let (files_tx, mut files_rx) = mpsc::channel(1);
+        let watcher = watch_dir(&self.settings.soa_dir, files_tx);
+        let handle = ReconcilerHandle {
+            status: status_rx,
+            trigger: trigger_tx,
+            control: self.control.clone(),
+        };
+        tokio::spawn(async move {
+            let _watcher = watcher; // dropped (and stopped) with the task
+            let mut reason = ActivationReason::Startup;
+            loop {
+                let record = self.pass(reason).await;
+                status_tx.send_replace(Some(Arc::new(record)));
+                // Every arm is cancel-safe (sleep, recv, changed); no await inside an arm.
+                reason = tokio::select! {
+                    _ = tokio::time::sleep(self.settings.interval) => ActivationReason::Periodic,
+                    Some(()) = trigger_rx.recv() => ActivationReason::OnDemand,
+                    Some(()) = files_rx.recv() => ActivationReason::FilesChanged,
+                    _ = shutdown.changed() => break,
+                };
+                if *shutdown.borrow() {
+                    break;
+                }
+            }
+        });
+        handle
+    }
+}
+
+fn count_actions(plan: &Plan) -> usize {
+    plan.instances
+        .iter()
+        .map(|p| p.actions.len())
+        .sum::<usize>()
+        + plan.cleanup.actions.len()
+}
+
+fn summarize(report: &ApplyReport) -> PassStatus {
+    let mut actions = report.deleted.len();
+    let (mut failed, mut waiting) = (0, 0);
+    for outcome in report.instances.values() {
+        match outcome {
+            InstanceOutcome::Done { actions: n } => actions += n,
+            InstanceOutcome::Waiting { .. } => waiting += 1,
+            InstanceOutcome::Failed { .. } | InstanceOutcome::OverBudget => failed += 1,
+        }
+    }
+    PassStatus::Applied {
+        actions,
+        failed,
+        waiting,
+    }
+}
+
+/// Watches `dir` recursively; any change sends (coalesced) on `tx`. A watcher that cannot be
+/// set up is logged: the periodic pass still runs.
+fn watch_dir(dir: &std::path::Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(event) = res
+            && !event.kind.is_access()
+        {
+            let _ = tx.try_send(());
+        }
+    })
+    .map_err(|e| tracing::warn!(error = %ErrorChain(&e), "cannot watch the soa dir; relying on periodic passes"))
+    .ok()?;
+    match watcher.watch(dir, notify::RecursiveMode::Recursive) {
+        Ok(()) => Some(watcher),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %ErrorChain(&e), "cannot watch the soa dir; relying on periodic passes");
+            None
+        }
+    }
+}
+
+/// Shared, lock-protected state; see [`Control`].
+pub(crate) type Shared<T> = Arc<Mutex<T>>;
