@@ -4,7 +4,11 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["galley/v1/coordinator.proto"];
+    let protos = [
+        "galley/v1/coordinator.proto",
+        "galley/v1/agent.proto",
+        "galley/v1/deploy.proto",
+    ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");
     }

@@ -1,14 +1,47 @@
-//! `galley-agent`: runs on every Mesos slave. Not yet implemented beyond `--version`/`--help`
-//! (see issue "Agents on every slave"); it exits non-zero when asked to run.
+//! `galley-agent --config FILE`: the per-slave agent (see the library docs for what it does).
+
+use std::path::PathBuf;
 
 use clap::Parser;
+use galley_agent::config::AgentConfig;
+use galley_agent::error_chain::ErrorChain;
 
-/// Galley agent (NOT YET IMPLEMENTED: this build only answers --help and --version).
+/// Galley agent: reports this slave's Docker inventory to the coordinator and reaps orphaned
+/// mesos-* containers on its command.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
-struct Args {}
+struct Args {
+    /// Agent configuration (YAML).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+}
 
 fn main() -> anyhow::Result<()> {
-    let _args = Args::parse();
-    anyhow::bail!("galley-agent is not implemented in this build; see README")
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cfg =
+        AgentConfig::from_file(&args.config).map_err(|e| anyhow::anyhow!("{}", ErrorChain(&e)))?;
+    // One thread is plenty for a few hundred containers and keeps RSS small.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let shutdown = async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        };
+        galley_agent::run(cfg, shutdown)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", ErrorChain(&e)))
+    })
 }

@@ -5,6 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+use galley_common::observed::ObservedApp;
+
+use crate::drain::Hacheck;
 use crate::error_chain::ErrorChain;
 use crate::marathon::{MarathonApi, MarathonError};
 use crate::plan::{Action, DeleteReason, DesiredInstance, InstancePlan, Plan};
@@ -74,15 +78,28 @@ pub struct ApplyReport {
     pub bounced_deleted: usize,
 }
 
-/// Applies `plan`. `desired` supplies app definitions for `CreateApp`.
+/// What apply needs besides the plan: app definitions (for `CreateApp`), the observed tasks
+/// and the drain backend (for `Drain`/`StopDraining`).
+pub struct ApplyContext<'a> {
+    /// Desired instances of the pass.
+    pub desired: &'a [DesiredInstance],
+    /// Observed apps of the pass.
+    pub apps: &'a [ObservedApp],
+    /// hacheck client.
+    pub hacheck: &'a Hacheck,
+    /// The pass's "now".
+    pub now: DateTime<Utc>,
+}
+
+/// Applies `plan`.
 pub async fn apply<M: MarathonApi>(
     marathon: &M,
     plan: &Plan,
-    desired: &[DesiredInstance],
+    ctx: &ApplyContext<'_>,
     budget: ApplyBudget,
 ) -> ApplyReport {
     let by_app: BTreeMap<&str, &DesiredInstance> =
-        desired.iter().map(|d| (d.app_id.as_str(), d)).collect();
+        ctx.desired.iter().map(|d| (d.app_id.as_str(), d)).collect();
     let mut report = ApplyReport::default();
     let mut kills_left = budget.max_task_kills;
     for ip in plan.instances.iter().filter(|p| !p.actions.is_empty()) {
@@ -103,7 +120,7 @@ pub async fn apply<M: MarathonApi>(
             continue;
         }
         kills_left -= kills;
-        let outcome = apply_instance(marathon, ip, &by_app, &mut report).await;
+        let outcome = apply_instance(marathon, ip, &by_app, ctx, &mut report).await;
         report.instances.insert(key, outcome);
     }
     apply_cleanup(marathon, plan, budget, &mut report).await;
@@ -114,6 +131,7 @@ async fn apply_instance<M: MarathonApi>(
     marathon: &M,
     ip: &InstancePlan,
     by_app: &BTreeMap<&str, &DesiredInstance>,
+    ctx: &ApplyContext<'_>,
     report: &mut ApplyReport,
 ) -> InstanceOutcome {
     let event = |level, message: String| ApplyEvent {
@@ -147,8 +165,27 @@ async fn apply_instance<M: MarathonApi>(
                 Err(e) if e.is_not_found() => Ok(()),
                 other => other.map(|()| report.bounced_deleted += 1),
             },
-            // Drain state lives in the drain method's backend; noop plans carry no drain actions.
-            Action::Drain { .. } | Action::StopDraining { .. } => Ok(()),
+            Action::Drain { task_ids, .. } | Action::StopDraining { task_ids, .. } => {
+                let drain = matches!(action, Action::Drain { .. });
+                match drain_tasks(
+                    ctx,
+                    by_app.get(ip.app_id.as_str()).copied(),
+                    task_ids,
+                    drain,
+                )
+                .await
+                {
+                    Ok(()) => Ok(()),
+                    Err(error) => {
+                        report
+                            .events
+                            .push(event("event", format!("Failed to {action}: {error}")));
+                        return InstanceOutcome::Failed {
+                            error: format!("{action}: {error}"),
+                        };
+                    }
+                }
+            }
         };
         match result {
             Ok(()) => {
@@ -182,6 +219,30 @@ async fn apply_instance<M: MarathonApi>(
         ));
     }
     InstanceOutcome::Done { actions: done }
+}
+
+/// Tells hacheck to drain (or undrain) each task; the first failure is returned.
+async fn drain_tasks(
+    ctx: &ApplyContext<'_>,
+    desired: Option<&DesiredInstance>,
+    task_ids: &[String],
+    drain: bool,
+) -> Result<(), String> {
+    let Some(params) = desired.and_then(|d| d.hacheck.as_ref()) else {
+        return Err("no hacheck settings for this instance".into());
+    };
+    for id in task_ids {
+        let Some(task) = ctx.apps.iter().flat_map(|a| &a.tasks).find(|t| &t.id == id) else {
+            continue;
+        };
+        let result = if drain {
+            ctx.hacheck.drain(task, params, ctx.now).await
+        } else {
+            ctx.hacheck.stop_draining(task, params).await
+        };
+        result.map_err(|e| ErrorChain(&e).to_string())?;
+    }
+    Ok(())
 }
 
 /// A bounce finishes when this pass deletes every old app.

@@ -24,12 +24,86 @@ pub struct CoordinatorConfig {
     pub mesos: MesosSection,
     /// Reconcile loop settings.
     pub reconcile: ReconcileSection,
-    /// Deploy log file (JSON lines, PaaSTA's format); none: events only in memory and logs.
+    /// Deploy log file (JSON lines, PaaSTA's format; `{service}`, `{cluster}`, `{instance}`,
+    /// `{component}`, `{level}` are substituted); none: events only in memory and logs.
     #[serde(default)]
     pub deploy_log: Option<PathBuf>,
+    /// Prometheus `/metrics` listen address; none: no metrics endpoint.
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
     /// gRPC listen address.
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// Git watching (poller, webhook) and tag writing; none: defaults, no webhook.
+    #[serde(default)]
+    pub git: Option<GitSection>,
+}
+
+/// Git watching and tag-writing settings (`git:`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitSection {
+    /// Seconds between polls of every service's refs.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval_seconds: f64,
+    /// Repositories listed at once (default: cores × 4).
+    #[serde(default)]
+    pub jobs: Option<usize>,
+    /// Per-repository listing (and push) timeout.
+    #[serde(default = "default_git_timeout")]
+    pub timeout_seconds: f64,
+    /// Webhook listen address (`POST /v1/git-webhook`); none: no webhook.
+    #[serde(default)]
+    pub webhook_listen: Option<String>,
+    /// File holding the webhook HMAC secret (required with `webhook_listen`; never logged).
+    #[serde(default)]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// A repository unreachable this long raises an alert (error log, alerting gauge).
+    #[serde(default = "default_unreachable_alert")]
+    pub unreachable_alert_after_seconds: f64,
+    /// SSH private key for pushing tags (default: the ssh agent).
+    #[serde(default)]
+    pub ssh_key: Option<PathBuf>,
+    /// User name for ssh pushes.
+    #[serde(default = "default_ssh_user")]
+    pub ssh_user: String,
+    /// File holding `user:password` for https pushes (never logged).
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+    /// Where mirrors of remote repositories are kept to push from (default: a `galley-git`
+    /// directory in the system temp dir).
+    #[serde(default)]
+    pub mirror_dir: Option<PathBuf>,
+}
+
+impl Default for GitSection {
+    fn default() -> Self {
+        Self {
+            poll_interval_seconds: default_poll_interval(),
+            jobs: None,
+            timeout_seconds: default_git_timeout(),
+            webhook_listen: None,
+            webhook_secret_file: None,
+            unreachable_alert_after_seconds: default_unreachable_alert(),
+            ssh_key: None,
+            ssh_user: default_ssh_user(),
+            credentials_file: None,
+            mirror_dir: None,
+        }
+    }
+}
+
+fn default_poll_interval() -> f64 {
+    10.0
+}
+fn default_git_timeout() -> f64 {
+    30.0
+}
+fn default_unreachable_alert() -> f64 {
+    300.0
+}
+fn default_ssh_user() -> String {
+    "git".into()
 }
 
 /// Marathon settings.
@@ -168,6 +242,21 @@ impl CoordinatorConfig {
             .any(|t| t.is_nan() || *t <= 0.0)
         {
             return Err("timeout_seconds must be > 0".into());
+        }
+        if let Some(g) = &self.git {
+            let positive = [
+                g.poll_interval_seconds,
+                g.timeout_seconds,
+                g.unreachable_alert_after_seconds,
+            ];
+            if positive.iter().any(|t| t.is_nan() || *t <= 0.0) {
+                return Err("git: poll_interval_seconds, timeout_seconds and \
+                     unreachable_alert_after_seconds must be > 0"
+                    .into());
+            }
+            if g.webhook_listen.is_some() && g.webhook_secret_file.is_none() {
+                return Err("git.webhook_secret_file is required with git.webhook_listen".into());
+            }
         }
         Ok(())
     }

@@ -1,107 +1,54 @@
-//! `galley-coordinator demo`: the embedded default. Until the emulated cluster exists, it
-//! shows the desired-state pipeline end to end: the example soa-configs shipped in
-//! `deploy/examples/soa-configs` are laid out in a work dir, each service gets a real local
-//! git repository with deploy and stop tags, `generate-deployments` runs over them, and then a
-//! new deploy tag is "pushed" and generation runs again, rewriting only what changed.
+//! `galley-coordinator demo`: the embedded default. One process runs the emulated cluster
+//! (Marathon + Mesos with three slaves, a Docker Engine emulator per slave, a real
+//! `galley-agent` per slave), the example soa-configs of `deploy/examples/soa-configs` with real
+//! git repositories in a work dir, and the real coordinator (reconciler, agent service, orphan
+//! reaper, operator gRPC API with reflection). It prints the grpcurl commands to try, then
+//! plays a few minutes of life in real time ([`script`]): a deploy tag is pushed and the
+//! instance bounces, a service is stopped, an orphan container appears and is reported, and is
+//! reaped once the reaper is switched to enforce.
 
-use std::fs;
+mod cluster;
+mod script;
+pub mod tree;
+
+use std::future::Future;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use git2::{Oid, Repository, Signature};
+use tokio::sync::watch;
 
+use crate::agents::{AgentRegistry, ReaperHandle, ReaperMode, ReaperPolicy, agent_service};
+use crate::apply::{ApplyBudget, ApplyEvent};
 use crate::atomic::Durability;
-use crate::generate::{GenerateOptions, GenerateReport, generate_all};
-use crate::git::Git2Source;
+use crate::deploy_log::{Component, DeployEvent, DeployLog, DeployLogConfig, Level};
+use crate::generate::GenerateOptions;
+use crate::grpc::{OperatorDeps, OperatorService, ReaperSlot};
+use crate::marathon::{MarathonClient, MarathonConfig};
+use crate::mesos::MesosClient;
+use crate::plan::CleanupPolicy;
+use crate::reconciler::{ReconcileSettings, Reconciler};
+use crate::server::{self, DeployLogAudit, Services};
 
-/// The example tree, embedded so the demo runs from any directory.
-pub const EXAMPLE_FILES: &[(&str, &str)] = &[
-    (
-        "api/marathon-norcal-prod.yaml",
-        include_str!("../../deploy/examples/soa-configs/api/marathon-norcal-prod.yaml"),
-    ),
-    (
-        "api/service.yaml",
-        include_str!("../../deploy/examples/soa-configs/api/service.yaml"),
-    ),
-    (
-        "batch/chronos-norcal-prod.yaml",
-        include_str!("../../deploy/examples/soa-configs/batch/chronos-norcal-prod.yaml"),
-    ),
-    (
-        "batch/service.yaml",
-        include_str!("../../deploy/examples/soa-configs/batch/service.yaml"),
-    ),
-    (
-        "web/deploy.yaml",
-        include_str!("../../deploy/examples/soa-configs/web/deploy.yaml"),
-    ),
-    (
-        "web/marathon-norcal-prod.yaml",
-        include_str!("../../deploy/examples/soa-configs/web/marathon-norcal-prod.yaml"),
-    ),
-    (
-        "web/marathon-pnw-devc.yaml",
-        include_str!("../../deploy/examples/soa-configs/web/marathon-pnw-devc.yaml"),
-    ),
-    (
-        "web/monitoring.yaml",
-        include_str!("../../deploy/examples/soa-configs/web/monitoring.yaml"),
-    ),
-    (
-        "web/service.yaml",
-        include_str!("../../deploy/examples/soa-configs/web/service.yaml"),
-    ),
-    (
-        "web/smartstack.yaml",
-        include_str!("../../deploy/examples/soa-configs/web/smartstack.yaml"),
-    ),
-];
+pub use cluster::EmulatedCluster;
+pub use script::DemoSummary;
+pub use tree::{DemoTree, EXAMPLE_FILES, prepare};
 
-/// Refs each example repository starts with: `(ref name, index of the commit it points at)`.
-const INITIAL_REFS: &[(&str, &[(&str, usize)])] = &[
-    (
-        "web",
-        &[
-            ("refs/heads/master", 1),
-            (
-                "refs/tags/paasta-pnw-devc.everything-20161101T100000-deploy",
-                1,
-            ),
-            (
-                "refs/tags/paasta-norcal-prod.canary-20161101T110000-deploy",
-                1,
-            ),
-            (
-                "refs/tags/paasta-norcal-prod.everything-20161101T120000-deploy",
-                0,
-            ),
-            ("refs/tags/paasta-pnw-devc.main-20161102T090000-stop", 1),
-        ],
-    ),
-    (
-        "api",
-        &[
-            ("refs/heads/master", 0),
-            (
-                "refs/tags/paasta-norcal-prod.main-20161101T100000-deploy",
-                0,
-            ),
-        ],
-    ),
-    (
-        "batch",
-        &[
-            ("refs/heads/master", 0),
-            (
-                "refs/tags/paasta-norcal-prod.nightly-20161101T100000-deploy",
-                0,
-            ),
-        ],
-    ),
-];
+/// How to run the demo.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Work dir for the soa-configs, repositories and Docker sockets.
+    pub root: PathBuf,
+    /// gRPC listen address (port 0: any).
+    pub listen: String,
+    /// Prometheus `/metrics` listen address, if any.
+    pub metrics_listen: Option<String>,
+    /// Stop after this long and print the summary (headless); `None`: until the shutdown future.
+    pub run_for: Option<Duration>,
+    /// Time between the script's steps.
+    pub step: Duration,
+}
 
 /// A demo step failed.
 #[derive(Debug, thiserror::Error)]
@@ -127,138 +74,188 @@ pub enum DemoError {
     /// The soa dir could not be listed.
     #[error(transparent)]
     Generate(#[from] crate::soa_dir::SoaReadError),
+    /// An emulator could not start.
+    #[error("demo: emulator: {0}")]
+    Emulator(String),
+    /// The gRPC server could not start or failed.
+    #[error("demo: gRPC server")]
+    Server(#[from] server::ServerError),
 }
 
-/// The demo's work tree.
-#[derive(Debug, Clone)]
-pub struct DemoTree {
-    /// `<root>/soa`: the soa-configs.
-    pub soa_dir: PathBuf,
-    /// `<root>/repos`: one bare repository per service.
-    pub repos: PathBuf,
+/// Everything the script steers and watches.
+pub(crate) struct Running {
+    pub tree: DemoTree,
+    pub cluster: EmulatedCluster,
+    pub operator: OperatorService,
+    pub reaper: Arc<ReaperSlot>,
+    pub deploy_log: Arc<DeployLog>,
+    pub reconciler: crate::reconciler::ReconcilerHandle,
+    pub generate: GenerateOptions,
+    pub git: Arc<crate::git::Git2Source>,
+    /// web.main's app id before the push.
+    pub first_web_app: std::sync::Mutex<String>,
 }
 
-/// Lays out the example soa-configs under `root/soa` (with `git_url` pointing at local
-/// repositories under `root/repos`) and creates the repositories with their initial refs.
-pub fn prepare(root: &Path) -> Result<DemoTree, DemoError> {
-    let tree = DemoTree {
-        soa_dir: root.join("soa"),
-        repos: root.join("repos"),
-    };
-    for (rel, text) in EXAMPLE_FILES {
-        let path = tree.soa_dir.join(rel);
-        let io = |source| DemoError::Io {
-            path: path.clone(),
-            source,
-        };
-        fs::create_dir_all(path.parent().expect("file has a parent")).map_err(io)?;
-        let mut text = text.to_string();
-        if rel.ends_with("/service.yaml") {
-            let service = rel.split('/').next().expect("service dir");
-            text.push_str(&format!(
-                "git_url: {}\n",
-                tree.repos.join(format!("{service}.git")).display()
-            ));
-        }
-        fs::write(&path, text).map_err(io)?;
-    }
-    for (service, refs) in INITIAL_REFS {
-        let path = tree.repos.join(format!("{service}.git"));
-        let git = |source| DemoError::Git {
-            repo: path.clone(),
-            source,
-        };
-        let repo = Repository::init_bare(&path).map_err(git)?;
-        let commits = (0..3)
-            .map(|i| commit(&repo, &format!("{service} release {i}")))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(git)?;
-        for (name, i) in *refs {
-            repo.reference(name, commits[*i], true, "demo")
-                .map_err(git)?;
-        }
-    }
-    Ok(tree)
-}
-
-/// Runs the scripted demo, printing to `out`.
-pub async fn run(root: &Path, out: &mut (impl Write + Send)) -> Result<(), DemoError> {
-    let tree = prepare(root)?;
-    let git = Arc::new(Git2Source::new(Duration::from_secs(10)));
-    let opts = GenerateOptions {
+/// Runs the demo until `shutdown` completes (or `run_for` elapses); returns what happened.
+pub async fn run(
+    opts: &DemoOptions,
+    out: &mut (impl Write + Send),
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<DemoSummary, DemoError> {
+    let tree = prepare(&opts.root)?;
+    let git = Arc::new(crate::git::Git2Source::new(Duration::from_secs(10)));
+    let generate = GenerateOptions {
         soa_dir: tree.soa_dir.clone(),
         services: vec![],
         jobs: 4,
         legacy_branches: false,
         durability: Durability::NoFsync,
     };
-    let _ = writeln!(
-        out,
-        "Galley demo: soa-configs in {}, git repositories in {}\n",
-        tree.soa_dir.display(),
-        tree.repos.display()
-    );
-    let report = generate_all(&opts, git.clone()).await?;
-    print_report(out, &tree, &report);
-
-    let path = tree.repos.join("web.git");
-    let repo = Repository::open_bare(&path).map_err(|source| DemoError::Git {
-        repo: path.clone(),
-        source,
-    })?;
-    let sha = commit(&repo, "web release 3").map_err(|source| DemoError::Git {
-        repo: path.clone(),
-        source,
-    })?;
-    let tag = "refs/tags/paasta-norcal-prod.canary-20161103T150000-deploy";
-    repo.reference(tag, sha, true, "demo")
-        .map_err(|source| DemoError::Git {
-            repo: path.clone(),
+    crate::generate::generate_all(&generate, git.clone()).await?;
+    let cluster = EmulatedCluster::start(&opts.root).await?;
+    let listener = server::bind(&opts.listen).await?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| server::ServerError::Bind {
+            addr: opts.listen.clone(),
             source,
         })?;
-    let _ = writeln!(
-        out,
-        "\n== pushed {tag} -> {sha} (mark-for-deployment of web's canary)\n"
-    );
-    let report = generate_all(&opts, git).await?;
-    print_report(out, &tree, &report);
-    Ok(())
-}
 
-fn print_report(out: &mut impl Write, tree: &DemoTree, report: &GenerateReport) {
-    let _ = writeln!(
-        out,
-        "generate-deployments: {} services in {} ms: {} written, {} unchanged, {} failed",
-        report.services.len(),
-        report.elapsed.as_millis(),
-        report.written(),
-        report.unchanged(),
-        report.failed()
-    );
-    for s in &report.services {
-        let path = tree.soa_dir.join(&s.service).join("deployments.json");
-        let body = fs::read_to_string(&path).unwrap_or_default();
-        let pretty = serde_json::from_str::<serde_json::Value>(&body)
-            .and_then(|v| serde_json::to_string_pretty(&v))
-            .unwrap_or(body);
-        let _ = writeln!(
-            out,
-            "\n--- {} ({:?})\n{pretty}",
-            path.display(),
-            s.outcome.as_ref().map_err(|e| e.to_string())
-        );
+    let deploy_log = Arc::new(DeployLog::new(DeployLogConfig {
+        path_format: None,
+        recent_capacity: 1000,
+        broadcast_capacity: 4096,
+    }));
+    let marathon = Arc::new(MarathonClient::new(MarathonConfig {
+        url: cluster.sim.marathon_url(),
+        credentials: None,
+        timeout: Duration::from_secs(5),
+    }));
+    let mesos = Arc::new(MesosClient::new(
+        &cluster.sim.mesos_url(),
+        Duration::from_secs(5),
+    ));
+    let settings = ReconcileSettings {
+        soa_dir: tree.soa_dir.clone(),
+        system_config_dir: tree.system_config_dir.clone(),
+        cluster: None,
+        interval: Duration::from_secs(2),
+        cleanup: CleanupPolicy {
+            kill_threshold: 0.5,
+            force: false,
+        },
+        budget: ApplyBudget {
+            max_cleanup_deletes: 20,
+            max_task_kills: 1000,
+        },
+        dry_run: false,
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let reconciler = Reconciler::new(
+        marathon.clone(),
+        mesos.clone(),
+        settings,
+        event_sink(deploy_log.clone()),
+    )
+    .spawn(stop_rx);
+
+    let registry = AgentRegistry::new(Duration::from_secs(5));
+    let (_leader_tx, leader) = watch::channel(Some(1));
+    let audit = Arc::new(DeployLogAudit {
+        log: deploy_log.clone(),
+        cluster: tree::CLUSTER.to_owned(),
+    });
+    let reaper_interval = (opts.step / 2).max(Duration::from_millis(500));
+    let factory = {
+        let (registry, leader) = (registry.clone(), leader.clone());
+        move |mode: ReaperMode| {
+            let policy = ReaperPolicy {
+                mode,
+                min_age: Duration::from_secs(600),
+                grace_seconds: 1,
+                interval: reaper_interval,
+                order_timeout: Duration::from_secs(10),
+                ..ReaperPolicy::defaults()
+            };
+            ReaperHandle::spawn(
+                marathon.clone(),
+                mesos.clone(),
+                registry.clone(),
+                leader.clone(),
+                policy,
+                audit.clone(),
+            )
+        }
+    };
+    let reaper = Arc::new(ReaperSlot::new(ReaperMode::Report, Box::new(factory)));
+    let operator = OperatorService::new(OperatorDeps {
+        cluster: tree::CLUSTER.to_owned(),
+        reconciler: reconciler.clone(),
+        deploy_log: deploy_log.clone(),
+        leader: leader.clone(),
+        agents: Some(registry.clone()),
+        reaper: Some(reaper.clone()),
+    });
+    let services = Services {
+        operator: operator.clone(),
+        agents: Some((agent_service(registry.clone(), leader, 1), registry)),
+    };
+    let (server_stop, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(server::serve(listener, services, async move {
+        let _ = server_stop_rx.await;
+    }));
+    let metrics = match &opts.metrics_listen {
+        Some(a) => Some(script::start_metrics(a, reconciler.status.clone()).await?),
+        None => None,
+    };
+    let mut cluster = cluster;
+    cluster.start_agents(&format!("http://{addr}"))?;
+
+    let mut running = Running {
+        tree,
+        cluster,
+        operator,
+        reaper,
+        deploy_log,
+        reconciler,
+        generate,
+        git,
+        first_web_app: std::sync::Mutex::default(),
+    };
+    let summary = script::play(&mut running, opts, addr, out, shutdown).await;
+
+    let _ = stop_tx.send(true);
+    let _ = server_stop.send(());
+    if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(5), server).await {
+        tracing::warn!(error = %crate::error_chain::ErrorChain(&e), "demo gRPC server");
     }
+    if let Some(m) = metrics {
+        m.abort();
+    }
+    drop(running.reaper);
+    running.cluster.shutdown().await;
+    Ok(summary)
 }
 
-fn commit(repo: &Repository, message: &str) -> Result<Oid, git2::Error> {
-    let blob = repo.blob(message.as_bytes())?;
-    let mut tb = repo.treebuilder(None)?;
-    tb.insert("RELEASE", blob, 0o100644)?;
-    let tree = repo.find_tree(tb.write()?)?;
-    let sig = Signature::new(
-        "Galley Demo",
-        "demo@example.com",
-        &git2::Time::new(1_480_000_000, 0),
-    )?;
-    repo.commit(None, &sig, &sig, message, &tree, &[])
+/// Reconciler events → the deploy log.
+fn event_sink(log: Arc<DeployLog>) -> crate::reconciler::EventSink {
+    Arc::new(move |e: ApplyEvent| {
+        let level = if e.level == "event" {
+            Level::Event
+        } else {
+            Level::Debug
+        };
+        let event = DeployEvent::new(
+            chrono::Utc::now(),
+            level,
+            Component::Deploy,
+            tree::CLUSTER,
+            &e.service,
+            &e.instance,
+            &e.message,
+        );
+        if let Err(err) = log.log(event) {
+            tracing::warn!(error = %crate::error_chain::ErrorChain(&err), "deploy log write failed");
+        }
+    })
 }

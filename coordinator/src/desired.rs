@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use galley_common::bounce_methods::{DrainMethod, validate_bounce_method, validate_drain_method};
 use galley_common::branch_state::{BranchStateError, branch_state};
@@ -14,11 +15,11 @@ use galley_common::constraints::SlaveAttributes;
 use galley_common::deployments::Deployments;
 use galley_common::marathon_app::{AppInputs, SystemSettings, render};
 use galley_common::smartstack::ServiceNamespaceConfig;
-use galley_common::soa::{InstanceConfig, InstanceKind, ServiceConfig};
+use galley_common::soa::{InstanceConfig, InstanceKind, ServiceConfig, ServiceSource};
 use serde_json::Value;
 
 use crate::fsutil::read_small;
-use crate::plan::{Desired, DesiredInstance, DrainKind, HappyParams};
+use crate::plan::{Desired, DesiredInstance, DrainKind, HacheckParams, HappyParams};
 use crate::soa_dir;
 
 /// What desired-state building needs besides the soa dir.
@@ -52,6 +53,19 @@ pub struct DesiredReport {
     pub issues: BTreeMap<(String, String), InstanceIssue>,
     /// Services that could not be read at all, and why.
     pub service_errors: BTreeMap<String, String>,
+    /// The services read, with their raw files and deployments (for monitoring and reads).
+    pub services: BTreeMap<String, Arc<ServiceEntry>>,
+}
+
+/// One service as this pass read it.
+#[derive(Debug, Clone)]
+pub struct ServiceEntry {
+    /// Raw files.
+    pub source: ServiceSource,
+    /// Parsed configuration.
+    pub config: ServiceConfig,
+    /// Its deployments.json, if it has one.
+    pub deployments: Option<Deployments>,
 }
 
 /// Reads the whole soa dir for `ctx.cluster` (blocking file I/O: call from a blocking task).
@@ -79,11 +93,11 @@ fn read_service(soa_dir: &Path, service: &str, ctx: &DesiredContext, report: &mu
         report.desired.unknown_services.insert(service.to_string());
         report.service_errors.insert(service.to_string(), msg);
     };
-    let config = match soa_dir::read_service(soa_dir, service)
+    let (source, config) = match soa_dir::read_service(soa_dir, service)
         .map_err(|e| crate::error_chain::ErrorChain(&e).to_string())
     {
         Ok(source) => match ServiceConfig::parse(&source) {
-            Ok(c) => c,
+            Ok(c) => (source, c),
             Err(e) => return fail(report, crate::error_chain::ErrorChain(&e).to_string()),
         },
         Err(msg) => return fail(report, msg),
@@ -110,9 +124,16 @@ fn read_service(soa_dir: &Path, service: &str, ctx: &DesiredContext, report: &mu
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return fail(report, format!("cannot read {}: {e}", path.display())),
     };
-    for inst in instances {
+    let entry = Arc::new(ServiceEntry {
+        source,
+        config,
+        deployments,
+    });
+    report.services.insert(service.to_string(), entry.clone());
+    let (config, deployments) = (&entry.config, &entry.deployments);
+    for inst in config.instance_names(&ctx.cluster, InstanceKind::Marathon) {
         let key = (service.to_string(), inst.to_string());
-        match desired_instance(&config, inst, deployments.as_ref(), ctx) {
+        match desired_instance(config, inst, deployments.as_ref(), ctx) {
             Ok(d) => report.desired.instances.push(d),
             Err(issue) => {
                 report.issues.insert(key, issue);
@@ -164,6 +185,10 @@ pub fn desired_instance(
             DrainMethod::Noop | DrainMethod::Test => DrainKind::Noop,
         };
     let health = inst.bounce_health_params(&ns).map_err(|e| invalid(&e))?;
+    let hacheck = match drain {
+        DrainKind::Hacheck => Some(hacheck_params(&inst, &ns).map_err(|e| invalid(&e))?),
+        DrainKind::Noop => None,
+    };
     let instances = app.instances().max(0) as u32;
     Ok(DesiredInstance {
         service: config.name.clone(),
@@ -177,6 +202,34 @@ pub fn desired_instance(
             min_task_uptime: health.get("min_task_uptime").and_then(Value::as_f64),
         },
         drain,
+        hacheck,
+    })
+}
+
+/// hacheck's `drain_method_params`: `delay` (120 s), `hacheck_port` (6666), `expiration`
+/// (10 × delay); the spool is `<service>.<nerve_ns>`.
+fn hacheck_params(
+    inst: &InstanceConfig,
+    ns: &ServiceNamespaceConfig,
+) -> Result<HacheckParams, galley_common::soa::ConfigError> {
+    let params = inst.drain_method_params(ns)?;
+    let num = |key: &str| params.get(key).and_then(Value::as_f64);
+    let delay = num("delay").unwrap_or(120.0);
+    let port = match num("hacheck_port") {
+        None => 6666,
+        Some(p) if (1.0..=65535.0).contains(&p) && p.fract() == 0.0 => p as u16,
+        Some(p) => {
+            return Err(inst.bad(
+                "drain_method_params.hacheck_port",
+                format!("must be a port number, found {p}"),
+            ));
+        }
+    };
+    Ok(HacheckParams {
+        spool: format!("{}.{}", inst.service, inst.nerve_ns()?),
+        port,
+        delay,
+        expiration: num("expiration").unwrap_or(10.0 * delay),
     })
 }
 

@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::atomic::{Durability, WriteError, WriteOutcome, write_if_changed};
-use crate::git::{GitError, GitSource};
+use crate::git::{GitError, GitSource, RemoteRef};
 use crate::soa_dir::{self, SoaReadError};
 
 /// What to generate.
@@ -136,21 +136,63 @@ pub async fn generate_service<G: GitSource>(
     service: &str,
     git: &G,
 ) -> Result<WriteOutcome, ServiceError> {
-    let (soa_dir, name) = (opts.soa_dir.clone(), service.to_string());
+    let plan = read_service_plan(&opts.soa_dir, service).await?;
+    let refs = match &plan.git_url {
+        None => None,
+        Some(url) => Some(list_service_refs(service, url, git).await?),
+    };
+    write_service_deployments(opts, service, &plan, refs.as_deref()).await
+}
+
+/// What generation needs from a service's config: its instances' refs and its repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePlan {
+    /// Per instance: control branch, deploy group, legacy branch.
+    pub instances: Vec<InstanceRefs>,
+    /// `git_url`; `None` when the service has no instances (its repo is never listed).
+    pub git_url: Option<String>,
+}
+
+/// Reads and parses one service's config (on the blocking pool).
+pub async fn read_service_plan(soa_dir: &Path, service: &str) -> Result<ServicePlan, ServiceError> {
+    let (soa_dir, name) = (soa_dir.to_path_buf(), service.to_string());
     let (config, instances) = blocking(move || read_service_config(&soa_dir, &name)).await?;
-    let deployments = if instances.is_empty() {
-        Deployments::default()
+    let git_url = if instances.is_empty() {
+        None
     } else {
-        let url = config.git_url()?;
-        let refs = git
-            .list_refs(&url)
-            .await
-            .map_err(|source| ServiceError::Git {
-                file: format!("{service}/service.yaml"),
-                source,
-            })?;
-        let index = RefIndex::new(refs.iter().map(|(n, s)| (n.as_str(), s.as_str())));
-        deployments::generate(service, &instances, &index, opts.legacy_branches)
+        Some(config.git_url()?)
+    };
+    Ok(ServicePlan { instances, git_url })
+}
+
+/// Lists the refs of `service`'s repository at `url`.
+pub async fn list_service_refs<G: GitSource>(
+    service: &str,
+    url: &str,
+    git: &G,
+) -> Result<Vec<RemoteRef>, ServiceError> {
+    git.list_refs(url)
+        .await
+        .map_err(|source| ServiceError::Git {
+            file: format!("{service}/service.yaml"),
+            source,
+        })
+}
+
+/// Generates `service`'s deployments.json from `refs` (`None`: no instances) and writes it if
+/// its bytes changed.
+pub async fn write_service_deployments(
+    opts: &GenerateOptions,
+    service: &str,
+    plan: &ServicePlan,
+    refs: Option<&[RemoteRef]>,
+) -> Result<WriteOutcome, ServiceError> {
+    let deployments = match refs {
+        Some(refs) if !plan.instances.is_empty() => {
+            let index = RefIndex::new(refs.iter().map(|(n, s)| (n.as_str(), s.as_str())));
+            deployments::generate(service, &plan.instances, &index, opts.legacy_branches)
+        }
+        _ => Deployments::default(),
     };
     let path = opts.soa_dir.join(service).join("deployments.json");
     let durability = opts.durability;

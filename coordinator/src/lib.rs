@@ -4,19 +4,28 @@
 //! Entry points: `galley-coordinator generate-deployments` → [`generate::generate_all`];
 //! `galley-coordinator demo` → [`demo::run`].
 
+pub mod agents;
 pub mod apply;
 pub mod atomic;
 pub mod config;
 pub mod demo;
+pub mod deploy_log;
 pub mod desired;
+pub mod drain;
 pub mod error_chain;
 pub mod fsutil;
 pub mod generate;
 pub mod git;
+pub mod gitwatch;
+pub mod grpc;
 pub mod marathon;
 pub mod mesos;
+pub mod metrics;
+pub mod monitor;
 pub mod plan;
 pub mod reconciler;
+pub mod sensu;
+pub mod server;
 pub mod soa_dir;
 pub mod system_dir;
 pub mod tls;

@@ -6,6 +6,7 @@ mod commands;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use galley_common::refs::DesiredState::{Start, Stop};
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +34,14 @@ enum Command {
     RenderApp(commands::render::Args),
     /// Run the embedded demo.
     Demo(commands::demo::Args),
+    /// Push paasta-<deploy_group>-<UTC ts>-deploy on a commit (paasta mark-for-deployment).
+    MarkForDeployment(commands::tags::MarkArgs),
+    /// Push a start tag on the instance's deployed sha (paasta start).
+    Start(commands::tags::StateArgs),
+    /// Push a stop tag on the instance's deployed sha (paasta stop).
+    Stop(commands::tags::StateArgs),
+    /// Push a start tag with a new timestamp, which bounces the instance (paasta restart).
+    Restart(commands::tags::StateArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +64,10 @@ fn main() -> ExitCode {
             Command::Plan(args) => commands::plan::run(args).await,
             Command::RenderApp(args) => commands::render::run(args).await,
             Command::Demo(args) => commands::demo::run(args).await,
+            Command::MarkForDeployment(args) => commands::tags::mark(args).await,
+            Command::Start(args) => commands::tags::set_state(args, Start).await,
+            Command::Stop(args) => commands::tags::set_state(args, Stop).await,
+            Command::Restart(args) => commands::tags::set_state(args, Start).await,
         }
     });
     match result {

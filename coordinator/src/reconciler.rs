@@ -14,8 +14,9 @@ use galley_common::observed::ObservedApp;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::apply::{ApplyBudget, ApplyEvent, ApplyReport, InstanceOutcome, apply};
+use crate::apply::{ApplyBudget, ApplyContext, ApplyEvent, ApplyReport, InstanceOutcome, apply};
 use crate::desired::{DesiredContext, DesiredReport, read_desired};
+use crate::drain::Hacheck;
 use crate::error_chain::ErrorChain;
 use crate::marathon::MarathonApi;
 use crate::mesos::MesosApi;
@@ -49,6 +50,12 @@ pub struct ReconcileSettings {
 pub enum PassStatus {
     /// Nothing to do.
     UpToDate,
+    /// Nothing to do this pass, but bounces are in flight (waiting for new tasks to become
+    /// happy, for drains to become safe, or for Marathon deployments to finish).
+    Progressing {
+        /// Instances with a bounce in flight.
+        bouncing: usize,
+    },
     /// Actions were applied (some may have failed or waited).
     Applied {
         /// Actions carried out.
@@ -133,6 +140,7 @@ pub struct Reconciler<M, S> {
     control: Control,
     events: EventSink,
     clock: Clock,
+    hacheck: Hacheck,
     generation: u64,
     backoff: BTreeMap<InstanceKey, (Instant, Duration)>,
     last_progress: BTreeMap<InstanceKey, String>,
@@ -173,6 +181,7 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
             control: Control::default(),
             events,
             clock: Arc::new(Utc::now),
+            hacheck: Hacheck::new(Duration::from_secs(2)),
             generation: 0,
             backoff: BTreeMap::new(),
             last_progress: BTreeMap::new(),
@@ -237,16 +246,34 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
             Ok(apps) => apps,
             Err(e) => return PassStatus::FailedReadingMarathon(ErrorChain(&e).to_string()),
         };
+        let now = (self.clock)();
+        let drain = observe_drain(
+            &self.hacheck,
+            &snapshot.desired.desired.instances,
+            &snapshot.apps,
+            now,
+        )
+        .await;
         let observed = Observed {
             apps: snapshot.apps.clone(),
-            drain: Default::default(),
-            now: (self.clock)(),
+            drain,
+            now,
         };
         snapshot.plan = plan(&snapshot.desired.desired, &observed, self.settings.cleanup);
         self.record_progress(&snapshot.plan);
         let actions = count_actions(&snapshot.plan);
         if actions == 0 {
-            return PassStatus::UpToDate;
+            let bouncing = snapshot
+                .plan
+                .instances
+                .iter()
+                .filter(|p| p.bouncing || !p.waiting_on.is_empty())
+                .count();
+            return if bouncing == 0 {
+                PassStatus::UpToDate
+            } else {
+                PassStatus::Progressing { bouncing }
+            };
         }
         if let Some(reason) = self.control.frozen() {
             return PassStatus::Frozen { reason };
@@ -256,10 +283,16 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
             return PassStatus::DryRun { actions };
         }
         let runnable = self.runnable(&snapshot.plan);
+        let ctx = ApplyContext {
+            desired: &snapshot.desired.desired.instances,
+            apps: &snapshot.apps,
+            hacheck: &self.hacheck,
+            now,
+        };
         let report = apply(
             self.marathon.as_ref(),
             &runnable,
-            &snapshot.desired.desired.instances,
+            &ctx,
             self.settings.budget,
         )
         .await;
@@ -363,6 +396,59 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
         });
         handle
     }
+}
+
+/// Asks hacheck for the drain state of every task of instances that use it and have something
+/// to drain (an old app, or more tasks than wanted). A task whose state cannot be read is left
+/// out, which the planner treats as "not safe to kill".
+async fn observe_drain(
+    hacheck: &Hacheck,
+    desired: &[crate::plan::DesiredInstance],
+    apps: &[ObservedApp],
+    now: DateTime<Utc>,
+) -> BTreeMap<String, crate::plan::DrainState> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(16));
+    let mut queries = tokio::task::JoinSet::new();
+    for d in desired {
+        let Some(params) = &d.hacheck else { continue };
+        let prefix = format!("/{}.", d.short_id());
+        let related: Vec<&ObservedApp> =
+            apps.iter().filter(|a| a.id.starts_with(&prefix)).collect();
+        let surplus = related
+            .iter()
+            .any(|a| a.id == d.app_id && a.tasks.len() > d.instances as usize);
+        if related.len() < 2 && !surplus {
+            continue;
+        }
+        for task in related.iter().flat_map(|a| &a.tasks) {
+            let (task, params, hacheck, permits) = (
+                task.clone(),
+                params.clone(),
+                hacheck.clone(),
+                permits.clone(),
+            );
+            queries.spawn(async move {
+                let _permit = permits
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore never closed");
+                (task.id.clone(), hacheck.state(&task, &params, now).await)
+            });
+        }
+    }
+    let mut out = BTreeMap::new();
+    while let Some(joined) = queries.join_next().await {
+        let Ok((id, result)) = joined else { continue };
+        match result {
+            Ok(state) => {
+                out.insert(id, state);
+            }
+            Err(e) => {
+                tracing::warn!(task = %id, error = %ErrorChain(&e), "hacheck state unknown; not safe to kill")
+            }
+        }
+    }
+    out
 }
 
 fn count_actions(plan: &Plan) -> usize {

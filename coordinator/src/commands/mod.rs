@@ -5,3 +5,4 @@ pub mod generate;
 pub mod plan;
 pub mod render;
 pub mod serve;
+pub mod tags;

@@ -5,12 +5,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use galley_coordinator::apply::ApplyBudget;
+use galley_coordinator::apply::{ApplyBudget, ApplyEvent};
 use galley_coordinator::config::CoordinatorConfig;
+use galley_coordinator::deploy_log::{Component, DeployEvent, DeployLog, DeployLogConfig, Level};
 use galley_coordinator::marathon::{MarathonClient, MarathonConfig};
 use galley_coordinator::mesos::MesosClient;
+use galley_coordinator::metrics::{Metrics, serve_metrics};
+use galley_coordinator::monitor::Monitor;
 use galley_coordinator::plan::CleanupPolicy;
 use galley_coordinator::reconciler::{ReconcileSettings, Reconciler};
+use galley_coordinator::sensu::{QueuedSink, SensuClient};
+use galley_coordinator::system_dir::read_system_config;
 
 /// Arguments.
 #[derive(clap::Args)]
@@ -65,12 +70,37 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         tracing::warn!("--force-cleanup: cleanup may delete more than the kill threshold of apps");
         settings.cleanup.force = true;
     }
-    let events = Arc::new(|e: galley_coordinator::apply::ApplyEvent| {
-        tracing::info!(service = %e.service, instance = %e.instance, level = e.level, "{}", e.message);
-    });
+    let cluster = match &config.cluster {
+        Some(c) => c.clone(),
+        None => read_system_config(&config.system_config_dir)
+            .map_err(anyhow::Error::msg)?
+            .cluster
+            .unwrap_or_default(),
+    };
+    let deploy_log = Arc::new(DeployLog::new(DeployLogConfig {
+        path_format: config.deploy_log.as_ref().map(|p| p.display().to_string()),
+        recent_capacity: 1000,
+        broadcast_capacity: 1024,
+    }));
+    let events = event_sink(deploy_log.clone(), cluster.clone());
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let handle =
-        Reconciler::new(Arc::new(marathon), Arc::new(mesos), settings, events).spawn(shutdown_rx);
+    let handle = Reconciler::new(
+        Arc::new(marathon),
+        Arc::new(mesos),
+        settings,
+        events.clone(),
+    )
+    .spawn(shutdown_rx.clone());
+    let metrics = Arc::new(Metrics::new());
+    let _replication = start_monitoring(
+        &config,
+        &cluster,
+        &handle,
+        metrics.clone(),
+        events,
+        shutdown_rx,
+    )
+    .await?;
     tracing::info!(config = %args.config.display(), "galley-coordinator serving");
     wait_for_signal().await;
     let _ = shutdown_tx.send(true);
@@ -78,7 +108,76 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() {
+/// Starts the post-pass monitor (replication, Sensu, metrics) and the `/metrics` endpoint.
+pub async fn start_monitoring(
+    config: &CoordinatorConfig,
+    cluster: &str,
+    handle: &galley_coordinator::reconciler::ReconcilerHandle,
+    metrics: Arc<Metrics>,
+    events: galley_coordinator::reconciler::EventSink,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<tokio::sync::watch::Receiver<galley_coordinator::monitor::ReplicationView>> {
+    let system = read_system_config(&config.system_config_dir).map_err(anyhow::Error::msg)?;
+    let host = system
+        .raw
+        .get("sensu_host")
+        .and_then(|v| v.as_str())
+        .unwrap_or("localhost")
+        .to_string();
+    let port = system
+        .raw
+        .get("sensu_port")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(3030) as u16;
+    let sink = QueuedSink::spawn(SensuClient::new(host, port, Duration::from_secs(2)), 1024);
+    let monitor = Monitor::new(cluster.to_string(), sink, metrics.clone(), events);
+    let view = galley_coordinator::monitor::spawn(
+        monitor,
+        handle.status.clone(),
+        Arc::new(chrono::Utc::now),
+    );
+    if let Some(addr) = &config.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!(addr = %listener.local_addr()?, "metrics on /metrics");
+        let mut shutdown = shutdown;
+        tokio::spawn(serve_metrics(listener, metrics, async move {
+            let _ = shutdown.changed().await;
+        }));
+    }
+    Ok(view)
+}
+
+/// Sends reconciler events to the deploy log (component `deploy`, as PaaSTA's bounce lines).
+pub fn event_sink(
+    log: Arc<DeployLog>,
+    cluster: String,
+) -> galley_coordinator::reconciler::EventSink {
+    Arc::new(move |e: ApplyEvent| {
+        let level = if e.level == "event" {
+            Level::Event
+        } else {
+            Level::Debug
+        };
+        let event = DeployEvent::new(
+            chrono::Utc::now(),
+            level,
+            Component::Deploy,
+            &cluster,
+            &e.service,
+            &e.instance,
+            &e.message,
+        );
+        if level == Level::Event {
+            tracing::info!(service = %e.service, instance = %e.instance, "{}", e.message);
+        }
+        if let Err(err) = log.log(event) {
+            tracing::warn!(error = %galley_coordinator::error_chain::ErrorChain(&err), "deploy log write failed");
+        }
+    })
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn wait_for_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("SIGTERM handler");
     tokio::select! {

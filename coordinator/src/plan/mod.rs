@@ -18,8 +18,8 @@ pub use cleanup::{
 pub use happy::is_happy;
 pub use instance::plan_instance;
 pub use model::{
-    Action, BounceMethod, DeleteReason, DesiredInstance, DrainKind, DrainState, HappyParams,
-    InstancePlan, Observed,
+    Action, BounceMethod, DeleteReason, DesiredInstance, DrainKind, DrainState, HacheckParams,
+    HappyParams, InstancePlan, Observed,
 };
 
 /// Desired state of the whole cluster for one pass.

@@ -36,6 +36,21 @@ pub struct DesiredInstance {
     pub happy: HappyParams,
     /// How tasks are taken out of the load balancer before they are killed.
     pub drain: DrainKind,
+    /// hacheck settings when `drain` is [`DrainKind::Hacheck`].
+    pub hacheck: Option<HacheckParams>,
+}
+
+/// hacheck settings of one instance (`drain_method_params`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HacheckParams {
+    /// `<service>.<nerve_ns>`: the spool name.
+    pub spool: String,
+    /// hacheck's port on every host (`hacheck_port`, default 6666).
+    pub port: u16,
+    /// Seconds a task must be down before it is safe to kill (`delay`, default 120).
+    pub delay: f64,
+    /// Seconds the down spool lasts (`expiration`, default 10 × delay).
+    pub expiration: f64,
 }
 
 /// Drain methods (spec §3.8).

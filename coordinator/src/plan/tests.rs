@@ -68,6 +68,7 @@ fn desired(method: BounceMethod, instances: u32) -> DesiredInstance {
         bounce_margin_factor: 1.0,
         happy: HappyParams::default(),
         drain: DrainKind::Noop,
+        hacheck: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The coordinator's integration tests, compiled as one binary (each `tests/*.rs` would
 //! otherwise be its own crate and link step).
 
+mod agents;
 mod clients;
 mod demo;
 mod deploy_configs;
@@ -8,5 +9,8 @@ mod fixtures;
 mod generate;
 mod generate_cli;
 mod git_local;
+mod gitwatch;
+mod gitwatch_tags;
+mod hacheck;
 mod monitoring;
 mod reconcile;

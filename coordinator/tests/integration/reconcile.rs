@@ -41,11 +41,18 @@ impl Cluster {
     }
 
     pub async fn with_policy(cleanup: CleanupPolicy) -> Self {
+        let hosts: Vec<String> = (1..=6).map(|i| format!("slave{i}.example.com")).collect();
+        Self::build(cleanup, SimClock::virtual_at(chrono::Utc::now()), &hosts).await
+    }
+
+    /// A cluster whose agents have these hostnames, on `clock`.
+    pub async fn build(cleanup: CleanupPolicy, clock: SimClock, hosts: &[String]) -> Self {
         let tmp = tempfile::tempdir().expect("tmp");
-        let clock = SimClock::virtual_at(chrono::Utc::now());
-        let agents = (1..=6)
-            .map(|i| {
-                AgentSpec::new(&format!("slave{i}.example.com"))
+        let agents = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                AgentSpec::new(host)
                     .attribute("region", if i % 2 == 0 { "uswest1" } else { "useast1" })
                     .attribute("pool", "default")
                     .capacity(16.0, 65536.0)

@@ -1,0 +1,316 @@
+//! The agent's side of `AgentService.Connect`: dial the coordinator, send hello and the full
+//! inventory, then deltas, heartbeats and reap results; receive acks, reap orders and resync
+//! requests. Reconnects with jittered exponential backoff.
+//!
+//! Memory stays bounded while disconnected: the inventory is a single `watch` snapshot (diffed
+//! against the last one sent, so no deltas queue up), outbound messages go through a channel
+//! of [`OUTBOUND_CAP`], orders through one of [`ORDER_QUEUE_CAP`] (a full queue refuses with
+//! `BUSY`), results through one of [`RESULT_CAP`].
+
+use std::time::Duration;
+
+use galley_proto::v1::agent_message::Body as Up;
+use galley_proto::v1::agent_service_client::AgentServiceClient;
+use galley_proto::v1::coordinator_message::Body as Down;
+use galley_proto::v1::{
+    AgentHello, AgentMessage, Heartbeat, Inventory, InventoryDelta, ReapOrder, ReapResult,
+    RefusalReason,
+};
+use rand::Rng;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Endpoint;
+
+use crate::convert::to_proto;
+use crate::docker::DockerApi;
+use crate::error_chain::ErrorChain;
+use crate::inventory::{Snapshot, diff};
+use crate::reaper::{Reaper, refusal};
+
+/// Outbound messages buffered per connection.
+pub const OUTBOUND_CAP: usize = 64;
+/// Orders waiting for the executor.
+pub const ORDER_QUEUE_CAP: usize = 32;
+/// Results waiting for a connection.
+pub const RESULT_CAP: usize = 64;
+/// A send that cannot proceed for this long means the stream is stuck: reconnect.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How to reach the coordinator and what to tell it.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// gRPC endpoint.
+    pub coordinator_url: String,
+    /// The hello sent on every connection.
+    pub hello: AgentHello,
+    /// Heartbeat period.
+    pub heartbeat: Duration,
+    /// Backoff floor.
+    pub backoff_min: Duration,
+    /// Backoff ceiling.
+    pub backoff_max: Duration,
+}
+
+/// Why one connection ended.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Bad endpoint URL.
+    #[error("coordinator url {url} is invalid")]
+    Url {
+        /// URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// TCP/HTTP2 connection failed.
+    #[error("cannot connect to coordinator {url}")]
+    Connect {
+        /// URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The RPC failed or the stream broke.
+    #[error("agent stream with {url} failed")]
+    Stream {
+        /// URL.
+        url: String,
+        /// gRPC status.
+        #[source]
+        source: tonic::Status,
+    },
+    /// The coordinator stopped reading.
+    #[error("agent stream with {url}: send stalled or closed")]
+    SendStalled {
+        /// URL.
+        url: String,
+    },
+    /// The coordinator ended the stream.
+    #[error("coordinator {url} closed the agent stream")]
+    Closed {
+        /// URL.
+        url: String,
+    },
+}
+
+/// Work for the order executor.
+enum Work {
+    Order(ReapOrder),
+    Term(u64),
+}
+
+/// Runs sessions forever (until the task is dropped), executing orders on `reaper`.
+pub async fn run_sessions<D: DockerApi>(
+    settings: SessionSettings,
+    inventory: watch::Receiver<Snapshot>,
+    mut ready: watch::Receiver<bool>,
+    reaper: Reaper<D>,
+) {
+    let (work_tx, work_rx) = mpsc::channel(ORDER_QUEUE_CAP);
+    let (result_tx, result_rx) = mpsc::channel(RESULT_CAP);
+    let executor = tokio::spawn(execute_orders(reaper, work_rx, result_tx.clone()));
+    let _abort_executor = AbortOnDrop(executor);
+    // The inventory must be listed once before the first hello.
+    if ready.wait_for(|r| *r).await.is_err() {
+        return;
+    }
+    let mut conn = Connection {
+        settings,
+        inventory,
+        work_tx,
+        result_tx,
+        result_rx,
+        seq: 0,
+        acked: false,
+    };
+    let mut backoff = conn.settings.backoff_min;
+    loop {
+        conn.acked = false;
+        let err = conn.run_once().await;
+        tracing::warn!(error = %ErrorChain(&err), "coordinator session ended");
+        if conn.acked {
+            backoff = conn.settings.backoff_min;
+        }
+        let jittered = rand::rng().random_range(conn.settings.backoff_min..=backoff);
+        tokio::time::sleep(jittered).await;
+        backoff = (backoff * 2).min(conn.settings.backoff_max);
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn execute_orders<D: DockerApi>(
+    mut reaper: Reaper<D>,
+    mut work: mpsc::Receiver<Work>,
+    results: mpsc::Sender<ReapResult>,
+) {
+    while let Some(w) = work.recv().await {
+        match w {
+            Work::Term(t) => reaper.observe_term(t),
+            Work::Order(order) => {
+                let result = reaper.execute(&order).await;
+                if results.send(result).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+struct Connection {
+    settings: SessionSettings,
+    inventory: watch::Receiver<Snapshot>,
+    work_tx: mpsc::Sender<Work>,
+    result_tx: mpsc::Sender<ReapResult>,
+    result_rx: mpsc::Receiver<ReapResult>,
+    seq: u64,
+    acked: bool,
+}
+
+impl Connection {
+    async fn run_once(&mut self) -> SessionError {
+        match self.session().await {
+            Ok(()) => SessionError::Closed {
+                url: self.settings.coordinator_url.clone(),
+            },
+            Err(e) => e,
+        }
+    }
+
+    async fn session(&mut self) -> Result<(), SessionError> {
+        let url = self.settings.coordinator_url.clone();
+        let endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|source| SessionError::Url {
+                url: url.clone(),
+                source,
+            })?
+            .connect_timeout(Duration::from_secs(5))
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true);
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|source| SessionError::Connect {
+                url: url.clone(),
+                source,
+            })?;
+        let (out_tx, out_rx) = mpsc::channel(OUTBOUND_CAP);
+        self.seq = 0;
+        self.send(&out_tx, Up::Hello(self.settings.hello.clone()))
+            .await?;
+        let mut last_sent = self.inventory.borrow_and_update().clone();
+        self.send_full(&out_tx, &last_sent).await?;
+        let mut inbound = AgentServiceClient::new(channel)
+            .session(ReceiverStream::new(out_rx))
+            .await
+            .map_err(|source| SessionError::Stream {
+                url: url.clone(),
+                source,
+            })?
+            .into_inner();
+        let mut heartbeat = tokio::time::interval(self.settings.heartbeat);
+        heartbeat.tick().await;
+        loop {
+            // Every arm is cancel-safe (stream message, watch change, interval, mpsc recv).
+            tokio::select! {
+                msg = inbound.message() => match msg {
+                    Ok(Some(m)) => match m.body {
+                        Some(Down::Ack(ack)) => {
+                            self.acked = true;
+                            let _ = self.work_tx.try_send(Work::Term(ack.leader_term));
+                        }
+                        Some(Down::ReapOrder(order)) => self.enqueue(order),
+                        Some(Down::Resync(_)) => {
+                            last_sent = self.inventory.borrow_and_update().clone();
+                            self.send_full(&out_tx, &last_sent).await?;
+                        }
+                        None => {}
+                    },
+                    Ok(None) => return Ok(()),
+                    Err(source) => return Err(SessionError::Stream { url, source }),
+                },
+                changed = self.inventory.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    let snap = self.inventory.borrow_and_update().clone();
+                    let (upserted, removed_ids) = diff(&last_sent, &snap);
+                    last_sent = snap;
+                    if !upserted.is_empty() || !removed_ids.is_empty() {
+                        let delta = InventoryDelta {
+                            upserted: upserted.iter().map(to_proto).collect(),
+                            removed_ids,
+                        };
+                        self.send(&out_tx, Up::Delta(delta)).await?;
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    let count = u32::try_from(last_sent.len()).unwrap_or(u32::MAX);
+                    self.send(&out_tx, Up::Heartbeat(Heartbeat { container_count: count })).await?;
+                }
+                Some(result) = self.result_rx.recv() => {
+                    self.send(&out_tx, Up::ReapResult(result)).await?;
+                }
+            }
+        }
+    }
+
+    fn enqueue(&self, order: ReapOrder) {
+        let id = order.order_id.clone();
+        if self.work_tx.try_send(Work::Order(order)).is_err() {
+            let busy = refusal(id, RefusalReason::Busy, "agent order queue full");
+            let _ = self.result_tx.try_send(busy);
+        }
+    }
+
+    async fn send_full(
+        &mut self,
+        out: &mpsc::Sender<AgentMessage>,
+        snap: &Snapshot,
+    ) -> Result<(), SessionError> {
+        let inv = Inventory {
+            containers: snap.values().map(to_proto).collect(),
+        };
+        self.send(out, Up::Inventory(inv)).await
+    }
+
+    async fn send(
+        &mut self,
+        out: &mpsc::Sender<AgentMessage>,
+        body: Up,
+    ) -> Result<(), SessionError> {
+        self.seq += 1;
+        let msg = AgentMessage {
+            seq: self.seq,
+            body: Some(body),
+        };
+        match tokio::time::timeout(SEND_TIMEOUT, out.send(msg)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(SessionError::SendStalled {
+                url: self.settings.coordinator_url.clone(),
+            }),
+        }
+    }
+}
+
+/// Shared so tests can build the same hello the binary does.
+pub fn hello(hostname: &str, mesos_slave_id: Option<&str>) -> AgentHello {
+    AgentHello {
+        hostname: hostname.to_owned(),
+        mesos_slave_id: mesos_slave_id.unwrap_or_default().to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        boot_id: std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default(),
+        instance_id: uuid::Uuid::new_v4().to_string(),
+    }
+}

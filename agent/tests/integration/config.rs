@@ -1,0 +1,42 @@
+//! The config loader on the shipped example and on bad files.
+
+use std::path::Path;
+
+use galley_agent::config::{AgentConfig, ConfigError};
+
+#[test]
+fn the_example_config_parses_with_the_real_loader() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/agent.yaml");
+    let cfg = AgentConfig::from_file(&path).expect("example parses");
+    assert_eq!(
+        cfg.coordinator_url,
+        "http://galley-coordinator.example.com:7070"
+    );
+    assert_eq!(cfg.min_age_secs, 3600);
+    assert_eq!(cfg.heartbeat_interval_secs, 10);
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_errors_naming_the_file() {
+    let p = Path::new("/etc/galley/agent.yaml");
+    let err = AgentConfig::parse(p, "coordinator_url: http://x\nheartbeat: 3\n")
+        .expect_err("unknown key");
+    assert!(matches!(err, ConfigError::Schema { .. }));
+    assert!(err.to_string().contains("/etc/galley/agent.yaml"), "{err}");
+    assert!(err.to_string().contains("heartbeat"), "{err}");
+    let err = AgentConfig::parse(p, "coordinator_url: http://x\nheartbeat_interval_secs: 0\n")
+        .expect_err("zero");
+    assert!(err.to_string().contains("heartbeat_interval_secs"), "{err}");
+    let err = AgentConfig::parse(p, "docker_socket: /x\n").expect_err("missing url");
+    assert!(err.to_string().contains("coordinator_url"), "{err}");
+}
+
+#[test]
+fn galley_agent_version_works() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_galley-agent"))
+        .arg("--version")
+        .output()
+        .expect("run galley-agent");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("galley-agent "));
+}

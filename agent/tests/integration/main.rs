@@ -1,0 +1,4 @@
+//! The agent's integration tests, compiled as one binary.
+
+mod config;
+mod reaper;

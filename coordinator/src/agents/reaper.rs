@@ -1,0 +1,309 @@
+//! The reaper loop and its handle: every `policy.interval`, fetch Mesos and Marathon, plan
+//! with [`plan_reap`], publish the plan, and (enforce mode, while leader) send the orders.
+//! Also the operator's one-shot [`ReaperHandle::reap_now`].
+//!
+//! Inputs: a [`MarathonApi`], a [`MesosApi`], the [`AgentRegistry`], the leader term
+//! (`watch<Option<u64>>`, `None` = not leader = never order), the [`ReaperPolicy`], an
+//! [`AuditSink`]. Outputs: [`ReaperStatus`] on a `watch`, [`AuditEvent`]s, [`ReaperCounters`].
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::audit::{AuditEvent, AuditSink, ReaperCounters};
+use super::model::{OrderOutcome, OrderSpec, OrderTarget};
+use super::planner::{ClusterView, OrphanReason, PlanInputs, ReapPlan, SuspectKey, plan_reap};
+use super::policy::{Budgets, ReaperMode, ReaperPolicy};
+use super::registry::{AgentRegistry, DeliveryError};
+use crate::error_chain::ErrorChain;
+use crate::marathon::{MarathonApi, MarathonError};
+use crate::mesos::{MesosApi, MesosError};
+
+#[path = "reap_now.rs"]
+mod reap_now;
+pub use reap_now::{ReapNowError, ReapNowItem, ReapNowOutcome};
+
+/// Why the cluster view could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    /// Mesos master failed.
+    #[error("mesos master state unavailable")]
+    Mesos(#[source] MesosError),
+    /// Marathon failed.
+    #[error("marathon app list unavailable")]
+    Marathon(#[source] MarathonError),
+}
+
+/// The last pass, for operators.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReaperStatus {
+    /// Passes run.
+    pub passes: u64,
+    /// The last plan (findings with named reasons, orders).
+    pub last_plan: Option<ReapPlan>,
+    /// Why the last pass could not plan, if it could not.
+    pub blocked: Option<String>,
+    /// Leader term at the last pass.
+    pub leader_term: Option<u64>,
+}
+
+type FetchView = Box<dyn Fn() -> BoxFuture<'static, Result<ClusterView, ViewError>> + Send + Sync>;
+
+/// Cloneable handle to the reaper.
+#[derive(Clone)]
+pub struct ReaperHandle {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    registry: AgentRegistry,
+    policy: ReaperPolicy,
+    leader: watch::Receiver<Option<u64>>,
+    audit: Arc<dyn AuditSink>,
+    counters: Arc<ReaperCounters>,
+    status: watch::Sender<ReaperStatus>,
+    fetch: FetchView,
+    suspects: Mutex<BTreeSet<SuspectKey>>,
+    in_flight: Mutex<BTreeSet<(String, String)>>,
+    budgets: Mutex<Budgets>,
+}
+
+impl ReaperHandle {
+    /// Builds the handle and spawns the periodic loop.
+    pub fn spawn<M: MarathonApi, Me: MesosApi>(
+        marathon: Arc<M>,
+        mesos: Arc<Me>,
+        registry: AgentRegistry,
+        leader: watch::Receiver<Option<u64>>,
+        policy: ReaperPolicy,
+        audit: Arc<dyn AuditSink>,
+    ) -> (Self, JoinHandle<()>) {
+        let handle = Self::new(marathon, mesos, registry, leader, policy, audit);
+        let h = handle.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(h.shared.policy.interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                h.pass().await;
+            }
+        });
+        (handle, task)
+    }
+
+    /// Builds the handle without a loop (drive it with [`Self::pass`]).
+    pub fn new<M: MarathonApi, Me: MesosApi>(
+        marathon: Arc<M>,
+        mesos: Arc<Me>,
+        registry: AgentRegistry,
+        leader: watch::Receiver<Option<u64>>,
+        policy: ReaperPolicy,
+        audit: Arc<dyn AuditSink>,
+    ) -> Self {
+        let fetch: FetchView = Box::new(move || {
+            let (marathon, mesos) = (marathon.clone(), mesos.clone());
+            Box::pin(async move {
+                let fetched_at = Instant::now();
+                let (apps, state) = tokio::join!(marathon.list_apps(), mesos.state());
+                let state = state.map_err(ViewError::Mesos)?;
+                let apps = apps.map_err(ViewError::Marathon)?;
+                Ok(ClusterView::build(fetched_at, &state, &apps))
+            })
+        });
+        Self {
+            shared: Arc::new(Shared {
+                registry,
+                policy,
+                leader,
+                audit,
+                counters: Arc::default(),
+                status: watch::channel(ReaperStatus::default()).0,
+                fetch,
+                suspects: Mutex::default(),
+                in_flight: Mutex::default(),
+                budgets: Mutex::default(),
+            }),
+        }
+    }
+
+    /// The status channel.
+    pub fn status(&self) -> watch::Receiver<ReaperStatus> {
+        self.shared.status.subscribe()
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> Arc<ReaperCounters> {
+        self.shared.counters.clone()
+    }
+
+    /// The registry this reaper reads.
+    pub fn registry(&self) -> &AgentRegistry {
+        &self.shared.registry
+    }
+
+    /// One pass: fetch, plan, publish, and send orders (enforce mode, leader only). Orders
+    /// are sent from spawned tasks; the pass does not wait for answers.
+    pub async fn pass(&self) -> ReapPlan {
+        let s = &self.shared;
+        ReaperCounters::inc(&s.counters.passes);
+        let view = (s.fetch)().await;
+        let term = *s.leader.borrow();
+        let blocked = view.as_ref().err().map(|e| ErrorChain(e).to_string());
+        if let Some(detail) = &blocked {
+            ReaperCounters::inc(&s.counters.passes_blocked);
+            s.audit.record(AuditEvent::PassBlocked {
+                reason: "VIEW_UNAVAILABLE".to_owned(),
+                detail: detail.clone(),
+            });
+        }
+        let hosts = s.registry.snapshot();
+        let now = Instant::now();
+        let (global_budget, host_budget) = lock(&s.budgets).left(now, &s.policy);
+        let previous = lock(&s.suspects).clone();
+        let in_flight = lock(&s.in_flight).clone();
+        let limits = s.policy.limits();
+        let plan = plan_reap(&PlanInputs {
+            now_unix_nanos: now_unix_nanos(),
+            hosts: &hosts,
+            view: view.as_ref().ok(),
+            previous_suspects: &previous,
+            in_flight: &in_flight,
+            limits: &limits,
+            global_budget,
+            host_budget: &host_budget,
+            default_host_budget: s.policy.host_per_minute,
+        });
+        self.account(&plan, &previous);
+        *lock(&s.suspects) = plan.suspects.clone();
+        match (s.policy.mode, term) {
+            (ReaperMode::Enforce, Some(term)) => {
+                for (host, target) in &plan.orders {
+                    lock(&s.budgets).record(now, host);
+                    lock(&s.in_flight).insert((host.clone(), target.container_id.clone()));
+                    let order = self.order(term, target.clone(), "NO_SUCH_TASK", None);
+                    let me = self.clone();
+                    let key = (host.clone(), target.container_id.clone());
+                    tokio::spawn(async move {
+                        let _ = me.deliver(&key.0, order).await;
+                        lock(&me.shared.in_flight).remove(&key);
+                    });
+                }
+            }
+            _ => {
+                for (host, target) in &plan.orders {
+                    ReaperCounters::inc(&s.counters.orders_would_send);
+                    s.audit.record(AuditEvent::WouldReap {
+                        host: host.clone(),
+                        container_id: target.container_id.clone(),
+                        name: target.name.clone(),
+                        reason: "NO_SUCH_TASK".to_owned(),
+                    });
+                }
+            }
+        }
+        s.status.send_modify(|st| {
+            st.passes += 1;
+            st.last_plan = Some(plan.clone());
+            st.blocked = blocked;
+            st.leader_term = term;
+        });
+        plan
+    }
+
+    fn account(&self, plan: &ReapPlan, previous: &BTreeSet<SuspectKey>) {
+        let s = &self.shared;
+        let count = |r| plan.findings.iter().filter(|f| f.reason == r).count() as u64;
+        let c = &s.counters;
+        c.orphans_flagged.store(
+            count(OrphanReason::NoSuchTask),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        c.no_task_id_flagged.store(
+            count(OrphanReason::NoTaskId),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let held = plan
+            .findings
+            .iter()
+            .filter(|f| f.reason == OrphanReason::NoSuchTask && f.hold.is_some())
+            .count();
+        c.orders_held
+            .store(held as u64, std::sync::atomic::Ordering::Relaxed);
+        for f in &plan.findings {
+            let key = (
+                f.host.clone(),
+                f.target.container_id.clone(),
+                f.target.created_unix_nanos,
+            );
+            if f.reason == OrphanReason::NoSuchTask
+                && plan.suspects.contains(&key)
+                && !previous.contains(&key)
+            {
+                s.audit.record(AuditEvent::OrphanFlagged {
+                    host: f.host.clone(),
+                    container_id: f.target.container_id.clone(),
+                    name: f.target.name.clone(),
+                    task_id: f.task_id.clone(),
+                    reason: f.reason,
+                });
+            }
+        }
+    }
+
+    fn order(&self, term: u64, target: OrderTarget, reason: &str, id: Option<String>) -> OrderSpec {
+        OrderSpec {
+            order_id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            leader_term: term,
+            target,
+            grace_seconds: self.shared.policy.grace_seconds,
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// Sends one order, audits and counts it and its answer.
+    async fn deliver(&self, host: &str, order: OrderSpec) -> Result<OrderOutcome, DeliveryError> {
+        let s = &self.shared;
+        let (order_id, container_id) = (order.order_id.clone(), order.target.container_id.clone());
+        s.audit.record(AuditEvent::OrderSent {
+            order_id: order_id.clone(),
+            host: host.to_owned(),
+            container_id: container_id.clone(),
+            name: order.target.name.clone(),
+            reason: order.reason.clone(),
+            leader_term: order.leader_term,
+        });
+        ReaperCounters::inc(&s.counters.orders_sent);
+        let res = s
+            .registry
+            .send_order(host, order, s.policy.order_timeout)
+            .await;
+        let c = &s.counters;
+        match &res {
+            Ok(OrderOutcome::Done { .. }) => ReaperCounters::inc(&c.results_done),
+            Ok(OrderOutcome::Refused { .. }) => ReaperCounters::inc(&c.results_refused),
+            Ok(OrderOutcome::Failed { .. }) => ReaperCounters::inc(&c.results_failed),
+            Err(_) => ReaperCounters::inc(&c.results_lost),
+        }
+        s.audit.record(AuditEvent::OrderResult {
+            order_id,
+            host: host.to_owned(),
+            container_id,
+            outcome: res.as_ref().ok().cloned(),
+            error: res.as_ref().err().map(ToString::to_string),
+        });
+        res
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Wall clock in unix nanoseconds.
+pub fn now_unix_nanos() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+}

@@ -1,0 +1,209 @@
+//! The `AgentService` gRPC server: thin. It converts protobuf to the registry's terms and
+//! back, and owns nothing but the per-session pump task.
+
+use std::pin::Pin;
+
+use futures::Stream;
+use galley_proto::v1::agent_message::Body as Up;
+use galley_proto::v1::agent_service_server::{AgentService, AgentServiceServer};
+use galley_proto::v1::coordinator_message::Body as Down;
+use galley_proto::v1::{
+    Ack, AgentMessage, Container, ContainerState as PbState, CoordinatorMessage, ReapOrder,
+    ReapResult, ReapStatus, RefusalReason, Resync,
+};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::model::{ContainerObs, ContainerState, OrderOutcome};
+use super::registry::{AgentIdentity, AgentRegistry, Outbound};
+
+/// The service implementation.
+#[derive(Debug, Clone)]
+pub struct AgentServiceImpl {
+    registry: AgentRegistry,
+    leader: watch::Receiver<Option<u64>>,
+    heartbeat_seconds: u32,
+}
+
+/// The tonic service to add to a `Server` builder:
+/// `Server::builder().add_service(agent_service(registry, leader_rx, 10))`.
+pub fn agent_service(
+    registry: AgentRegistry,
+    leader: watch::Receiver<Option<u64>>,
+    heartbeat_seconds: u32,
+) -> AgentServiceServer<AgentServiceImpl> {
+    AgentServiceServer::new(AgentServiceImpl {
+        registry,
+        leader,
+        heartbeat_seconds,
+    })
+}
+
+type SessionStream = Pin<Box<dyn Stream<Item = Result<CoordinatorMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl AgentService for AgentServiceImpl {
+    type SessionStream = SessionStream;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<SessionStream>, Status> {
+        let mut inbound = request.into_inner();
+        let hello = match inbound.message().await? {
+            Some(AgentMessage {
+                body: Some(Up::Hello(h)),
+                ..
+            }) if !h.hostname.is_empty() => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "first message must be a hello with a hostname",
+                ));
+            }
+        };
+        let host = hello.hostname.clone();
+        let identity = AgentIdentity {
+            hostname: hello.hostname,
+            mesos_slave_id: hello.mesos_slave_id,
+            version: hello.version,
+            boot_id: hello.boot_id,
+            instance_id: hello.instance_id,
+        };
+        tracing::info!(host = %host, instance = %identity.instance_id, "agent session opened");
+        let (session, outbound) = self.registry.open_session(identity);
+        let (tx, rx) = mpsc::channel(16);
+        let ack = Ack {
+            leader_term: self.leader.borrow().unwrap_or(0),
+            heartbeat_interval_seconds: self.heartbeat_seconds,
+        };
+        let _ = tx.send(Ok(down(Down::Ack(ack)))).await;
+        let registry = self.registry.clone();
+        tokio::spawn(pump(registry, host, session, inbound, outbound, tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+fn down(body: Down) -> CoordinatorMessage {
+    CoordinatorMessage { body: Some(body) }
+}
+
+/// Moves messages both ways until either side ends.
+async fn pump(
+    registry: AgentRegistry,
+    host: String,
+    session: u64,
+    mut inbound: Streaming<AgentMessage>,
+    mut outbound: mpsc::Receiver<Outbound>,
+    tx: mpsc::Sender<Result<CoordinatorMessage, Status>>,
+) {
+    loop {
+        // Both arms are cancel-safe (tonic's `message` and mpsc `recv`).
+        tokio::select! {
+            msg = inbound.message() => match msg {
+                Ok(Some(m)) => handle_up(&registry, &host, session, m),
+                Ok(None) => break,
+                Err(status) => {
+                    tracing::warn!(host = %host, %status, "agent stream error");
+                    break;
+                }
+            },
+            out = outbound.recv() => {
+                let Some(out) = out else { break };
+                let msg = match out {
+                    Outbound::Order(o) => Down::ReapOrder(ReapOrder {
+                        order_id: o.order_id,
+                        leader_term: o.leader_term,
+                        container_id: o.target.container_id,
+                        container_name: o.target.name,
+                        created_unix_nanos: o.target.created_unix_nanos,
+                        grace_seconds: o.grace_seconds,
+                        reason: o.reason,
+                    }),
+                    Outbound::Resync => Down::Resync(Resync {}),
+                };
+                if tx.send(Ok(down(msg))).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    registry.close_session(&host, session);
+    tracing::info!(host = %host, "agent session closed");
+}
+
+fn handle_up(registry: &AgentRegistry, host: &str, session: u64, m: AgentMessage) {
+    match m.body {
+        Some(Up::Inventory(inv)) => {
+            registry.replace_inventory(
+                host,
+                session,
+                inv.containers.into_iter().map(from_proto).collect(),
+            );
+        }
+        Some(Up::Delta(d)) => {
+            let upserted = d.upserted.into_iter().map(from_proto).collect();
+            registry.apply_delta(host, session, upserted, &d.removed_ids);
+        }
+        Some(Up::Heartbeat(hb)) => {
+            if registry.heartbeat(host, session, hb.container_count) {
+                registry.request_resync(host);
+            }
+        }
+        Some(Up::ReapResult(r)) => {
+            registry.touch(host, session);
+            let id = r.order_id.clone();
+            registry.complete_order(&id, outcome(r));
+        }
+        Some(Up::Hello(_)) | None => registry.touch(host, session),
+    }
+}
+
+fn outcome(r: ReapResult) -> OrderOutcome {
+    match r.status() {
+        ReapStatus::Done => OrderOutcome::Done { detail: r.detail },
+        ReapStatus::Refused => OrderOutcome::Refused {
+            reason: refusal_name(r.refusal()).to_owned(),
+            detail: r.detail,
+        },
+        ReapStatus::Failed | ReapStatus::Unspecified => OrderOutcome::Failed { detail: r.detail },
+    }
+}
+
+fn refusal_name(r: RefusalReason) -> &'static str {
+    match r {
+        RefusalReason::Unspecified => "UNSPECIFIED",
+        RefusalReason::Replaced => "REPLACED",
+        RefusalReason::NotMesos => "NOT_MESOS",
+        RefusalReason::TooYoung => "TOO_YOUNG",
+        RefusalReason::StaleTerm => "STALE_TERM",
+        RefusalReason::RateLimited => "RATE_LIMITED",
+        RefusalReason::Busy => "BUSY",
+        RefusalReason::Invalid => "INVALID",
+    }
+}
+
+fn from_proto(c: Container) -> ContainerObs {
+    let state = match c.state() {
+        PbState::Unspecified => ContainerState::Unknown,
+        PbState::Created => ContainerState::Created,
+        PbState::Running => ContainerState::Running,
+        PbState::Paused => ContainerState::Paused,
+        PbState::Restarting => ContainerState::Restarting,
+        PbState::Removing => ContainerState::Removing,
+        PbState::Exited => ContainerState::Exited,
+        PbState::Dead => ContainerState::Dead,
+    };
+    let opt = |s: String| Some(s).filter(|s| !s.is_empty());
+    ContainerObs {
+        id: c.id,
+        name: c.name,
+        created_unix_nanos: c.created_unix_nanos,
+        started_unix_nanos: c.started_unix_nanos,
+        state,
+        task_id_env: opt(c.task_id_env),
+        task_id_label: opt(c.task_id_label),
+        marathon_app_id: opt(c.marathon_app_id),
+        image: c.image,
+    }
+}

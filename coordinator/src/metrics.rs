@@ -1,0 +1,369 @@
+//! Prometheus metrics of the coordinator and the agent, kept in a `prometheus-client` registry
+//! and served as text on `/metrics` (OpenMetrics exposition, which Prometheus negotiates) by
+//! [`serve_metrics`].
+//!
+//! Label cardinality stays bounded: per-instance gauges carry `service`/`instance` only, are
+//! replaced wholesale each pass ([`Metrics::record_replication`], [`Metrics::record_bounces`])
+//! so removed instances disappear, and call metrics carry a fixed `target` and `op`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+
+/// `outcome` of a pass or a Sensu delivery.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// e.g. `ok`, `failed`, `sent`, `dropped`.
+    pub outcome: &'static str,
+}
+
+/// `op` of an app or task action.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabels {
+    /// `created`/`bounced`/`deleted` (apps), `drained`/`killed` (tasks),
+    /// `ordered`/`done`/`refused` (reaps).
+    pub op: &'static str,
+}
+
+/// One service.instance.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct InstanceLabels {
+    /// Service.
+    pub service: String,
+    /// Instance.
+    pub instance: String,
+}
+
+/// An outbound call.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    /// `marathon`, `mesos`, `git`, `sensu`, ...
+    pub target: &'static str,
+    /// The operation, e.g. `list_apps`, `ls_remote`.
+    pub op: &'static str,
+}
+
+fn call_histogram() -> Histogram {
+    // 5 ms … ~20 s.
+    Histogram::new(exponential_buckets(0.005, 2.0, 13))
+}
+
+/// Every metric the issue names. Cheap to clone handles; share it in an `Arc`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Reconcile pass durations (seconds).
+    pub pass_duration: Histogram,
+    /// Reconcile passes by outcome (`ok`, `partial`, `failed`).
+    pub passes: Family<OutcomeLabels, Counter>,
+    /// Marathon apps created/bounced/deleted.
+    pub apps: Family<OpLabels, Counter>,
+    /// Tasks drained/killed.
+    pub tasks: Family<OpLabels, Counter>,
+    /// 1 while a bounce is in progress for the instance.
+    pub bounce_in_progress: Family<InstanceLabels, Gauge>,
+    /// 1 while the instance is under-replicated, 0 otherwise.
+    pub under_replicated: Family<InstanceLabels, Gauge>,
+    /// Cluster-wide number of under-replicated instances.
+    pub under_replicated_instances: Gauge,
+    /// Work waiting in the reconcile queue.
+    pub queue_depth: Gauge,
+    /// Outbound call latency (seconds).
+    pub call_duration: Family<CallLabels, Histogram, fn() -> Histogram>,
+    /// Outbound calls that failed.
+    pub call_errors: Family<CallLabels, Counter>,
+    /// Agents connected.
+    pub agents_connected: Gauge,
+    /// Agents connected but not heard from recently.
+    pub agents_stale: Gauge,
+    /// Orphan containers found.
+    pub orphans_found: Counter,
+    /// Reaps ordered/done/refused.
+    pub reaps: Family<OpLabels, Counter>,
+    /// Sensu events by outcome (`sent`, `failed`, `dropped`).
+    pub sensu_events: Family<OutcomeLabels, Counter>,
+    /// Duration of one git poll round over every service (seconds).
+    pub git_poll_duration: Histogram,
+    /// Service repositories whose last listing failed.
+    pub git_repos_unreachable: Gauge,
+    /// Service repositories unreachable for longer than the alert threshold.
+    pub git_repos_alerting: Gauge,
+    /// Webhook requests by outcome (`accepted`, `unauthorized`, `bad_request`, `unknown`).
+    pub webhook_requests: Family<OutcomeLabels, Counter>,
+    /// Deploy/start/stop tag writes by outcome (`written`, `refused`, `failed`).
+    pub tag_writes: Family<OutcomeLabels, Counter>,
+    instances: Mutex<InstanceSets>,
+}
+
+#[derive(Debug, Default)]
+struct InstanceSets {
+    replication: BTreeMap<InstanceLabels, bool>,
+    bounces: BTreeMap<InstanceLabels, bool>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered under the `galley_` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("galley");
+        let m = Self {
+            pass_duration: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+            passes: Family::default(),
+            apps: Family::default(),
+            tasks: Family::default(),
+            bounce_in_progress: Family::default(),
+            under_replicated: Family::default(),
+            under_replicated_instances: Gauge::default(),
+            queue_depth: Gauge::default(),
+            call_duration: Family::new_with_constructor(call_histogram),
+            call_errors: Family::default(),
+            agents_connected: Gauge::default(),
+            agents_stale: Gauge::default(),
+            orphans_found: Counter::default(),
+            reaps: Family::default(),
+            sensu_events: Family::default(),
+            git_poll_duration: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+            git_repos_unreachable: Gauge::default(),
+            git_repos_alerting: Gauge::default(),
+            webhook_requests: Family::default(),
+            tag_writes: Family::default(),
+            instances: Mutex::new(InstanceSets::default()),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "pass_duration_seconds",
+            "Duration of reconcile passes",
+            m.pass_duration.clone(),
+        );
+        r.register("passes", "Reconcile passes by outcome", m.passes.clone());
+        r.register(
+            "apps",
+            "Marathon apps created, bounced or deleted",
+            m.apps.clone(),
+        );
+        r.register("tasks", "Marathon tasks drained or killed", m.tasks.clone());
+        r.register(
+            "bounce_in_progress",
+            "1 while an instance is bouncing",
+            m.bounce_in_progress.clone(),
+        );
+        r.register(
+            "under_replicated",
+            "1 while an instance is under-replicated",
+            m.under_replicated.clone(),
+        );
+        r.register(
+            "under_replicated_instances",
+            "Under-replicated instances in the cluster",
+            m.under_replicated_instances.clone(),
+        );
+        r.register(
+            "queue_depth",
+            "Work waiting in the reconcile queue",
+            m.queue_depth.clone(),
+        );
+        r.register(
+            "call_duration_seconds",
+            "Latency of Marathon/Mesos/git/Sensu calls",
+            m.call_duration.clone(),
+        );
+        r.register(
+            "call_errors",
+            "Failed Marathon/Mesos/git/Sensu calls",
+            m.call_errors.clone(),
+        );
+        r.register(
+            "agents_connected",
+            "Agents connected",
+            m.agents_connected.clone(),
+        );
+        r.register(
+            "agents_stale",
+            "Agents not heard from recently",
+            m.agents_stale.clone(),
+        );
+        r.register(
+            "orphans_found",
+            "Orphan containers found",
+            m.orphans_found.clone(),
+        );
+        r.register(
+            "reaps",
+            "Orphan reaps ordered, done or refused",
+            m.reaps.clone(),
+        );
+        r.register(
+            "sensu_events",
+            "Sensu events by delivery outcome",
+            m.sensu_events.clone(),
+        );
+        r.register(
+            "git_poll_duration_seconds",
+            "Duration of git poll rounds",
+            m.git_poll_duration.clone(),
+        );
+        r.register(
+            "git_repos_unreachable",
+            "Service repositories whose last listing failed",
+            m.git_repos_unreachable.clone(),
+        );
+        r.register(
+            "git_repos_alerting",
+            "Service repositories unreachable past the alert threshold",
+            m.git_repos_alerting.clone(),
+        );
+        r.register(
+            "webhook_requests",
+            "Git webhook requests by outcome",
+            m.webhook_requests.clone(),
+        );
+        r.register(
+            "tag_writes",
+            "Deploy/start/stop tag writes by outcome",
+            m.tag_writes.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    /// The exposition text.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+
+    /// Records a finished pass.
+    pub fn pass_finished(&self, outcome: &'static str, took: Duration) {
+        self.pass_duration.observe(took.as_secs_f64());
+        self.passes.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// Counts an app (`created`/`bounced`/`deleted`) or task (`drained`/`killed`) action.
+    pub fn count_app(&self, op: &'static str) {
+        self.apps.get_or_create(&OpLabels { op }).inc();
+    }
+
+    /// Counts `n` app actions of one kind.
+    pub fn count_app_n(&self, op: &'static str, n: usize) {
+        self.apps.get_or_create(&OpLabels { op }).inc_by(n as u64);
+    }
+
+    /// Counts `n` task actions.
+    pub fn count_tasks(&self, op: &'static str, n: u64) {
+        self.tasks.get_or_create(&OpLabels { op }).inc_by(n);
+    }
+
+    /// Records one outbound call.
+    pub fn observe_call(&self, target: &'static str, op: &'static str, took: Duration, ok: bool) {
+        let labels = CallLabels { target, op };
+        self.call_duration
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+        if !ok {
+            self.call_errors.get_or_create(&labels).inc();
+        }
+    }
+
+    /// Runs `call`, recording its latency and whether it failed.
+    pub async fn time_call<T, E>(
+        &self,
+        target: &'static str,
+        op: &'static str,
+        call: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let start = tokio::time::Instant::now();
+        let result = call.await;
+        self.observe_call(target, op, start.elapsed(), result.is_ok());
+        result
+    }
+
+    /// Replaces the per-instance under-replication gauges with this pass's results
+    /// (`(service, instance, under_replicated)`) and sets the cluster aggregate.
+    pub fn record_replication(&self, states: impl IntoIterator<Item = (String, String, bool)>) {
+        let mut sets = self.instances.lock().expect("metrics lock");
+        replace(&self.under_replicated, &mut sets.replication, states);
+        let under = sets.replication.values().filter(|u| **u).count();
+        self.under_replicated_instances.set(under as i64);
+    }
+
+    /// Replaces the per-instance bounce-in-progress gauges with this pass's.
+    pub fn record_bounces(&self, states: impl IntoIterator<Item = (String, String, bool)>) {
+        let mut sets = self.instances.lock().expect("metrics lock");
+        replace(&self.bounce_in_progress, &mut sets.bounces, states);
+    }
+}
+
+fn replace(
+    family: &Family<InstanceLabels, Gauge>,
+    current: &mut BTreeMap<InstanceLabels, bool>,
+    states: impl IntoIterator<Item = (String, String, bool)>,
+) {
+    let next: BTreeMap<InstanceLabels, bool> = states
+        .into_iter()
+        .map(|(service, instance, on)| (InstanceLabels { service, instance }, on))
+        .collect();
+    for gone in current.keys().filter(|k| !next.contains_key(*k)) {
+        family.remove(gone);
+    }
+    for (labels, on) in &next {
+        family.get_or_create(labels).set(i64::from(*on));
+    }
+    *current = next;
+}
+
+/// The `/metrics` router.
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(metrics)
+}
+
+async fn scrape(State(metrics): State<Arc<Metrics>>) -> Response {
+    match metrics.encode() {
+        Ok(body) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed").into_response(),
+    }
+}
+
+/// Serves `/metrics` on `listener` (bound by the caller, e.g. from `--metrics-listen`) until
+/// `shutdown` completes.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(metrics))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,371 @@
+//! Alerts to Sensu: [`SensuClient`] writes one event per TCP connection to the Sensu client
+//! socket (`sensu_host:sensu_port`, default `localhost:3030`) as `pysensu_yelp` did — the JSON
+//! object, a newline, then close — under a short timeout. [`QueuedSink`] moves the writes to a
+//! background task so a reconcile pass never waits on Sensu, and [`AlertTracker`] remembers the
+//! last status per check so an instance that recovers or is removed gets its OK events.
+//!
+//! Guarantees: a send never takes longer than the client's timeout; a failed send is returned
+//! (and counted by the tracker), never retried here — the next pass sends again, as PaaSTA's
+//! cron did.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use galley_common::monitoring::{
+    BadSettingError, CheckKind, MonitoringSources, SensuEvent, SensuSettings, Status,
+};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::error_chain::ErrorChain;
+
+/// Default Sensu client socket host (`sensu_host`).
+pub const DEFAULT_SENSU_HOST: &str = "localhost";
+/// Default Sensu client socket port (`sensu_port`).
+pub const DEFAULT_SENSU_PORT: u16 = 3030;
+/// The output of the OK events sent for a removed instance (spec §4 step 5).
+pub const REMOVED_OUTPUT: &str = "This instance was removed and is no longer running";
+
+/// A failed delivery to Sensu.
+#[derive(Debug, thiserror::Error)]
+pub enum SensuError {
+    /// Could not connect.
+    #[error("sensu client socket {addr}: connect failed")]
+    Connect {
+        /// `host:port`.
+        addr: String,
+        /// I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Connected, but the write failed.
+    #[error("sensu client socket {addr}: write of {check} failed")]
+    Write {
+        /// `host:port`.
+        addr: String,
+        /// Check name.
+        check: String,
+        /// I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Connect and write took longer than the timeout.
+    #[error("sensu client socket {addr}: no answer within {timeout:?}")]
+    Timeout {
+        /// `host:port`.
+        addr: String,
+        /// The limit.
+        timeout: Duration,
+    },
+    /// The background sender's queue is full or gone; the event was dropped.
+    #[error("sensu queue full or closed: dropped {check}")]
+    Dropped {
+        /// Check name.
+        check: String,
+    },
+    /// The monitoring settings could not be turned into an event.
+    #[error("event {check} not built")]
+    Settings {
+        /// Check name.
+        check: String,
+        /// The bad setting.
+        #[source]
+        source: BadSettingError,
+    },
+}
+
+/// Somewhere Sensu events go.
+pub trait SensuSink: Send + Sync + 'static {
+    /// Delivers one event.
+    fn send(&self, event: &SensuEvent) -> impl Future<Output = Result<(), SensuError>> + Send;
+}
+
+/// The Sensu client socket over TCP.
+#[derive(Debug, Clone)]
+pub struct SensuClient {
+    host: String,
+    port: u16,
+    timeout: Duration,
+}
+
+impl SensuClient {
+    /// A client for `host:port`, each send limited to `timeout` (connect + write).
+    pub fn new(host: impl Into<String>, port: u16, timeout: Duration) -> Self {
+        Self {
+            host: host.into(),
+            port,
+            timeout,
+        }
+    }
+
+    /// `host:port`.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    async fn write(&self, line: &[u8], check: &str) -> Result<(), SensuError> {
+        let addr = self.addr();
+        let mut stream = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|source| SensuError::Connect {
+                addr: addr.clone(),
+                source,
+            })?;
+        let write_err = |source| SensuError::Write {
+            addr: addr.clone(),
+            check: check.to_string(),
+            source,
+        };
+        stream.write_all(line).await.map_err(write_err)?;
+        stream.shutdown().await.map_err(write_err)
+    }
+}
+
+impl SensuSink for SensuClient {
+    async fn send(&self, event: &SensuEvent) -> Result<(), SensuError> {
+        let mut line = serde_json::to_vec(event).expect("a SensuEvent always serialises");
+        line.push(b'\n');
+        tokio::time::timeout(self.timeout, self.write(&line, &event.name))
+            .await
+            .map_err(|_| SensuError::Timeout {
+                addr: self.addr(),
+                timeout: self.timeout,
+            })?
+    }
+}
+
+/// Delivery counters shared by a [`QueuedSink`] and its background task.
+#[derive(Debug, Default)]
+pub struct DeliveryStats {
+    /// Events delivered.
+    pub sent: AtomicU64,
+    /// Events whose delivery failed (logged).
+    pub failed: AtomicU64,
+}
+
+/// A sink that queues events for a background task delivering them through `S`, so `send`
+/// returns at once. A full queue drops the event ([`SensuError::Dropped`]).
+#[derive(Debug, Clone)]
+pub struct QueuedSink {
+    tx: mpsc::Sender<SensuEvent>,
+    stats: Arc<DeliveryStats>,
+}
+
+impl QueuedSink {
+    /// Spawns the delivery task (it ends when every `QueuedSink` clone is dropped).
+    pub fn spawn<S: SensuSink>(inner: S, capacity: usize) -> Self {
+        let (tx, mut rx) = mpsc::channel::<SensuEvent>(capacity.max(1));
+        let stats = Arc::new(DeliveryStats::default());
+        let task_stats = stats.clone();
+        tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                match inner.send(&event).await {
+                    Ok(()) => task_stats.sent.fetch_add(1, Ordering::Relaxed),
+                    Err(err) => {
+                        tracing::warn!(check = %event.name, error = %ErrorChain(&err), "sensu event not delivered");
+                        task_stats.failed.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+            }
+        });
+        Self { tx, stats }
+    }
+
+    /// Delivery counters of the background task.
+    pub fn stats(&self) -> &DeliveryStats {
+        &self.stats
+    }
+}
+
+impl SensuSink for QueuedSink {
+    async fn send(&self, event: &SensuEvent) -> Result<(), SensuError> {
+        self.tx
+            .try_send(event.clone())
+            .map_err(|_| SensuError::Dropped {
+                check: event.name.clone(),
+            })
+    }
+}
+
+/// How a check's status moved with one report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// First report of this check.
+    First,
+    /// Same status as last time.
+    Unchanged,
+    /// From OK to not OK.
+    Raised,
+    /// From not OK to OK.
+    Recovered,
+    /// From one non-OK status to another.
+    Changed,
+}
+
+#[derive(Debug, Clone)]
+struct Remembered {
+    service: String,
+    instance: String,
+    status: Status,
+    settings: SensuSettings,
+}
+
+/// Remembers the last status and envelope of every check it reported, so that recovery and
+/// removal send OK events to the same team.
+///
+/// Each pass the reconciler calls [`AlertTracker::report`] for every check it evaluates (every
+/// pass, as PaaSTA's cron did: Sensu's `alert_after` counts the events), then
+/// [`AlertTracker::retain_instances`] with the instances still configured, which sends the three
+/// removal OKs for the others.
+#[derive(Debug)]
+pub struct AlertTracker<S: SensuSink> {
+    sink: S,
+    last: BTreeMap<String, Remembered>,
+    sent: u64,
+    failed: u64,
+}
+
+impl<S: SensuSink> AlertTracker<S> {
+    /// A tracker delivering through `sink`.
+    pub fn new(sink: S) -> Self {
+        Self {
+            sink,
+            last: BTreeMap::new(),
+            sent: 0,
+            failed: 0,
+        }
+    }
+
+    /// Events delivered and failed so far (a [`QueuedSink`] counts its own deliveries).
+    pub fn counts(&self) -> (u64, u64) {
+        (self.sent, self.failed)
+    }
+
+    /// The last status reported for `check_name`.
+    pub fn last_status(&self, check_name: &str) -> Option<Status> {
+        self.last.get(check_name).map(|r| r.status)
+    }
+
+    /// Instances with at least one remembered check.
+    pub fn tracked_instances(&self) -> BTreeSet<(String, String)> {
+        self.last
+            .values()
+            .map(|r| (r.service.clone(), r.instance.clone()))
+            .collect()
+    }
+
+    /// Sends `kind`'s event for `service.instance` and remembers it. `settings` is `None` when
+    /// no team resolves: nothing is sent and the check is forgotten. A failed send is logged,
+    /// counted and returned; the status is remembered either way.
+    pub async fn report(
+        &mut self,
+        kind: CheckKind,
+        service: &str,
+        instance: &str,
+        status: Status,
+        output: &str,
+        settings: Option<&SensuSettings>,
+    ) -> Result<Transition, SensuError> {
+        let check = kind.check_name(service, instance);
+        let Some(settings) = settings else {
+            self.last.remove(&check);
+            return Ok(Transition::First);
+        };
+        let transition = match self.last.get(&check).map(|r| r.status) {
+            None => Transition::First,
+            Some(old) if old == status => Transition::Unchanged,
+            Some(Status::Ok) => Transition::Raised,
+            Some(_) if status == Status::Ok => Transition::Recovered,
+            Some(_) => Transition::Changed,
+        };
+        self.last.insert(
+            check.clone(),
+            Remembered {
+                service: service.to_string(),
+                instance: instance.to_string(),
+                status,
+                settings: settings.clone(),
+            },
+        );
+        self.deliver(&check, status, output, settings).await?;
+        Ok(transition)
+    }
+
+    /// Sends the three removal OK events (spec §4 step 5) for `service.instance`, each with the
+    /// envelope last used for that check, else resolved from `sources` (the service's
+    /// monitoring without instance overrides), else skipped; then forgets the instance.
+    /// Returns the first delivery error after trying all three.
+    pub async fn removed(
+        &mut self,
+        service: &str,
+        instance: &str,
+        sources: Option<&MonitoringSources>,
+        cluster: &str,
+    ) -> Result<(), SensuError> {
+        let mut first_err = None;
+        for kind in CheckKind::ALL {
+            let check = kind.check_name(service, instance);
+            let settings = match self.last.remove(&check) {
+                Some(r) => Some(r.settings),
+                None => sources.and_then(|s| s.resolve(kind, cluster)),
+            };
+            let Some(settings) = settings else { continue };
+            if let Err(err) = self
+                .deliver(&check, Status::Ok, REMOVED_OUTPUT, &settings)
+                .await
+            {
+                first_err.get_or_insert(err);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Sends removal OKs for every tracked instance not in `live` (see [`Self::removed`];
+    /// `sources_of` gives a service's monitoring sources when known).
+    pub async fn retain_instances(
+        &mut self,
+        live: &BTreeSet<(String, String)>,
+        sources_of: impl Fn(&str) -> Option<MonitoringSources>,
+        cluster: &str,
+    ) {
+        let gone: Vec<_> = self.tracked_instances().difference(live).cloned().collect();
+        for (service, instance) in gone {
+            let sources = sources_of(&service);
+            // Failures are logged and counted in `deliver`.
+            let _ = self
+                .removed(&service, &instance, sources.as_ref(), cluster)
+                .await;
+        }
+    }
+
+    async fn deliver(
+        &mut self,
+        check: &str,
+        status: Status,
+        output: &str,
+        settings: &SensuSettings,
+    ) -> Result<(), SensuError> {
+        let result = match SensuEvent::new(check, status, output, settings) {
+            Ok(event) => self.sink.send(&event).await,
+            Err(source) => Err(SensuError::Settings {
+                check: check.to_string(),
+                source,
+            }),
+        };
+        match &result {
+            Ok(()) => self.sent += 1,
+            Err(err) => {
+                self.failed += 1;
+                tracing::warn!(check, error = %ErrorChain(err), "sensu event not sent");
+            }
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests;

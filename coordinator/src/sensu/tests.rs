@@ -1,0 +1,219 @@
+//! Sensu client over a real socket, the queued sink, and the alert tracker's transitions.
+
+use std::sync::Mutex;
+
+use galley_common::monitoring::MonitoringSources;
+use serde_json::{Map, Value, json};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+
+use super::*;
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<SensuEvent>>);
+
+impl SensuSink for Arc<Recorder> {
+    async fn send(&self, event: &SensuEvent) -> Result<(), SensuError> {
+        self.0.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+}
+
+fn sources(team: Option<&str>) -> MonitoringSources {
+    let mut yaml = Map::new();
+    if let Some(team) = team {
+        yaml.insert("team".into(), Value::from(team));
+    }
+    MonitoringSources {
+        overrides: Map::new(),
+        monitoring_yaml: yaml,
+        general: Map::new(),
+    }
+}
+
+fn settings(team: &str) -> SensuSettings {
+    sources(Some(team))
+        .resolve(CheckKind::Replication, "norcal")
+        .expect("team")
+}
+
+#[tokio::test]
+async fn client_writes_one_json_line_per_connection_and_closes() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let client = SensuClient::new("127.0.0.1", port, Duration::from_secs(2));
+    let event = SensuEvent::new("check.a.b", Status::Critical, "boom", &settings("web")).unwrap();
+    let (sent, received) = tokio::join!(client.send(&event), async {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        sock.read_to_end(&mut buf).await.unwrap();
+        buf
+    });
+    sent.expect("sent");
+    assert_eq!(received.last(), Some(&b'\n'));
+    assert_eq!(received.iter().filter(|b| **b == b'\n').count(), 1);
+    let wire: Value = serde_json::from_slice(&received).unwrap();
+    assert_eq!(wire["name"], json!("check.a.b"));
+    assert_eq!(wire["status"], json!(2));
+    assert_eq!(wire["team"], json!("web"));
+    assert_eq!(wire["source"], json!("paasta-norcal"));
+}
+
+#[tokio::test]
+async fn an_unreachable_sensu_is_an_error_within_the_timeout() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let client = SensuClient::new("127.0.0.1", port, Duration::from_millis(500));
+    let event = SensuEvent::new("check.a.b", Status::Ok, "", &settings("web")).unwrap();
+    let started = std::time::Instant::now();
+    let err = client.send(&event).await.unwrap_err();
+    assert!(
+        matches!(err, SensuError::Connect { .. } | SensuError::Timeout { .. }),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    let mut tracker = AlertTracker::new(client);
+    let s = settings("web");
+    let result = tracker
+        .report(
+            CheckKind::Replication,
+            "a",
+            "b",
+            Status::Critical,
+            "x",
+            Some(&s),
+        )
+        .await;
+    assert!(result.is_err());
+    assert_eq!(tracker.counts(), (0, 1));
+    assert_eq!(
+        tracker.last_status("check_marathon_services_replication.a.b"),
+        Some(Status::Critical),
+        "the status is remembered even when delivery failed"
+    );
+}
+
+#[tokio::test]
+async fn tracker_reports_transitions_and_sends_every_pass() {
+    let rec = Arc::new(Recorder::default());
+    let mut tracker = AlertTracker::new(rec.clone());
+    let s = settings("web");
+    let mut report = async |status| {
+        tracker
+            .report(
+                CheckKind::Replication,
+                "web",
+                "main",
+                status,
+                "out",
+                Some(&s),
+            )
+            .await
+            .unwrap()
+    };
+    assert_eq!(report(Status::Ok).await, Transition::First);
+    assert_eq!(report(Status::Critical).await, Transition::Raised);
+    assert_eq!(report(Status::Critical).await, Transition::Unchanged);
+    assert_eq!(report(Status::Ok).await, Transition::Recovered);
+    let statuses: Vec<u8> = rec.0.lock().unwrap().iter().map(|e| e.status).collect();
+    assert_eq!(statuses, [0, 2, 2, 0]);
+}
+
+#[tokio::test]
+async fn removal_sends_three_oks_with_the_remembered_team_then_forgets() {
+    let rec = Arc::new(Recorder::default());
+    let mut tracker = AlertTracker::new(rec.clone());
+    let s = settings("web");
+    tracker
+        .report(
+            CheckKind::Replication,
+            "web",
+            "main",
+            Status::Critical,
+            "x",
+            Some(&s),
+        )
+        .await
+        .unwrap();
+    tracker
+        .report(
+            CheckKind::Replication,
+            "web",
+            "canary",
+            Status::Ok,
+            "x",
+            Some(&s),
+        )
+        .await
+        .unwrap();
+    rec.0.lock().unwrap().clear();
+
+    let live = BTreeSet::from([("web".to_string(), "canary".to_string())]);
+    tracker
+        .retain_instances(&live, |_| Some(sources(Some("fallback"))), "norcal")
+        .await;
+    let events = rec.0.lock().unwrap().clone();
+    let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "check_marathon_services_replication.web.main",
+            "setup_marathon_job.web.main",
+            "paasta_bounce_progress.web.main"
+        ]
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.status == 0 && e.output == REMOVED_OUTPUT)
+    );
+    let teams: Vec<&str> = events.iter().map(|e| e.team.as_str()).collect();
+    assert_eq!(teams, ["web", "fallback", "fallback"]);
+    assert_eq!(
+        tracker.tracked_instances(),
+        BTreeSet::from([("web".to_string(), "canary".to_string())])
+    );
+}
+
+#[tokio::test]
+async fn no_team_sends_nothing() {
+    let rec = Arc::new(Recorder::default());
+    let mut tracker = AlertTracker::new(rec.clone());
+    let none = sources(None).resolve(CheckKind::Replication, "c");
+    tracker
+        .report(
+            CheckKind::Replication,
+            "a",
+            "b",
+            Status::Critical,
+            "x",
+            none.as_ref(),
+        )
+        .await
+        .unwrap();
+    tracker
+        .removed("a", "b", Some(&sources(None)), "c")
+        .await
+        .unwrap();
+    assert!(rec.0.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn queued_sink_returns_at_once_and_delivers_in_the_background() {
+    let rec = Arc::new(Recorder::default());
+    let queued = QueuedSink::spawn(rec.clone(), 4);
+    let event = SensuEvent::new("c.a.b", Status::Ok, "", &settings("web")).unwrap();
+    for _ in 0..3 {
+        queued.send(&event).await.expect("queued");
+    }
+    for _ in 0..100 {
+        if queued.stats().sent.load(Ordering::Relaxed) == 3 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(rec.0.lock().unwrap().len(), 3);
+}

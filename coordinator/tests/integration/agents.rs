@@ -1,0 +1,7 @@
+//! Coordinator ↔ agents over real gRPC: with the Docker and Marathon/Mesos emulators
+//! (`emulator`) and with a real dockerd (`dockerd`).
+
+mod dockerd;
+mod emulator;
+mod harness;
+mod proxy;
