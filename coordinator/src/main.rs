@@ -32,6 +32,8 @@ enum Command {
     Plan(commands::plan::Args),
     /// Print the Marathon app definition (wire JSON, with its id) of SERVICE.INSTANCE.
     RenderApp(commands::render::Args),
+    /// Validate a coordinator config file (exit 0: prints `config OK: FILE`).
+    CheckConfig(commands::check_config::Args),
     /// Run the embedded demo.
     Demo(commands::demo::Args),
     /// Push paasta-<deploy_group>-<UTC ts>-deploy on a commit (paasta mark-for-deployment).
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
             Command::Plan(args) => commands::plan::run(args).await,
             Command::RenderApp(args) => commands::render::run(args).await,
             Command::Demo(args) => commands::demo::run(args).await,
+            Command::CheckConfig(args) => commands::check_config::run(args).await,
             Command::MarkForDeployment(args) => commands::tags::mark(args).await,
             Command::Start(args) => commands::tags::set_state(args, Start).await,
             Command::Stop(args) => commands::tags::set_state(args, Stop).await,

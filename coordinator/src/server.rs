@@ -7,6 +7,7 @@ use std::future::Future;
 use galley_proto::v1::agent_service_server::AgentServiceServer;
 use galley_proto::v1::coordinator_service_server::CoordinatorServiceServer;
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::agents::{AgentRegistry, AgentServiceImpl};
@@ -71,10 +72,29 @@ pub async fn serve(
         }
         None => (None, None),
     };
+    // Advertise exactly what is mounted (the descriptor set also holds services this process
+    // may not serve), and both reflection versions from both reflection services.
+    let mut names = vec![
+        "galley.v1.CoordinatorService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ];
+    if agents.is_some() {
+        names.push("galley.v1.AgentService");
+    }
     let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(galley_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        names.iter().fold(
+            tonic_reflection::server::Builder::configure()
+                .include_reflection_service(false)
+                .register_encoded_file_descriptor_set(galley_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(
+                    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+                ),
+            |b, n| b.with_service_name(*n),
+        )
     };
     let reflection_v1 = reflection().build_v1().map_err(ServerError::Reflection)?;
     let reflection_v1alpha = reflection()
@@ -88,13 +108,21 @@ pub async fn serve(
             r.disconnect_all();
         }
     };
+    // Nagle + delayed ACK would add ~40 ms to multi-segment replies on an incoming stream
+    // (tonic sets TCP_NODELAY only on listeners it binds itself).
+    let incoming = TcpListenerStream::new(listener).map(|conn| {
+        if let Ok(c) = &conn {
+            let _ = c.set_nodelay(true);
+        }
+        conn
+    });
     tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(operator)
         .add_optional_service(agents)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(ServerError::Serve)
 }

@@ -101,9 +101,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         shutdown_rx,
     )
     .await?;
+    let (grpc_stop, grpc) = start_grpc(&config, &cluster, &handle, deploy_log).await?;
     tracing::info!(config = %args.config.display(), "galley-coordinator serving");
     wait_for_signal().await;
     let _ = shutdown_tx.send(true);
+    let _ = grpc_stop.send(());
+    if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(10), grpc).await {
+        tracing::warn!(error = %galley_coordinator::error_chain::ErrorChain(&e), "gRPC server");
+    }
     drop(handle);
     Ok(ExitCode::SUCCESS)
 }
@@ -184,4 +189,69 @@ pub async fn wait_for_signal() {
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},
     }
+}
+
+/// Starts the gRPC server on `config.listen`: the operator API, the agent service with the
+/// orphan reaper (report mode), health and reflection. Returns its stop switch and task.
+pub async fn start_grpc(
+    config: &CoordinatorConfig,
+    cluster: &str,
+    handle: &galley_coordinator::reconciler::ReconcilerHandle,
+    deploy_log: Arc<DeployLog>,
+) -> anyhow::Result<(
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), galley_coordinator::server::ServerError>>,
+)> {
+    use galley_coordinator::agents::{
+        AgentRegistry, ReaperHandle, ReaperMode, ReaperPolicy, agent_service,
+    };
+    use galley_coordinator::grpc::{OperatorDeps, OperatorService, ReaperSlot};
+    use galley_coordinator::server::{self, DeployLogAudit, Services};
+
+    let listener = server::bind(&config.listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, "gRPC API (reflection, health) listening");
+    // Leader election is not wired yet: a lone coordinator leads (term 1).
+    let (_leader_tx, leader) = tokio::sync::watch::channel(Some(1));
+    let registry = AgentRegistry::new(Duration::from_secs(30));
+    let (marathon, mesos) = clients(config)?;
+    let (marathon, mesos) = (Arc::new(marathon), Arc::new(mesos));
+    let audit = Arc::new(DeployLogAudit {
+        log: deploy_log.clone(),
+        cluster: cluster.to_owned(),
+    });
+    let factory = {
+        let (registry, leader) = (registry.clone(), leader.clone());
+        move |mode: ReaperMode| {
+            let policy = ReaperPolicy {
+                mode,
+                ..ReaperPolicy::defaults()
+            };
+            ReaperHandle::spawn(
+                marathon.clone(),
+                mesos.clone(),
+                registry.clone(),
+                leader.clone(),
+                policy,
+                audit.clone(),
+            )
+        }
+    };
+    let reaper = Arc::new(ReaperSlot::new(ReaperMode::Report, Box::new(factory)));
+    let operator = OperatorService::new(OperatorDeps {
+        cluster: cluster.to_owned(),
+        reconciler: handle.clone(),
+        deploy_log,
+        leader: leader.clone(),
+        agents: Some(registry.clone()),
+        reaper: Some(reaper),
+    });
+    let services = Services {
+        operator,
+        agents: Some((agent_service(registry.clone(), leader, 10), registry)),
+    };
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server::serve(listener, services, async move {
+        let _ = stop_rx.await;
+    }));
+    Ok((stop, task))
 }

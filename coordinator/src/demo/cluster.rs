@@ -13,7 +13,9 @@ use galley_agent::reaper::ReaperLimits;
 use galley_agent::session::{SessionSettings, hello};
 use galley_agent::{AgentHandle, AgentSettings};
 use galley_sim::SimClock;
-use galley_sim::docker::{ContainerSpec, DockerHosts, DockerSim, DockerSimHandle, MesosDockerConfig};
+use galley_sim::docker::{
+    ContainerSpec, DockerHosts, DockerSim, DockerSimHandle, MesosDockerConfig,
+};
 use galley_sim::marathon::{MarathonSim, MarathonSimConfig, default_agents};
 
 use super::DemoError;
@@ -107,8 +109,11 @@ impl EmulatedCluster {
         self.hosts
             .engine(host)
             .sim_inject(
-                ContainerSpec::mesos_orphan(Some(&task), "docker-registry.example.com:443/services-retired:paasta-0")
-                    .created_at(created),
+                ContainerSpec::mesos_orphan(
+                    Some(&task),
+                    "docker-registry.example.com:443/services-retired:paasta-0",
+                )
+                .created_at(created),
             )
             .map_err(|e| DemoError::Emulator(format!("inject orphan on {host}: {e}")))
     }

@@ -216,7 +216,12 @@ async fn step(
             let _ = writeln!(out, "\n[{}] == {text}", stamp(start));
         }
         Err(e) => {
-            let _ = writeln!(out, "\n[{}] == step {n} failed: {}", stamp(start), ErrorChain(&e));
+            let _ = writeln!(
+                out,
+                "\n[{}] == step {n} failed: {}",
+                stamp(start),
+                ErrorChain(&e)
+            );
         }
     }
 }
@@ -238,11 +243,21 @@ fn observe(r: &Running, start: Instant, out: &mut impl Write, summary: &mut Demo
         let initial = r.initial_web_app();
         if !pushed && !initial.is_empty() && web.desired_app_id != initial {
             summary.bounce_to = Some(web.desired_app_id.clone());
-            let _ = writeln!(out, "[{}] == bounce started: web.main -> {}", stamp(start), web.desired_app_id);
+            let _ = writeln!(
+                out,
+                "[{}] == bounce started: web.main -> {}",
+                stamp(start),
+                web.desired_app_id
+            );
         }
         if pushed && !summary.bounce_finished && settled(web) {
             summary.bounce_finished = true;
-            let _ = writeln!(out, "[{}] == bounce finished: web.main runs only {}", stamp(start), web.desired_app_id);
+            let _ = writeln!(
+                out,
+                "[{}] == bounce finished: web.main runs only {}",
+                stamp(start),
+                web.desired_app_id
+            );
         }
     }
     if let Some(api) = view.instance("api", "main")
@@ -251,18 +266,28 @@ fn observe(r: &Running, start: Instant, out: &mut impl Write, summary: &mut Demo
         && api.tasks_running == 0
     {
         summary.stopped = true;
-        let _ = writeln!(out, "[{}] == api.main stopped: no task running", stamp(start));
+        let _ = writeln!(
+            out,
+            "[{}] == api.main stopped: no task running",
+            stamp(start)
+        );
     }
     if let Some(id) = summary.orphan.clone() {
         let host = &r.cluster.hostnames[1];
         if !summary.orphan_reported {
             let status = r.reaper.handle().status().borrow().clone();
-            let found = status.last_plan.iter().flat_map(|p| &p.findings).any(|f| {
-                f.target.container_id == id && f.reason == OrphanReason::NoSuchTask
-            });
+            let found = status
+                .last_plan
+                .iter()
+                .flat_map(|p| &p.findings)
+                .any(|f| f.target.container_id == id && f.reason == OrphanReason::NoSuchTask);
             if found {
                 summary.orphan_reported = true;
-                let _ = writeln!(out, "[{}] == orphan reported by the reaper (NO_SUCH_TASK); see ListOrphans", stamp(start));
+                let _ = writeln!(
+                    out,
+                    "[{}] == orphan reported by the reaper (NO_SUCH_TASK); see ListOrphans",
+                    stamp(start)
+                );
             }
         }
         if !summary.orphan_reaped && !r.cluster.container_exists(host, &id) {
@@ -274,7 +299,10 @@ fn observe(r: &Running, start: Instant, out: &mut impl Write, summary: &mut Demo
 
 /// Only the desired app is left and all its tasks are healthy.
 fn settled(s: &pb::InstanceStatus) -> bool {
-    s.apps.len() == 1 && s.apps[0].desired && s.tasks_healthy >= s.tasks_expected && s.tasks_expected > 0
+    s.apps.len() == 1
+        && s.apps[0].desired
+        && s.tasks_healthy >= s.tasks_expected
+        && s.tasks_expected > 0
 }
 
 impl Running {

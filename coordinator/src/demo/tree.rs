@@ -130,8 +130,10 @@ pub fn prepare(root: &Path) -> Result<DemoTree, DemoError> {
         let mut text = text.to_string();
         if rel.ends_with("/service.yaml") {
             let service = rel.split('/').next().expect("service dir");
+            // The emulated slaves run no hacheck: drain with noop instead of smartstack's
+            // default hacheck, or bounces would wait forever for a safe-to-kill answer.
             text.push_str(&format!(
-                "git_url: {}\n",
+                "git_url: {}\ndrain_method: noop\n",
                 tree.repos.join(format!("{service}.git")).display()
             ));
         }
@@ -190,7 +192,12 @@ pub fn push_release(tree: &DemoTree, service: &str, tag: &str) -> Result<Oid, De
 }
 
 /// Points `tag` at the commit `deployed_tag` points at (a push of `paasta stop`/`start`).
-pub fn push_control(tree: &DemoTree, service: &str, deployed_tag: &str, tag: &str) -> Result<Oid, DemoError> {
+pub fn push_control(
+    tree: &DemoTree,
+    service: &str,
+    deployed_tag: &str,
+    tag: &str,
+) -> Result<Oid, DemoError> {
     let path = tree.repos.join(format!("{service}.git"));
     let git = |source| DemoError::Git {
         repo: path.clone(),

@@ -54,6 +54,8 @@ pub async fn serve(
                 continue;
             }
         };
+        // Small request/response pairs: without NODELAY, Nagle plus delayed ACKs add ~40 ms.
+        let _ = stream.set_nodelay(true);
         let inner = TowerToHyperService::new(router.clone());
         let gate = gate.clone();
         let mut conn_shutdown = shutdown.clone();

@@ -1,0 +1,139 @@
+//! Benchmark of the reconciler (not a test): N service instances (default 10,000: 2,500
+//! services × 4 instances, one task each) on the Marathon/Mesos emulator, through the real
+//! HTTP clients. Prints the time to converge from an empty Marathon, then the duration of
+//! steady-state passes (nothing to do) and how many Marathon list calls each made.
+//!
+//! `cargo run --release -p galley-coordinator --bin bench-reconcile -- [--instances 10000]`
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use galley_common::deployments::{Deployments, V1Entry, V2Control, V2Deployment};
+use galley_common::observed::ObservedApp;
+use galley_common::refs::DesiredState;
+use galley_coordinator::apply::ApplyBudget;
+use galley_coordinator::marathon::{MarathonApi, MarathonClient, MarathonConfig, MarathonError};
+use galley_coordinator::mesos::MesosClient;
+use galley_coordinator::plan::CleanupPolicy;
+use galley_coordinator::reconciler::{ActivationReason, PassStatus, ReconcileSettings, Reconciler};
+use galley_sim::SimClock;
+use galley_sim::marathon::{AgentSpec, MarathonSim, MarathonSimConfig};
+
+const INSTANCES_PER_SERVICE: usize = 4;
+
+/// The real client, counting list calls.
+struct Counting {
+    inner: MarathonClient,
+    lists: AtomicUsize,
+}
+
+impl MarathonApi for Counting {
+    async fn list_apps(&self) -> Result<Vec<ObservedApp>, MarathonError> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
+        self.inner.list_apps().await
+    }
+    async fn create_app(&self, app: &serde_json::Value) -> Result<(), MarathonError> {
+        self.inner.create_app(app).await
+    }
+    async fn scale_app(&self, id: &str, n: u32, force: bool) -> Result<(), MarathonError> {
+        self.inner.scale_app(id, n, force).await
+    }
+    async fn kill_tasks(&self, ids: &[String], scale: bool, force: bool) -> Result<(), MarathonError> {
+        self.inner.kill_tasks(ids, scale, force).await
+    }
+    async fn delete_app(&self, id: &str) -> Result<(), MarathonError> {
+        self.inner.delete_app(id).await
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let instances: usize = flag("--instances").map(|s| s.parse()).transpose()?.unwrap_or(10_000);
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(instances))
+}
+
+async fn run(instances: usize) -> anyhow::Result<()> {
+    let services = instances.div_ceil(INSTANCES_PER_SERVICE);
+    let tmp = tempfile::tempdir()?;
+    let soa = tmp.path().join("soa");
+    let sys = tmp.path().join("etc-paasta");
+    std::fs::create_dir_all(&sys)?;
+    std::fs::write(sys.join("cluster.json"), r#"{"cluster": "bench", "docker_registry": "registry:443", "volumes": []}"#)?;
+    let started = Instant::now();
+    write_tree(&soa, services)?;
+    println!("soa-configs: {services} services × {INSTANCES_PER_SERVICE} instances written in {:.1} s", started.elapsed().as_secs_f64());
+
+    let agents = (0..200)
+        .map(|i| AgentSpec::new(&format!("agent{i}")).attribute("region", ["a", "b"][i % 2]).attribute("pool", "default").capacity(1000.0, 1_000_000.0))
+        .collect();
+    let clock = SimClock::virtual_at(chrono::Utc::now());
+    let sim = MarathonSim::start(MarathonSimConfig::virtual_time().clock(clock.clone()).agents(agents)).await?;
+    let marathon = Arc::new(Counting {
+        inner: MarathonClient::new(MarathonConfig { url: sim.marathon_url(), credentials: None, timeout: Duration::from_secs(60) }),
+        lists: AtomicUsize::new(0),
+    });
+    let mesos = Arc::new(MesosClient::new(&sim.mesos_url(), Duration::from_secs(60)));
+    let settings = ReconcileSettings {
+        soa_dir: soa,
+        system_config_dir: sys,
+        cluster: None,
+        interval: Duration::from_secs(30),
+        cleanup: CleanupPolicy { kill_threshold: 0.5, force: false },
+        budget: ApplyBudget { max_cleanup_deletes: 100, max_task_kills: 100_000 },
+        dry_run: false,
+    };
+    let mut reconciler = Reconciler::new(marathon.clone(), mesos, settings, Arc::new(|_| {})).with_clock(Arc::new(move || clock.now()));
+
+    let started = Instant::now();
+    let mut passes = 0;
+    loop {
+        let record = reconciler.pass(ActivationReason::OnDemand).await;
+        passes += 1;
+        println!("  pass {passes}: {:?} in {} ms", record.status, record.duration.as_millis());
+        if record.status == PassStatus::UpToDate {
+            break;
+        }
+        anyhow::ensure!(passes < 20, "did not converge");
+        sim.tick(Duration::from_secs(5));
+    }
+    let apps = sim.app_ids().len();
+    println!("converged from empty: {apps} apps, {passes} passes, {:.2} s wall (emulator ticks included)", started.elapsed().as_secs_f64());
+
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let before = marathon.lists.load(Ordering::SeqCst);
+        let record = reconciler.pass(ActivationReason::Periodic).await;
+        anyhow::ensure!(record.status == PassStatus::UpToDate, "steady state expected, got {:?}", record.status);
+        times.push(record.duration.as_secs_f64() * 1000.0);
+        println!("  steady pass: {:.1} ms, {} Marathon list call(s)", times.last().unwrap_or(&0.0), marathon.lists.load(Ordering::SeqCst) - before);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    println!("steady-state pass over {instances} instances: median {:.1} ms, min {:.1} ms", times[times.len() / 2], times[0]);
+    sim.shutdown().await;
+    Ok(())
+}
+
+fn write_tree(soa: &std::path::Path, services: usize) -> anyhow::Result<()> {
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    for s in 0..services {
+        let name = format!("svc{s:05}");
+        let dir = soa.join(&name);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("service.yaml"), "description: bench\n")?;
+        let mut yaml = String::new();
+        let mut d = Deployments::default();
+        for i in 0..INSTANCES_PER_SERVICE {
+            let inst = format!("i{i}");
+            yaml.push_str(&format!("{inst}:\n  instances: 1\n  cpus: 0.1\n  mem: 128\n"));
+            let image = format!("services-{name}:paasta-{sha}");
+            d.v1.insert(format!("{name}:paasta-bench.{inst}"), V1Entry { docker_image: image.clone(), desired_state: DesiredState::Start, force_bounce: None });
+            d.v2.deployments.insert(format!("bench.{inst}"), V2Deployment { docker_image: image, git_sha: sha.into() });
+            d.v2.controls.insert(format!("{name}:bench.{inst}"), V2Control { desired_state: DesiredState::Start, force_bounce: None });
+        }
+        std::fs::write(dir.join("marathon-bench.yaml"), yaml)?;
+        std::fs::write(dir.join("deployments.json"), d.to_json_text())?;
+    }
+    Ok(())
+}
