@@ -199,6 +199,7 @@ pub async fn run(
     let services = Services {
         operator: operator.clone(),
         agents: Some((agent_service(registry.clone(), leader, 1), registry)),
+        deploy: None,
     };
     let (server_stop, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(server::serve(listener, services, async move {

@@ -2,6 +2,8 @@
 //! (`grpc.health.v1`) and server reflection (v1 and v1alpha, since older grpcurl builds speak
 //! only v1alpha), served on a pre-bound listener until a shutdown future completes.
 
+use crate::gitwatch::grpc::DeployApi;
+use galley_proto::v1::deploy_service_server::DeployServiceServer;
 use std::future::Future;
 
 use galley_proto::v1::agent_service_server::AgentServiceServer;
@@ -39,8 +41,8 @@ pub struct Services {
     pub operator: OperatorService,
     /// `galley.v1.AgentService` and its registry (sessions are ended before shutdown).
     pub agents: Option<(AgentServiceServer<AgentServiceImpl>, AgentRegistry)>,
-    // The deploy service (`galley.v1.DeployService`, git webhooks and tag writing) goes here
-    // once `gitwatch` exposes it: add a field and one `add_optional_service` line in `serve`.
+    /// `galley.v1.DeployService` (mark-for-deployment, start, stop, restart tags).
+    pub deploy: Option<DeployServiceServer<DeployApi>>,
 }
 
 /// Binds `addr` (`host:port`; port 0 picks one).
@@ -83,6 +85,10 @@ pub async fn serve(
     if agents.is_some() {
         names.push("galley.v1.AgentService");
     }
+    if services.deploy.is_some() {
+        health.set_serving::<DeployServiceServer<DeployApi>>().await;
+        names.push("galley.v1.DeployService");
+    }
     let reflection = || {
         names.iter().fold(
             tonic_reflection::server::Builder::configure()
@@ -122,6 +128,7 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(operator)
         .add_optional_service(agents)
+        .add_optional_service(services.deploy)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(ServerError::Serve)

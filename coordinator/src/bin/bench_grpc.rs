@@ -180,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
         Services {
             operator,
             agents: None,
+            deploy: None,
         },
         std::future::pending(),
     ));

@@ -39,7 +39,12 @@ impl MarathonApi for Counting {
     async fn scale_app(&self, id: &str, n: u32, force: bool) -> Result<(), MarathonError> {
         self.inner.scale_app(id, n, force).await
     }
-    async fn kill_tasks(&self, ids: &[String], scale: bool, force: bool) -> Result<(), MarathonError> {
+    async fn kill_tasks(
+        &self,
+        ids: &[String],
+        scale: bool,
+        force: bool,
+    ) -> Result<(), MarathonError> {
         self.inner.kill_tasks(ids, scale, force).await
     }
     async fn delete_app(&self, id: &str) -> Result<(), MarathonError> {
@@ -49,9 +54,20 @@ impl MarathonApi for Counting {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let instances: usize = flag("--instances").map(|s| s.parse()).transpose()?.unwrap_or(10_000);
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(instances))
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let instances: usize = flag("--instances")
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(10_000);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(instances))
 }
 
 async fn run(instances: usize) -> anyhow::Result<()> {
@@ -60,18 +76,38 @@ async fn run(instances: usize) -> anyhow::Result<()> {
     let soa = tmp.path().join("soa");
     let sys = tmp.path().join("etc-paasta");
     std::fs::create_dir_all(&sys)?;
-    std::fs::write(sys.join("cluster.json"), r#"{"cluster": "bench", "docker_registry": "registry:443", "volumes": []}"#)?;
+    std::fs::write(
+        sys.join("cluster.json"),
+        r#"{"cluster": "bench", "docker_registry": "registry:443", "volumes": []}"#,
+    )?;
     let started = Instant::now();
     write_tree(&soa, services)?;
-    println!("soa-configs: {services} services × {INSTANCES_PER_SERVICE} instances written in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "soa-configs: {services} services × {INSTANCES_PER_SERVICE} instances written in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let agents = (0..200)
-        .map(|i| AgentSpec::new(&format!("agent{i}")).attribute("region", ["a", "b"][i % 2]).attribute("pool", "default").capacity(1000.0, 1_000_000.0))
+        .map(|i| {
+            AgentSpec::new(&format!("agent{i}"))
+                .attribute("region", ["a", "b"][i % 2])
+                .attribute("pool", "default")
+                .capacity(1000.0, 1_000_000.0)
+        })
         .collect();
     let clock = SimClock::virtual_at(chrono::Utc::now());
-    let sim = MarathonSim::start(MarathonSimConfig::virtual_time().clock(clock.clone()).agents(agents)).await?;
+    let sim = MarathonSim::start(
+        MarathonSimConfig::virtual_time()
+            .clock(clock.clone())
+            .agents(agents),
+    )
+    .await?;
     let marathon = Arc::new(Counting {
-        inner: MarathonClient::new(MarathonConfig { url: sim.marathon_url(), credentials: None, timeout: Duration::from_secs(60) }),
+        inner: MarathonClient::new(MarathonConfig {
+            url: sim.marathon_url(),
+            credentials: None,
+            timeout: Duration::from_secs(60),
+        }),
         lists: AtomicUsize::new(0),
     });
     let mesos = Arc::new(MesosClient::new(&sim.mesos_url(), Duration::from_secs(60)));
@@ -80,18 +116,55 @@ async fn run(instances: usize) -> anyhow::Result<()> {
         system_config_dir: sys,
         cluster: None,
         interval: Duration::from_secs(30),
-        cleanup: CleanupPolicy { kill_threshold: 0.5, force: false },
-        budget: ApplyBudget { max_cleanup_deletes: 100, max_task_kills: 100_000 },
+        cleanup: CleanupPolicy {
+            kill_threshold: 0.5,
+            force: false,
+        },
+        budget: ApplyBudget {
+            max_cleanup_deletes: 100,
+            max_task_kills: 100_000,
+        },
         dry_run: false,
     };
-    let mut reconciler = Reconciler::new(marathon.clone(), mesos, settings, Arc::new(|_| {})).with_clock(Arc::new(move || clock.now()));
+    let mut reconciler = Reconciler::new(marathon.clone(), mesos, settings, Arc::new(|_| {}))
+        .with_clock(Arc::new(move || clock.now()));
 
+    let probe_mesos = MesosClient::new(&sim.mesos_url(), Duration::from_secs(5));
+    for _ in 0..3 {
+        let t = Instant::now();
+        marathon.list_apps().await?;
+        let list = t.elapsed();
+        let t = Instant::now();
+        galley_coordinator::mesos::MesosApi::state(&probe_mesos).await?;
+        println!(
+            "  probe: list_apps {:.2} ms, mesos state {:.2} ms",
+            list.as_secs_f64() * 1e3,
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    for i in 0..3 {
+        let t = Instant::now();
+        marathon.create_app(&serde_json::json!({"id": format!("/probe.p{i}"), "cmd": "sleep 1", "instances": 1, "cpus": 0.1, "mem": 16})).await?;
+        let create = t.elapsed();
+        let t = Instant::now();
+        marathon.delete_app(&format!("/probe.p{i}")).await?;
+        println!(
+            "  probe: create {:.2} ms, delete {:.2} ms",
+            create.as_secs_f64() * 1e3,
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    marathon.lists.store(0, Ordering::SeqCst);
     let started = Instant::now();
     let mut passes = 0;
     loop {
         let record = reconciler.pass(ActivationReason::OnDemand).await;
         passes += 1;
-        println!("  pass {passes}: {:?} in {} ms", record.status, record.duration.as_millis());
+        println!(
+            "  pass {passes}: {:?} in {} ms",
+            record.status,
+            record.duration.as_millis()
+        );
         if record.status == PassStatus::UpToDate {
             break;
         }
@@ -99,18 +172,61 @@ async fn run(instances: usize) -> anyhow::Result<()> {
         sim.tick(Duration::from_secs(5));
     }
     let apps = sim.app_ids().len();
-    println!("converged from empty: {apps} apps, {passes} passes, {:.2} s wall (emulator ticks included)", started.elapsed().as_secs_f64());
+    println!(
+        "converged from empty: {apps} apps, {passes} passes, {:.2} s wall (emulator ticks included)",
+        started.elapsed().as_secs_f64()
+    );
 
     let mut times = Vec::new();
     for _ in 0..5 {
         let before = marathon.lists.load(Ordering::SeqCst);
         let record = reconciler.pass(ActivationReason::Periodic).await;
-        anyhow::ensure!(record.status == PassStatus::UpToDate, "steady state expected, got {:?}", record.status);
+        anyhow::ensure!(
+            record.status == PassStatus::UpToDate,
+            "steady state expected, got {:?}",
+            record.status
+        );
         times.push(record.duration.as_secs_f64() * 1000.0);
-        println!("  steady pass: {:.1} ms, {} Marathon list call(s)", times.last().unwrap_or(&0.0), marathon.lists.load(Ordering::SeqCst) - before);
+        println!(
+            "  steady pass: {:.1} ms, {} Marathon list call(s)",
+            times.last().unwrap_or(&0.0),
+            marathon.lists.load(Ordering::SeqCst) - before
+        );
+    }
+    for _ in 0..3 {
+        let sys =
+            galley_coordinator::system_dir::read_system_config(&tmp.path().join("etc-paasta"))
+                .map_err(anyhow::Error::msg)?;
+        let t = Instant::now();
+        let state = galley_coordinator::mesos::MesosApi::state(&MesosClient::new(
+            &sim.mesos_url(),
+            Duration::from_secs(5),
+        ))
+        .await?;
+        let mesos_ms = t.elapsed().as_secs_f64() * 1e3;
+        let ctx = galley_coordinator::desired::DesiredContext {
+            cluster: "bench".into(),
+            system: sys.settings,
+            slaves: state.slaves.into_iter().map(|s| s.attributes).collect(),
+        };
+        let t = Instant::now();
+        let report = galley_coordinator::desired::read_desired(&tmp.path().join("soa"), &ctx);
+        let desired_ms = t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        let apps = marathon.list_apps().await?;
+        println!(
+            "  phases: mesos state {mesos_ms:.1} ms, read desired ({} instances) {desired_ms:.1} ms, list apps ({}) {:.1} ms",
+            report.desired.instances.len(),
+            apps.len(),
+            t.elapsed().as_secs_f64() * 1e3
+        );
     }
     times.sort_by(|a, b| a.total_cmp(b));
-    println!("steady-state pass over {instances} instances: median {:.1} ms, min {:.1} ms", times[times.len() / 2], times[0]);
+    println!(
+        "steady-state pass over {instances} instances: median {:.1} ms, min {:.1} ms",
+        times[times.len() / 2],
+        times[0]
+    );
     sim.shutdown().await;
     Ok(())
 }
@@ -126,11 +242,32 @@ fn write_tree(soa: &std::path::Path, services: usize) -> anyhow::Result<()> {
         let mut d = Deployments::default();
         for i in 0..INSTANCES_PER_SERVICE {
             let inst = format!("i{i}");
-            yaml.push_str(&format!("{inst}:\n  instances: 1\n  cpus: 0.1\n  mem: 128\n"));
+            yaml.push_str(&format!(
+                "{inst}:\n  instances: 1\n  cpus: 0.1\n  mem: 128\n"
+            ));
             let image = format!("services-{name}:paasta-{sha}");
-            d.v1.insert(format!("{name}:paasta-bench.{inst}"), V1Entry { docker_image: image.clone(), desired_state: DesiredState::Start, force_bounce: None });
-            d.v2.deployments.insert(format!("bench.{inst}"), V2Deployment { docker_image: image, git_sha: sha.into() });
-            d.v2.controls.insert(format!("{name}:bench.{inst}"), V2Control { desired_state: DesiredState::Start, force_bounce: None });
+            d.v1.insert(
+                format!("{name}:paasta-bench.{inst}"),
+                V1Entry {
+                    docker_image: image.clone(),
+                    desired_state: DesiredState::Start,
+                    force_bounce: None,
+                },
+            );
+            d.v2.deployments.insert(
+                format!("bench.{inst}"),
+                V2Deployment {
+                    docker_image: image,
+                    git_sha: sha.into(),
+                },
+            );
+            d.v2.controls.insert(
+                format!("{name}:bench.{inst}"),
+                V2Control {
+                    desired_state: DesiredState::Start,
+                    force_bounce: None,
+                },
+            );
         }
         std::fs::write(dir.join("marathon-bench.yaml"), yaml)?;
         std::fs::write(dir.join("deployments.json"), d.to_json_text())?;

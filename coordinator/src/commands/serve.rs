@@ -1,5 +1,7 @@
 //! `serve --config FILE`: the long-running coordinator.
 
+use galley_coordinator::gitwatch::grpc::DeployApi;
+use galley_proto::v1::deploy_service_server::DeployServiceServer;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -101,7 +103,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         shutdown_rx,
     )
     .await?;
-    let (grpc_stop, grpc) = start_grpc(&config, &cluster, &handle, deploy_log).await?;
+    let deploy = start_git_watch(
+        &config,
+        &handle,
+        &metrics,
+        &deploy_log,
+        shutdown_tx.subscribe(),
+    )
+    .await?;
+    let (grpc_stop, grpc) =
+        start_grpc(&config, &cluster, &handle, deploy_log, Some(deploy)).await?;
     tracing::info!(config = %args.config.display(), "galley-coordinator serving");
     wait_for_signal().await;
     let _ = shutdown_tx.send(true);
@@ -193,11 +204,43 @@ pub async fn wait_for_signal() {
 
 /// Starts the gRPC server on `config.listen`: the operator API, the agent service with the
 /// orphan reaper (report mode), health and reflection. Returns its stop switch and task.
+/// Starts the git poller (and webhook, if configured) and builds the DeployService: pushed
+/// tags regenerate deployments.json and trigger a pass at once.
+pub async fn start_git_watch(
+    config: &CoordinatorConfig,
+    handle: &galley_coordinator::reconciler::ReconcilerHandle,
+    metrics: &Arc<Metrics>,
+    deploy_log: &Arc<DeployLog>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<DeployServiceServer<DeployApi>> {
+    use galley_coordinator::gitwatch::{self, GitWatchSettings, TagWriter, spawn_git_watch};
+    let git_cfg = config.git.clone().unwrap_or_default();
+    let reconciler = handle.clone();
+    let watch = spawn_git_watch(
+        GitWatchSettings::from_config(config),
+        Arc::new(galley_coordinator::git::Git2Source::new(
+            Duration::from_secs_f64(git_cfg.timeout_seconds),
+        )),
+        Arc::new(move || reconciler.trigger()),
+        Some(metrics.clone()),
+        gitwatch::webhook_from_config(config).await?,
+        shutdown,
+    );
+    let writer = Arc::new(TagWriter::new(
+        gitwatch::tag_writer_settings(config)?,
+        Some(deploy_log.clone()),
+        Some(metrics.clone()),
+    ));
+    Ok(gitwatch::deploy_service(writer, Some(watch)))
+}
+
+/// Starts the gRPC server: operator API, agent service (with the orphan reaper), deploy service.
 pub async fn start_grpc(
     config: &CoordinatorConfig,
     cluster: &str,
     handle: &galley_coordinator::reconciler::ReconcilerHandle,
     deploy_log: Arc<DeployLog>,
+    deploy: Option<DeployServiceServer<DeployApi>>,
 ) -> anyhow::Result<(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<Result<(), galley_coordinator::server::ServerError>>,
@@ -248,6 +291,7 @@ pub async fn start_grpc(
     let services = Services {
         operator,
         agents: Some((agent_service(registry.clone(), leader, 10), registry)),
+        deploy,
     };
     let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(server::serve(listener, services, async move {

@@ -8,7 +8,9 @@ mod happy;
 mod instance;
 mod model;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use galley_common::observed::ObservedApp;
 use std::fmt;
 
 pub use bounce::{BounceDecision, BounceInput, TasksByApp, decide};
@@ -54,17 +56,16 @@ impl Plan {
 
 /// Plans a pass.
 pub fn plan(desired: &Desired, observed: &Observed, policy: CleanupPolicy) -> Plan {
+    let by_short = apps_by_short_id(&observed.apps);
     let mut instances: Vec<InstancePlan> = desired
         .instances
         .iter()
         .map(|d| {
-            let prefix = format!("/{}.", d.short_id());
-            let related: Vec<_> = observed
-                .apps
-                .iter()
-                .filter(|a| a.id.starts_with(&prefix))
-                .collect();
-            plan_instance(d, &related, observed)
+            let related = by_short
+                .get(d.short_id().as_str())
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            plan_instance(d, related, observed)
         })
         .collect();
     instances.sort_by(|a, b| (&a.service, &a.instance).cmp(&(&b.service, &b.instance)));
@@ -76,6 +77,20 @@ pub fn plan(desired: &Desired, observed: &Observed, policy: CleanupPolicy) -> Pl
         policy,
     );
     Plan { instances, cleanup }
+}
+
+/// Apps grouped by `<svc>.<inst>` (the first two dot-separated parts of the id, without the
+/// leading `/`): the apps of `/<short id>.`, one map lookup per instance instead of a scan.
+pub fn apps_by_short_id(apps: &[ObservedApp]) -> BTreeMap<&str, Vec<&ObservedApp>> {
+    let mut map: BTreeMap<&str, Vec<&ObservedApp>> = BTreeMap::new();
+    for app in apps {
+        let id = app.id.trim_start_matches('/');
+        let mut dots = id.match_indices('.').map(|(i, _)| i);
+        if let (Some(_), Some(second)) = (dots.next(), dots.next()) {
+            map.entry(&id[..second]).or_default().push(app);
+        }
+    }
+    map
 }
 
 impl fmt::Display for Plan {

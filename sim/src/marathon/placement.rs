@@ -26,8 +26,24 @@ fn field_value<'a>(agent: &'a Agent, field: &str) -> Option<&'a str> {
     }
 }
 
+/// LIKE/UNLIKE full-match; compiled patterns are cached (placement evaluates the same few
+/// patterns against every agent for every launch).
 fn full_match(pattern: &str, value: &str) -> bool {
-    regex::Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|re| re.is_match(value))
+    thread_local! {
+        static CACHE: std::cell::RefCell<std::collections::HashMap<String, Option<regex::Regex>>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() > 4096 {
+            cache.clear();
+        }
+        cache
+            .entry(pattern.to_string())
+            .or_insert_with(|| regex::Regex::new(&format!("^(?:{pattern})$")).ok())
+            .as_ref()
+            .is_some_and(|re| re.is_match(value))
+    })
 }
 
 /// Whether placing one more task on `agent` keeps constraint `c`, given the agents of the app's

@@ -266,8 +266,13 @@ proptest! {
         fraction in 0.0f64..1.0,
     ) {
         let base = Instant::now();
+        // Docker ids are unique on a host: keep the first container of each generated id.
+        let unique = |cs: &Vec<ContainerObs>| -> Vec<ContainerObs> {
+            let mut seen = BTreeSet::new();
+            cs.iter().filter(|c| seen.insert(c.id.clone())).cloned().collect()
+        };
         let snaps: Vec<HostSnapshot> = hosts.iter().enumerate().map(|(i, (cs, fresh, _))| HostSnapshot {
-            host: format!("h{i}"), fresh: *fresh, last_change: base, containers: cs.clone(),
+            host: format!("h{i}"), fresh: *fresh, last_change: base, containers: unique(cs),
         }).collect();
         let live_ids: BTreeSet<String> = live.iter().map(|t| format!("t{t}")).collect();
         let view = ClusterView {
