@@ -6,6 +6,7 @@
 //! published on a `watch` channel with a snapshot of what the pass saw and did.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -141,6 +142,8 @@ pub struct Reconciler<M, S> {
     events: EventSink,
     clock: Clock,
     hacheck: Hacheck,
+    files_dirty: Option<Arc<AtomicBool>>,
+    desired_cache: Option<DesiredCache>,
     generation: u64,
     backoff: BTreeMap<InstanceKey, (Instant, Duration)>,
     last_progress: BTreeMap<InstanceKey, String>,
@@ -164,6 +167,15 @@ impl ReconcilerHandle {
 }
 
 const MIN_BACKOFF: Duration = Duration::from_secs(5);
+/// Even with no file event, desired state is re-read this often.
+const FULL_REREAD_EVERY: Duration = Duration::from_secs(300);
+
+/// The last desired state read, and what it was read under.
+struct DesiredCache {
+    fingerprint: String,
+    read_at: Instant,
+    report: DesiredReport,
+}
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
@@ -182,6 +194,8 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
             events,
             clock: Arc::new(Utc::now),
             hacheck: Hacheck::new(Duration::from_secs(2)),
+            files_dirty: None,
+            desired_cache: None,
             generation: 0,
             backoff: BTreeMap::new(),
             last_progress: BTreeMap::new(),
@@ -229,19 +243,16 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
                 self.settings.system_config_dir.display()
             ));
         };
-        let mesos = match self.mesos.state().await {
+        let slaves = match self.mesos.slaves().await {
             Ok(s) => s,
             Err(e) => return PassStatus::FailedReadingMesos(ErrorChain(&e).to_string()),
         };
         let ctx = DesiredContext {
             cluster,
             system: system.settings,
-            slaves: mesos.slaves.into_iter().map(|s| s.attributes).collect(),
+            slaves: slaves.into_iter().map(|s| s.attributes).collect(),
         };
-        let soa_dir = self.settings.soa_dir.clone();
-        snapshot.desired = tokio::task::spawn_blocking(move || read_desired(&soa_dir, &ctx))
-            .await
-            .expect("reading desired state does not panic");
+        snapshot.desired = self.desired(ctx).await;
         snapshot.apps = match self.marathon.list_apps().await {
             Ok(apps) => apps,
             Err(e) => return PassStatus::FailedReadingMarathon(ErrorChain(&e).to_string()),
@@ -300,6 +311,36 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
         let status = summarize(&report);
         snapshot.apply = Some(report);
         status
+    }
+
+    /// Desired state: re-read from the soa dir, unless a watcher is running, nothing under the
+    /// soa dir changed since the last read, the context (cluster, system config, slave
+    /// attributes) is the same, and the last full read is recent (a safety net against missed
+    /// file events). Without a watcher every pass re-reads.
+    async fn desired(&mut self, ctx: DesiredContext) -> DesiredReport {
+        let fingerprint = format!("{}|{:?}|{:?}", ctx.cluster, ctx.system, ctx.slaves);
+        if let (Some(dirty), Some(cache)) = (&self.files_dirty, &self.desired_cache)
+            && !dirty.load(Ordering::SeqCst)
+            && cache.fingerprint == fingerprint
+            && cache.read_at.elapsed() < FULL_REREAD_EVERY
+        {
+            return cache.report.clone();
+        }
+        if let Some(dirty) = &self.files_dirty {
+            dirty.store(false, Ordering::SeqCst); // changes from now on mark it again
+        }
+        let soa_dir = self.settings.soa_dir.clone();
+        let report = tokio::task::spawn_blocking(move || read_desired(&soa_dir, &ctx))
+            .await
+            .expect("reading desired state does not panic");
+        if self.files_dirty.is_some() {
+            self.desired_cache = Some(DesiredCache {
+                fingerprint,
+                read_at: Instant::now(),
+                report: report.clone(),
+            });
+        }
+        report
     }
 
     /// The plan minus paused instances and instances in backoff.
@@ -370,7 +411,11 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
         let (status_tx, status_rx) = watch::channel(None);
         let (trigger_tx, mut trigger_rx) = mpsc::channel(1);
         let (files_tx, mut files_rx) = mpsc::channel(1);
-        let watcher = watch_dir(&self.settings.soa_dir, files_tx);
+        let dirty = Arc::new(AtomicBool::new(true));
+        let watcher = watch_dir(&self.settings.soa_dir, files_tx, dirty.clone());
+        if watcher.is_some() {
+            self.files_dirty = Some(dirty);
+        }
         let handle = ReconcilerHandle {
             status: status_rx,
             trigger: trigger_tx,
@@ -478,13 +523,20 @@ fn summarize(report: &ApplyReport) -> PassStatus {
 
 /// Watches `dir` recursively; any change sends (coalesced) on `tx`. A watcher that cannot be
 /// set up is logged: the periodic pass still runs.
-fn watch_dir(dir: &std::path::Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+fn watch_dir(
+    dir: &std::path::Path,
+    tx: mpsc::Sender<()>,
+    dirty: Arc<AtomicBool>,
+) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher;
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if let Ok(event) = res
-            && !event.kind.is_access()
-        {
-            let _ = tx.try_send(());
+        match res {
+            Ok(event) if event.kind.is_access() => {}
+            // Any other event, or an error (e.g. a queue overflow): re-read to be safe.
+            _ => {
+                dirty.store(true, Ordering::SeqCst);
+                let _ = tx.try_send(());
+            }
         }
     })
     .map_err(|e| tracing::warn!(error = %ErrorChain(&e), "cannot watch the soa dir; relying on periodic passes"))

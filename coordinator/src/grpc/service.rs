@@ -317,6 +317,44 @@ impl CoordinatorService for OperatorService {
         }))
     }
 
+    type WatchEventsStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::Event, Status>> + Send>>;
+
+    async fn watch_events(
+        &self,
+        req: Request<pb::WatchEventsRequest>,
+    ) -> Reply<Self::WatchEventsStream> {
+        let req = req.into_inner();
+        if !req.service.is_empty() {
+            require_name("service", &req.service)?;
+        }
+        let rx = self.deps().deploy_log.subscribe();
+        let service = req.service;
+        let stream = futures::stream::unfold(rx, move |mut rx| {
+            let service = service.clone();
+            async move {
+                let only = Some(service.as_str()).filter(|s| !s.is_empty());
+                loop {
+                    match rx.recv().await {
+                        Ok(event) if crate::deploy_log::matches_service(&event, only) => {
+                            return Some((Ok(convert::event(&event)), rx));
+                        }
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            let status = Status::data_loss(format!(
+                                "fell {n} events behind; reconnect (ListEvents catches up)"
+                            ));
+                            return Some((Err(status), rx));
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            }
+        });
+        let stream: Self::WatchEventsStream = Box::pin(stream);
+        Ok(Response::new(stream))
+    }
+
     async fn reconcile(&self, req: Request<pb::ReconcileRequest>) -> Reply<pb::ReconcileResponse> {
         let who = caller(&req);
         let req = req.into_inner();

@@ -13,6 +13,33 @@ pub(super) struct State {
     frameworks: Vec<Framework>,
 }
 
+/// `/master/slaves`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Slaves {
+    #[serde(default)]
+    slaves: Vec<Slave>,
+}
+
+impl From<Slaves> for Vec<MesosSlave> {
+    fn from(s: Slaves) -> Self {
+        s.slaves.into_iter().map(Slave::into_observed).collect()
+    }
+}
+
+impl Slave {
+    fn into_observed(self) -> MesosSlave {
+        MesosSlave {
+            id: self.id,
+            hostname: self.hostname,
+            attributes: self
+                .attributes
+                .into_iter()
+                .map(|(k, v)| (k, attribute_text(v)))
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct Slave {
     id: String,

@@ -8,12 +8,17 @@ mod dto;
 use std::future::Future;
 use std::time::Duration;
 
-use galley_common::observed::MesosState;
+use galley_common::observed::{MesosSlave, MesosState};
 
 /// What Galley reads from the Mesos master.
 pub trait MesosApi: Send + Sync + 'static {
     /// `GET /master/state`.
     fn state(&self) -> impl Future<Output = Result<MesosState, MesosError>> + Send;
+
+    /// The agents only (`GET /master/slaves`, much smaller than the state with every task).
+    fn slaves(&self) -> impl Future<Output = Result<Vec<MesosSlave>, MesosError>> + Send {
+        async { self.state().await.map(|s| s.slaves) }
+    }
 }
 
 /// A failed Mesos call.
@@ -72,7 +77,43 @@ impl MesosClient {
     }
 }
 
+impl MesosClient {
+    async fn get(&self, path: &str) -> Result<(String, bytes::Bytes), MesosError> {
+        let url = format!("{}{path}", self.url);
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|source| MesosError::Request {
+                url: url.clone(),
+                source,
+            })?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|source| MesosError::Request {
+            url: url.clone(),
+            source,
+        })?;
+        if !status.is_success() {
+            let body = String::from_utf8_lossy(&bytes).chars().take(300).collect();
+            return Err(MesosError::Status {
+                url,
+                status: status.as_u16(),
+                body,
+            });
+        }
+        Ok((url, bytes))
+    }
+}
+
 impl MesosApi for MesosClient {
+    async fn slaves(&self) -> Result<Vec<MesosSlave>, MesosError> {
+        let (url, bytes) = self.get("/master/slaves").await?;
+        let slaves: dto::Slaves =
+            serde_json::from_slice(&bytes).map_err(|source| MesosError::Decode { url, source })?;
+        Ok(slaves.into())
+    }
+
     async fn state(&self) -> Result<MesosState, MesosError> {
         let url = format!("{}/master/state", self.url);
         let resp = self

@@ -16,3 +16,4 @@ mod grpcurl;
 mod hacheck;
 mod monitoring;
 mod reconcile;
+mod watch_events;

@@ -270,7 +270,15 @@ impl Cluster {
 
     /// Active tasks of an app, oldest first.
     pub fn app_tasks(&self, app_id: &str) -> Vec<&Task> {
-        let mut tasks: Vec<&Task> = self.tasks.values().filter(|t| t.app_id == app_id).collect();
+        // Task ids are `<safePath>.<uuid>` (see `launch_on`): the app's tasks are one key range.
+        let prefix = format!("{}.", super::ids::safe_path(app_id));
+        let mut tasks: Vec<&Task> = self
+            .tasks
+            .range(prefix.clone()..)
+            .take_while(|(id, _)| id.starts_with(&prefix))
+            .map(|(_, t)| t)
+            .filter(|t| t.app_id == app_id)
+            .collect();
         tasks.sort_by_key(|t| t.seq);
         tasks
     }
