@@ -115,29 +115,7 @@ impl MesosApi for MesosClient {
     }
 
     async fn state(&self) -> Result<MesosState, MesosError> {
-        let url = format!("{}/master/state", self.url);
-        let resp = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|source| MesosError::Request {
-                url: url.clone(),
-                source,
-            })?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|source| MesosError::Request {
-            url: url.clone(),
-            source,
-        })?;
-        if !status.is_success() {
-            let body = String::from_utf8_lossy(&bytes).chars().take(300).collect();
-            return Err(MesosError::Status {
-                url,
-                status: status.as_u16(),
-                body,
-            });
-        }
+        let (url, bytes) = self.get("/master/state").await?;
         let state: dto::State =
             serde_json::from_slice(&bytes).map_err(|source| MesosError::Decode { url, source })?;
         Ok(state.into())
