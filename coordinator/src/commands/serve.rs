@@ -111,8 +111,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         shutdown_tx.subscribe(),
     )
     .await?;
-    let (grpc_stop, grpc) =
-        start_grpc(&config, &cluster, &handle, deploy_log, Some(deploy)).await?;
+    let (grpc_stop, grpc) = start_grpc(
+        &config,
+        &cluster,
+        &handle,
+        deploy_log,
+        Some(deploy),
+        metrics.clone(),
+    )
+    .await?;
     tracing::info!(config = %args.config.display(), "galley-coordinator serving");
     wait_for_signal().await;
     let _ = shutdown_tx.send(true);
@@ -204,6 +211,52 @@ pub async fn wait_for_signal() {
 
 /// Starts the gRPC server on `config.listen`: the operator API, the agent service with the
 /// orphan reaper (report mode), health and reflection. Returns its stop switch and task.
+/// Copies agent and reaper state into Prometheus every 5 s: agents connected/stale, and the
+/// reaper's order and result counters (a mode switch restarts the reaper and its counters;
+/// deltas are taken from the new totals then).
+fn export_agent_metrics(
+    metrics: Arc<Metrics>,
+    registry: galley_coordinator::agents::AgentRegistry,
+    reaper: Arc<galley_coordinator::grpc::ReaperSlot>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    tokio::spawn(async move {
+        let mut last = [0u64; 4];
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let agents = registry.agents();
+            metrics
+                .agents_connected
+                .set(agents.iter().filter(|a| a.connected).count() as i64);
+            metrics
+                .agents_stale
+                .set(agents.iter().filter(|a| a.connected && !a.fresh).count() as i64);
+            let c = reaper.handle().counters();
+            let now = [
+                c.orders_sent.load(Relaxed),
+                c.results_done.load(Relaxed),
+                c.results_refused.load(Relaxed),
+                c.results_failed.load(Relaxed),
+            ];
+            for (i, op) in ["ordered", "done", "refused", "failed"]
+                .into_iter()
+                .enumerate()
+            {
+                let delta = if now[i] >= last[i] {
+                    now[i] - last[i]
+                } else {
+                    now[i]
+                };
+                metrics
+                    .reaps
+                    .get_or_create(&galley_coordinator::metrics::OpLabels { op })
+                    .inc_by(delta);
+            }
+            last = now;
+        }
+    });
+}
+
 /// Starts the git poller (and webhook, if configured) and builds the DeployService: pushed
 /// tags regenerate deployments.json and trigger a pass at once.
 pub async fn start_git_watch(
@@ -241,6 +294,7 @@ pub async fn start_grpc(
     handle: &galley_coordinator::reconciler::ReconcilerHandle,
     deploy_log: Arc<DeployLog>,
     deploy: Option<DeployServiceServer<DeployApi>>,
+    metrics: Arc<Metrics>,
 ) -> anyhow::Result<(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<Result<(), galley_coordinator::server::ServerError>>,
@@ -280,6 +334,7 @@ pub async fn start_grpc(
         }
     };
     let reaper = Arc::new(ReaperSlot::new(ReaperMode::Report, Box::new(factory)));
+    export_agent_metrics(metrics, registry.clone(), reaper.clone());
     let operator = OperatorService::new(OperatorDeps {
         cluster: cluster.to_owned(),
         reconciler: handle.clone(),
