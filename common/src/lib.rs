@@ -7,6 +7,7 @@ pub mod bounce_methods;
 pub mod branch_state;
 pub mod constraints;
 pub mod deployments;
+pub mod error_chain;
 pub mod marathon_app;
 pub mod marathon_config;
 pub mod merge;

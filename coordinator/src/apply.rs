@@ -140,9 +140,6 @@ async fn apply_instance<M: MarathonApi>(
         level,
         message,
     };
-    if let Some(progress) = &ip.progress {
-        report.events.push(event("event", progress.clone()));
-    }
     let mut done = 0;
     for action in &ip.actions {
         let result = match action {

@@ -376,10 +376,8 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
                 }
             }
         }
+        // Bounce-progress lines are not apply events: `record_progress` logs them on change.
         for event in &report.events {
-            if event.level == "event" && event.message.contains("bounce in progress") {
-                continue; // emitted by record_progress when it changes
-            }
             (self.events)(event.clone());
         }
     }
