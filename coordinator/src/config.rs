@@ -37,6 +37,38 @@ pub struct CoordinatorConfig {
     /// Git watching (poller, webhook) and tag writing; none: defaults, no webhook.
     #[serde(default)]
     pub git: Option<GitSection>,
+    /// Leader election among the coordinators of this cluster; none: this coordinator is the
+    /// only one and always leads (term 1).
+    #[serde(default)]
+    pub election: Option<ElectionSection>,
+}
+
+/// Leader election through ZooKeeper (`election:`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElectionSection {
+    /// ZooKeeper connect string, `host:port[,host:port...]` (the ensemble Mesos uses).
+    pub zookeeper: String,
+    /// Election znode; default `/galley/<cluster>/leader`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// ZooKeeper session timeout. A leader stops acting after 2/5 of it without an answer
+    /// from ZooKeeper; a crashed leader is replaced after it.
+    #[serde(default = "default_session_timeout")]
+    pub session_timeout_seconds: f64,
+    /// A new leader reconciles watch-only (no app deletes, task kills or reaps) this long.
+    #[serde(default = "default_grace")]
+    pub grace_period_seconds: f64,
+    /// How followers name this coordinator (default: `<hostname>:<listen port>`).
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+fn default_session_timeout() -> f64 {
+    10.0
+}
+fn default_grace() -> f64 {
+    30.0
 }
 
 /// Git watching and tag-writing settings (`git:`).
@@ -242,6 +274,24 @@ impl CoordinatorConfig {
             .any(|t| t.is_nan() || *t <= 0.0)
         {
             return Err("timeout_seconds must be > 0".into());
+        }
+        if let Some(e) = &self.election {
+            if e.zookeeper.trim().is_empty() {
+                return Err("election.zookeeper must name at least one host:port".into());
+            }
+            if !(0.4..=600.0).contains(&e.session_timeout_seconds) {
+                return Err("election.session_timeout_seconds must be within [0.4, 600]".into());
+            }
+            if e.grace_period_seconds.is_nan() || e.grace_period_seconds < 0.0 {
+                return Err("election.grace_period_seconds must be >= 0".into());
+            }
+            if let Some(p) = &e.path
+                && (!p.starts_with('/') || p.ends_with('/'))
+            {
+                return Err(format!(
+                    "election.path {p:?} must start with `/` and not end with one"
+                ));
+            }
         }
         if let Some(g) = &self.git {
             let positive = [

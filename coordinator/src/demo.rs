@@ -192,7 +192,7 @@ pub async fn run(
         cluster: tree::CLUSTER.to_owned(),
         reconciler: reconciler.clone(),
         deploy_log: deploy_log.clone(),
-        leader: leader.clone(),
+        leadership: watch::channel(crate::election::Leadership::sole("demo", 1)).1,
         agents: Some(registry.clone()),
         reaper: Some(reaper.clone()),
     });

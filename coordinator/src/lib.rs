@@ -12,6 +12,7 @@ pub mod demo;
 pub mod deploy_log;
 pub mod desired;
 pub mod drain;
+pub mod election;
 pub mod error_chain;
 pub mod fsutil;
 pub mod generate;

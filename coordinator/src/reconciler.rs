@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use crate::apply::{ApplyBudget, ApplyContext, ApplyEvent, ApplyReport, InstanceOutcome, apply};
 use crate::desired::{DesiredContext, DesiredReport, read_desired};
 use crate::drain::Hacheck;
+use crate::election::Leadership;
 use crate::error_chain::ErrorChain;
 use crate::marathon::MarathonApi;
 use crate::mesos::MesosApi;
@@ -76,6 +77,21 @@ pub enum PassStatus {
         /// The operator's reason.
         reason: String,
     },
+    /// Another coordinator leads (or none is known): the plan was computed for the read APIs,
+    /// nothing applied.
+    Follower {
+        /// Who leads, as far as this coordinator knows.
+        leader: String,
+        /// Actions the plan holds.
+        actions: usize,
+    },
+    /// Leading, but within the grace period of a new term (watch-only): planned, not applied.
+    LeaderGrace {
+        /// Actions the plan holds.
+        actions: usize,
+    },
+    /// Leadership was lost while the pass ran: it was abandoned where it stood.
+    LostLeadership,
     /// The system config could not be read: nothing was planned.
     FailedReadingSystemConfig(String),
     /// The Mesos master could not be read: nothing was planned (constraints need it).
@@ -143,6 +159,7 @@ pub struct Reconciler<M, S> {
     clock: Clock,
     hacheck: Hacheck,
     files_dirty: Option<Arc<AtomicBool>>,
+    leadership: Option<watch::Receiver<Leadership>>,
     desired_cache: Option<DesiredCache>,
     generation: u64,
     backoff: BTreeMap<InstanceKey, (Instant, Duration)>,
@@ -195,6 +212,7 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
             clock: Arc::new(Utc::now),
             hacheck: Hacheck::new(Duration::from_secs(2)),
             files_dirty: None,
+            leadership: None,
             desired_cache: None,
             generation: 0,
             backoff: BTreeMap::new(),
@@ -205,6 +223,14 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
     /// Uses `clock` for "now" (task ages, timestamps).
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Applies only while `leadership` says this coordinator leads and its grace period is
+    /// over; otherwise passes plan for the read APIs and apply nothing. A pass in flight is
+    /// abandoned the moment leadership is lost. Without this, the reconciler always applies.
+    pub fn with_leadership(mut self, leadership: watch::Receiver<Leadership>) -> Self {
+        self.leadership = Some(leadership);
         self
     }
 
@@ -271,8 +297,11 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
             now,
         };
         snapshot.plan = plan(&snapshot.desired.desired, &observed, self.settings.cleanup);
-        self.record_progress(&snapshot.plan);
         let actions = count_actions(&snapshot.plan);
+        if let Some(status) = self.not_leading(actions) {
+            return status;
+        }
+        self.record_progress(&snapshot.plan);
         if actions == 0 {
             let bouncing = snapshot
                 .plan
@@ -311,6 +340,49 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
         let status = summarize(&report);
         snapshot.apply = Some(report);
         status
+    }
+
+    /// `Some(status)` when this coordinator must not apply: a follower, or a leader in grace.
+    fn not_leading(&self, actions: usize) -> Option<PassStatus> {
+        let l = self.leadership.as_ref()?.borrow().clone();
+        if l.acting.is_none() {
+            return Some(PassStatus::Follower {
+                leader: l.leader_name().to_owned(),
+                actions,
+            });
+        }
+        l.destructive
+            .is_none()
+            .then_some(PassStatus::LeaderGrace { actions })
+    }
+
+    /// Runs a pass, abandoning it if leadership is lost meanwhile (an HTTP request already
+    /// sent may still take effect; nothing after it is started).
+    async fn pass_while_leading(&mut self, reason: ActivationReason) -> PassRecord {
+        let Some(mut leadership) = self.leadership.clone() else {
+            return self.pass(reason).await;
+        };
+        let was_acting = leadership.borrow_and_update().acting;
+        if was_acting.is_none() {
+            return self.pass(reason).await;
+        }
+        let started_at = (self.clock)();
+        let started = Instant::now();
+        let lost = leadership.wait_for(|l| l.acting != was_acting);
+        tokio::select! {
+            record = self.pass(reason) => record,
+            _ = lost => {
+                tracing::warn!(generation = self.generation, "leadership lost mid-pass: pass abandoned");
+                PassRecord {
+                    generation: self.generation,
+                    reason,
+                    started_at,
+                    duration: started.elapsed(),
+                    status: PassStatus::LostLeadership,
+                    snapshot: Arc::new(PassSnapshot::default()),
+                }
+            }
+        }
     }
 
     /// Desired state: re-read from the soa dir, unless a watcher is running, nothing under the
@@ -423,7 +495,7 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
             let _watcher = watcher; // dropped (and stopped) with the task
             let mut reason = ActivationReason::Startup;
             loop {
-                let record = self.pass(reason).await;
+                let record = self.pass_while_leading(reason).await;
                 status_tx.send_replace(Some(Arc::new(record)));
                 // Every arm is cancel-safe (sleep, recv, changed); no await inside an arm.
                 reason = tokio::select! {

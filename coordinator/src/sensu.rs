@@ -84,6 +84,25 @@ pub trait SensuSink: Send + Sync + 'static {
     fn send(&self, event: &SensuEvent) -> impl Future<Output = Result<(), SensuError>> + Send;
 }
 
+/// Delivers only while this coordinator leads (`acting` is `Some`); followers drop their
+/// events, so a cluster's coordinators alert once. Every pass re-sends every check, so a new
+/// leader's first pass brings Sensu up to date.
+pub struct LeaderOnly<S> {
+    /// Where events go while leading.
+    pub inner: S,
+    /// The acting leader term.
+    pub acting: tokio::sync::watch::Receiver<Option<u64>>,
+}
+
+impl<S: SensuSink> SensuSink for LeaderOnly<S> {
+    async fn send(&self, event: &SensuEvent) -> Result<(), SensuError> {
+        if self.acting.borrow().is_none() {
+            return Ok(());
+        }
+        self.inner.send(event).await
+    }
+}
+
 /// The Sensu client socket over TCP.
 #[derive(Debug, Clone)]
 pub struct SensuClient {

@@ -78,8 +78,14 @@ impl AgentService for AgentServiceImpl {
             heartbeat_interval_seconds: self.heartbeat_seconds,
         };
         let _ = tx.send(Ok(down(Down::Ack(ack)))).await;
-        let registry = self.registry.clone();
-        tokio::spawn(pump(registry, host, session, inbound, outbound, tx));
+        let pump = Pump {
+            registry: self.registry.clone(),
+            host,
+            session,
+            leader: self.leader.clone(),
+            heartbeat_seconds: self.heartbeat_seconds,
+        };
+        tokio::spawn(pump.run(inbound, outbound, tx));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
@@ -88,48 +94,72 @@ fn down(body: Down) -> CoordinatorMessage {
     CoordinatorMessage { body: Some(body) }
 }
 
-/// Moves messages both ways until either side ends.
-async fn pump(
+/// One session's message pump.
+struct Pump {
     registry: AgentRegistry,
     host: String,
     session: u64,
-    mut inbound: Streaming<AgentMessage>,
-    mut outbound: mpsc::Receiver<Outbound>,
-    tx: mpsc::Sender<Result<CoordinatorMessage, Status>>,
-) {
-    loop {
-        // Both arms are cancel-safe (tonic's `message` and mpsc `recv`).
-        tokio::select! {
-            msg = inbound.message() => match msg {
-                Ok(Some(m)) => handle_up(&registry, &host, session, m),
-                Ok(None) => break,
-                Err(status) => {
-                    tracing::warn!(host = %host, %status, "agent stream error");
-                    break;
+    leader: watch::Receiver<Option<u64>>,
+    heartbeat_seconds: u32,
+}
+
+impl Pump {
+    /// Moves messages both ways until either side ends. A new leader term is sent as a fresh
+    /// `Ack` at once, so agents refuse a deposed leader's orders before the new leader orders any.
+    async fn run(
+        mut self,
+        mut inbound: Streaming<AgentMessage>,
+        mut outbound: mpsc::Receiver<Outbound>,
+        tx: mpsc::Sender<Result<CoordinatorMessage, Status>>,
+    ) {
+        let (registry, host, session) = (self.registry.clone(), self.host.clone(), self.session);
+        self.leader.borrow_and_update();
+        loop {
+            // Every arm is cancel-safe (tonic's `message`, mpsc `recv`, watch `changed`).
+            tokio::select! {
+                changed = self.leader.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let term = *self.leader.borrow_and_update();
+                    if let Some(term) = term {
+                        let ack = Ack { leader_term: term, heartbeat_interval_seconds: self.heartbeat_seconds };
+                        if tx.send(Ok(down(Down::Ack(ack)))).await.is_err() {
+                            break;
+                        }
+                    }
                 }
-            },
-            out = outbound.recv() => {
-                let Some(out) = out else { break };
-                let msg = match out {
-                    Outbound::Order(o) => Down::ReapOrder(ReapOrder {
-                        order_id: o.order_id,
-                        leader_term: o.leader_term,
-                        container_id: o.target.container_id,
-                        container_name: o.target.name,
-                        created_unix_nanos: o.target.created_unix_nanos,
-                        grace_seconds: o.grace_seconds,
-                        reason: o.reason,
-                    }),
-                    Outbound::Resync => Down::Resync(Resync {}),
-                };
-                if tx.send(Ok(down(msg))).await.is_err() {
-                    break;
+                msg = inbound.message() => match msg {
+                    Ok(Some(m)) => handle_up(&registry, &host, session, m),
+                    Ok(None) => break,
+                    Err(status) => {
+                        tracing::warn!(host = %host, %status, "agent stream error");
+                        break;
+                    }
+                },
+                out = outbound.recv() => {
+                    let Some(out) = out else { break };
+                    let msg = match out {
+                        Outbound::Order(o) => Down::ReapOrder(ReapOrder {
+                            order_id: o.order_id,
+                            leader_term: o.leader_term,
+                            container_id: o.target.container_id,
+                            container_name: o.target.name,
+                            created_unix_nanos: o.target.created_unix_nanos,
+                            grace_seconds: o.grace_seconds,
+                            reason: o.reason,
+                        }),
+                        Outbound::Resync => Down::Resync(Resync {}),
+                    };
+                    if tx.send(Ok(down(msg))).await.is_err() {
+                        break;
+                    }
                 }
             }
         }
+        registry.close_session(&host, session);
+        tracing::info!(host = %host, "agent session closed");
     }
-    registry.close_session(&host, session);
-    tracing::info!(host = %host, "agent session closed");
 }
 
 fn handle_up(registry: &AgentRegistry, host: &str, session: u64, m: AgentMessage) {

@@ -13,6 +13,7 @@ use clap::Parser;
 use galley_common::bounce_methods::BounceMethod;
 use galley_common::observed::{ObservedApp, ObservedTask};
 use galley_coordinator::deploy_log::{DeployLog, DeployLogConfig};
+use galley_coordinator::election::Leadership;
 use galley_coordinator::grpc::view::ViewBuilder;
 use galley_coordinator::grpc::{OperatorDeps, OperatorService};
 use galley_coordinator::marathon::{MarathonClient, MarathonConfig};
@@ -159,7 +160,6 @@ async fn main() -> anyhow::Result<()> {
         Arc::new(|_| {}),
     )
     .spawn(stop_rx);
-    let (_leader_tx, leader) = tokio::sync::watch::channel(Some(1));
     let deps = OperatorDeps {
         cluster: "bench".into(),
         reconciler: handle,
@@ -168,7 +168,7 @@ async fn main() -> anyhow::Result<()> {
             recent_capacity: 1000,
             broadcast_capacity: 16,
         })),
-        leader,
+        leadership: tokio::sync::watch::channel(Leadership::sole("bench", 1)).1,
         agents: None,
         reaper: None,
     };

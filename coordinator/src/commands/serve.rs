@@ -10,13 +10,17 @@ use std::time::Duration;
 use galley_coordinator::apply::{ApplyBudget, ApplyEvent};
 use galley_coordinator::config::CoordinatorConfig;
 use galley_coordinator::deploy_log::{Component, DeployEvent, DeployLog, DeployLogConfig, Level};
+use galley_coordinator::election::{
+    ElectionState, LeaderElection, Leadership, SoleLeader, ZkElection, ZkSettings, acting_term,
+    destructive_term, spawn_gate,
+};
 use galley_coordinator::marathon::{MarathonClient, MarathonConfig};
 use galley_coordinator::mesos::MesosClient;
 use galley_coordinator::metrics::{Metrics, serve_metrics};
 use galley_coordinator::monitor::Monitor;
 use galley_coordinator::plan::CleanupPolicy;
 use galley_coordinator::reconciler::{ReconcileSettings, Reconciler};
-use galley_coordinator::sensu::{QueuedSink, SensuClient};
+use galley_coordinator::sensu::{LeaderOnly, QueuedSink, SensuClient};
 use galley_coordinator::system_dir::read_system_config;
 
 /// Arguments.
@@ -86,12 +90,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }));
     let events = event_sink(deploy_log.clone(), cluster.clone());
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let (election, leadership) = start_election(&config, &cluster, shutdown_rx.clone());
     let handle = Reconciler::new(
         Arc::new(marathon),
         Arc::new(mesos),
         settings,
         events.clone(),
     )
+    .with_leadership(leadership.clone())
     .spawn(shutdown_rx.clone());
     let metrics = Arc::new(Metrics::new());
     let _replication = start_monitoring(
@@ -100,6 +106,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         &handle,
         metrics.clone(),
         events,
+        acting_term(&leadership),
         shutdown_rx,
     )
     .await?;
@@ -118,12 +125,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         deploy_log,
         Some(deploy),
         metrics.clone(),
+        leadership,
     )
     .await?;
     tracing::info!(config = %args.config.display(), "galley-coordinator serving");
     wait_for_signal().await;
     let _ = shutdown_tx.send(true);
     let _ = grpc_stop.send(());
+    if let Some(zk) = election {
+        zk.leave(Duration::from_secs(5)).await;
+    }
     if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(10), grpc).await {
         tracing::warn!(error = %galley_coordinator::error_chain::ErrorChain(&e), "gRPC server");
     }
@@ -138,6 +149,7 @@ pub async fn start_monitoring(
     handle: &galley_coordinator::reconciler::ReconcilerHandle,
     metrics: Arc<Metrics>,
     events: galley_coordinator::reconciler::EventSink,
+    acting: tokio::sync::watch::Receiver<Option<u64>>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::sync::watch::Receiver<galley_coordinator::monitor::ReplicationView>> {
     let system = read_system_config(&config.system_config_dir).map_err(anyhow::Error::msg)?;
@@ -152,7 +164,10 @@ pub async fn start_monitoring(
         .get("sensu_port")
         .and_then(|v| v.as_u64())
         .unwrap_or(3030) as u16;
-    let sink = QueuedSink::spawn(SensuClient::new(host, port, Duration::from_secs(2)), 1024);
+    let sink = LeaderOnly {
+        inner: QueuedSink::spawn(SensuClient::new(host, port, Duration::from_secs(2)), 1024),
+        acting,
+    };
     let monitor = Monitor::new(cluster.to_string(), sink, metrics.clone(), events);
     let view = galley_coordinator::monitor::spawn(
         monitor,
@@ -168,6 +183,45 @@ pub async fn start_monitoring(
         }));
     }
     Ok(view)
+}
+
+/// Joins the ZooKeeper election of `config.election` (or leads alone without one) and returns
+/// the election (to leave it at shutdown) and the leadership gate every component reads.
+pub fn start_election(
+    config: &CoordinatorConfig,
+    cluster: &str,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> (Option<ZkElection>, tokio::sync::watch::Receiver<Leadership>) {
+    let port = config.listen.rsplit(':').next().unwrap_or("50051");
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned());
+    let Some(e) = &config.election else {
+        tracing::warn!("no `election` configured: this coordinator is the only one and leads");
+        let states: tokio::sync::watch::Receiver<ElectionState> = SoleLeader::new().states();
+        return (
+            None,
+            spawn_gate(states, format!("{hostname}:{port}"), Duration::ZERO),
+        );
+    };
+    let id = e.id.clone().unwrap_or_else(|| format!("{hostname}:{port}"));
+    let settings = ZkSettings {
+        hosts: e.zookeeper.clone(),
+        path: e
+            .path
+            .clone()
+            .unwrap_or_else(|| format!("/galley/{cluster}/leader")),
+        session_timeout: Duration::from_secs_f64(e.session_timeout_seconds),
+        id: id.clone(),
+    };
+    tracing::info!(zookeeper = %settings.hosts, path = %settings.path, id = %id, "joining leader election");
+    let zk = ZkElection::spawn(settings, shutdown);
+    let gate = spawn_gate(
+        zk.states(),
+        id,
+        Duration::from_secs_f64(e.grace_period_seconds),
+    );
+    (Some(zk), gate)
 }
 
 /// Sends reconciler events to the deploy log (component `deploy`, as PaaSTA's bounce lines).
@@ -295,6 +349,7 @@ pub async fn start_grpc(
     deploy_log: Arc<DeployLog>,
     deploy: Option<DeployServiceServer<DeployApi>>,
     metrics: Arc<Metrics>,
+    leadership: tokio::sync::watch::Receiver<Leadership>,
 ) -> anyhow::Result<(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<Result<(), galley_coordinator::server::ServerError>>,
@@ -307,8 +362,8 @@ pub async fn start_grpc(
 
     let listener = server::bind(&config.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "gRPC API (reflection, health) listening");
-    // Leader election is not wired yet: a lone coordinator leads (term 1).
-    let (_leader_tx, leader) = tokio::sync::watch::channel(Some(1));
+    // Orders need the destructive term (leading, grace over); acks carry the acting term.
+    let (leader, acting) = (destructive_term(&leadership), acting_term(&leadership));
     let registry = AgentRegistry::new(Duration::from_secs(30));
     let (marathon, mesos) = clients(config)?;
     let (marathon, mesos) = (Arc::new(marathon), Arc::new(mesos));
@@ -339,13 +394,13 @@ pub async fn start_grpc(
         cluster: cluster.to_owned(),
         reconciler: handle.clone(),
         deploy_log,
-        leader: leader.clone(),
+        leadership,
         agents: Some(registry.clone()),
         reaper: Some(reaper),
     });
     let services = Services {
         operator,
-        agents: Some((agent_service(registry.clone(), leader, 10), registry)),
+        agents: Some((agent_service(registry.clone(), acting, 10), registry)),
         deploy,
     };
     let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();

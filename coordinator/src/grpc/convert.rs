@@ -46,6 +46,18 @@ pub fn pass_summary(record: &PassRecord) -> pb::PassSummary {
             (O::DryRun, format!("dry run: {actions} action(s) planned"))
         }
         PassStatus::Frozen { reason } => (O::Frozen, format!("frozen: {reason}")),
+        PassStatus::Follower { leader, actions } => (
+            O::Follower,
+            format!("follower (leader: {leader}): {actions} action(s) planned, none applied"),
+        ),
+        PassStatus::LeaderGrace { actions } => (
+            O::LeaderGrace,
+            format!("new leader in its grace period: {actions} action(s) planned, none applied"),
+        ),
+        PassStatus::LostLeadership => (
+            O::LostLeadership,
+            "leadership lost mid-pass: pass abandoned".to_owned(),
+        ),
         PassStatus::FailedReadingSystemConfig(e) => (O::FailedSystemConfig, e.clone()),
         PassStatus::FailedReadingMesos(e) => (O::FailedMesos, e.clone()),
         PassStatus::FailedReadingMarathon(e) => (O::FailedMarathon, e.clone()),

@@ -43,8 +43,8 @@ pub struct OperatorDeps {
     pub reconciler: ReconcilerHandle,
     /// The deploy log (recent events, and the audit trail of writes).
     pub deploy_log: Arc<DeployLog>,
-    /// Leader term (`None`: not leader).
-    pub leader: watch::Receiver<Option<u64>>,
+    /// Who leads and what this coordinator may do.
+    pub leadership: watch::Receiver<crate::election::Leadership>,
     /// Connected agents, when the agent service runs.
     pub agents: Option<AgentRegistry>,
     /// The orphan reaper, when it runs.

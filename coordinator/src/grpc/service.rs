@@ -82,6 +82,7 @@ impl OperatorService {
 impl CoordinatorService for OperatorService {
     async fn get_status(&self, _: Request<pb::GetStatusRequest>) -> Reply<pb::GetStatusResponse> {
         let view = self.view();
+        let leadership = self.deps().leadership.borrow().clone();
         let control = &self.deps().reconciler.control;
         let agents = self
             .deps()
@@ -92,7 +93,10 @@ impl CoordinatorService for OperatorService {
         Ok(Response::new(pb::GetStatusResponse {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             cluster: self.deps().cluster.clone(),
-            leader: self.deps().leader.borrow().is_some(),
+            leader: leadership.acting.is_some(),
+            leader_term: leadership.acting.unwrap_or(0),
+            leader_id: leadership.leader_name().to_owned(),
+            destructive_allowed: leadership.destructive.is_some(),
             last_pass: view.pass.clone(),
             frozen_reason: control.frozen().unwrap_or_default(),
             frozen_by: self.who().frozen_by.clone(),

@@ -6,6 +6,7 @@ mod clients;
 mod demo;
 mod deploy_configs;
 mod deploy_configs_packaging;
+mod election;
 mod fixtures;
 mod generate;
 mod generate_cli;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use galley_coordinator::apply::ApplyBudget;
 use galley_coordinator::deploy_log::{Component, DeployEvent, DeployLog, DeployLogConfig, Level};
+use galley_coordinator::election::Leadership;
 use galley_coordinator::grpc::{OperatorDeps, OperatorService};
 use galley_coordinator::marathon::{MarathonClient, MarathonConfig};
 use galley_coordinator::mesos::MesosClient;
@@ -52,12 +53,11 @@ async fn watch_events_streams_only_the_named_services_events_as_they_happen() {
         recent_capacity: 10,
         broadcast_capacity: 16,
     }));
-    let (_leader_tx, leader) = tokio::sync::watch::channel(Some(1));
     let operator = OperatorService::new(OperatorDeps {
         cluster: "c1".into(),
         reconciler: handle,
         deploy_log: log.clone(),
-        leader,
+        leadership: tokio::sync::watch::channel(Leadership::sole("test", 1)).1,
         agents: None,
         reaper: None,
     });
