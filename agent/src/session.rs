@@ -41,6 +41,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct SessionSettings {
     /// gRPC endpoint.
     pub coordinator_url: String,
+    /// Mutual TLS files (with an `https://` URL).
+    pub tls: Option<crate::config::AgentTls>,
     /// The hello sent on every connection.
     pub hello: AgentHello,
     /// Heartbeat period.
@@ -57,6 +59,24 @@ pub enum SessionError {
     /// Bad endpoint URL.
     #[error("coordinator url {url} is invalid")]
     Url {
+        /// URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// A TLS file could not be read, or tonic refused it.
+    #[error("agent TLS file {path}")]
+    Tls {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TLS settings were refused.
+    #[error("agent TLS config for {url} is invalid")]
+    TlsConfig {
         /// URL.
         url: String,
         /// Why.
@@ -196,6 +216,16 @@ impl Connection {
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(10))
             .keep_alive_while_idle(true);
+        let endpoint =
+            match &self.settings.tls {
+                Some(tls) => endpoint.tls_config(client_tls(tls)?).map_err(|source| {
+                    SessionError::TlsConfig {
+                        url: url.clone(),
+                        source,
+                    }
+                })?,
+                None => endpoint,
+            };
         let channel = endpoint
             .connect()
             .await
@@ -300,6 +330,24 @@ impl Connection {
             }),
         }
     }
+}
+
+/// The client side of mutual TLS, from files read now.
+fn client_tls(
+    tls: &crate::config::AgentTls,
+) -> Result<tonic::transport::ClientTlsConfig, SessionError> {
+    let read = |path: &std::path::PathBuf| {
+        std::fs::read(path).map_err(|source| SessionError::Tls {
+            path: path.clone(),
+            source,
+        })
+    };
+    let ca = tonic::transport::Certificate::from_pem(read(&tls.ca_file)?);
+    let identity =
+        tonic::transport::Identity::from_pem(read(&tls.cert_file)?, read(&tls.key_file)?);
+    Ok(tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(ca)
+        .identity(identity))
 }
 
 /// Shared so tests can build the same hello the binary does.

@@ -41,6 +41,43 @@ pub struct CoordinatorConfig {
     /// only one and always leads (term 1).
     #[serde(default)]
     pub election: Option<ElectionSection>,
+    /// Mutual TLS for the gRPC port; none: `serve` refuses to start unless `--insecure`.
+    #[serde(default)]
+    pub tls: Option<TlsSection>,
+    /// Operator certificates (DNS SAN) and their role: `operator` or `read_only`. Names not
+    /// listed may not call the operator API (agents need no entry).
+    #[serde(default)]
+    pub roles: crate::grpc::authz::RoleMap,
+}
+
+/// Mutual TLS (`tls:`): PEM files, re-read when they change.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// This coordinator's certificate chain.
+    pub cert_file: PathBuf,
+    /// Its private key.
+    pub key_file: PathBuf,
+    /// CA bundle that agent and operator certificates must chain to.
+    pub client_ca_file: PathBuf,
+    /// Seconds between checks of the files for changes.
+    #[serde(default = "default_tls_reload")]
+    pub reload_interval_seconds: f64,
+}
+
+impl TlsSection {
+    /// The files.
+    pub fn files(&self) -> crate::tls::TlsFiles {
+        crate::tls::TlsFiles {
+            cert: self.cert_file.clone(),
+            key: self.key_file.clone(),
+            client_ca: self.client_ca_file.clone(),
+        }
+    }
+}
+
+fn default_tls_reload() -> f64 {
+    10.0
 }
 
 /// Leader election through ZooKeeper (`election:`).
@@ -274,6 +311,11 @@ impl CoordinatorConfig {
             .any(|t| t.is_nan() || *t <= 0.0)
         {
             return Err("timeout_seconds must be > 0".into());
+        }
+        if let Some(t) = &self.tls
+            && (t.reload_interval_seconds.is_nan() || t.reload_interval_seconds <= 0.0)
+        {
+            return Err("tls.reload_interval_seconds must be > 0".into());
         }
         if let Some(e) = &self.election {
             if e.zookeeper.trim().is_empty() {

@@ -200,6 +200,9 @@ pub async fn run(
         operator: operator.clone(),
         agents: Some((agent_service(registry.clone(), leader, 1), registry)),
         deploy: None,
+        // The demo runs on loopback in plaintext (as `serve --insecure`).
+        tls: None,
+        roles: Default::default(),
     };
     let (server_stop, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(server::serve(listener, services, async move {

@@ -13,6 +13,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::agents::{AgentRegistry, AgentServiceImpl};
+use crate::grpc::authz::{AuthzLayer, Policy, RoleMap};
 use crate::grpc::{OperatorServer, OperatorService};
 
 /// A server that could not start or stopped with an error.
@@ -43,6 +44,10 @@ pub struct Services {
     pub agents: Option<(AgentServiceServer<AgentServiceImpl>, AgentRegistry)>,
     /// `galley.v1.DeployService` (mark-for-deployment, start, stop, restart tags).
     pub deploy: Option<DeployServiceServer<DeployApi>>,
+    /// Mutual TLS; `None`: plaintext (`--insecure`, the demo), every caller an operator.
+    pub tls: Option<crate::tls::ServerTls>,
+    /// Certificate name → role (used with `tls`; names not listed get no role).
+    pub roles: RoleMap,
 }
 
 /// Binds `addr` (`host:port`; port 0 picks one).
@@ -55,7 +60,9 @@ pub async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
         })
 }
 
-/// Serves `services` on `listener` until `shutdown` completes, then drains in-flight calls.
+/// Serves `services` on `listener` (over mutual TLS when `services.tls` is set) until
+/// `shutdown` completes, then drains in-flight calls. Every call passes the authorization
+/// layer ([`crate::grpc::authz`]).
 pub async fn serve(
     listener: TcpListener,
     services: Services,
@@ -106,6 +113,12 @@ pub async fn serve(
     let reflection_v1alpha = reflection()
         .build_v1alpha()
         .map_err(ServerError::Reflection)?;
+    let audit_to = services.operator.clone();
+    let policy = Policy::new(
+        services.tls.as_ref().map(|_| services.roles.clone()),
+        services.operator.leadership(),
+        Box::new(move |m: &str| audit_to.audit(None, None, m)),
+    );
     let operator: OperatorServer = services.operator.into_server();
     let shutdown = async move {
         shutdown.await;
@@ -114,24 +127,35 @@ pub async fn serve(
             r.disconnect_all();
         }
     };
-    // Nagle + delayed ACK would add ~40 ms to multi-segment replies on an incoming stream
-    // (tonic sets TCP_NODELAY only on listeners it binds itself).
-    let incoming = TcpListenerStream::new(listener).map(|conn| {
-        if let Ok(c) = &conn {
-            let _ = c.set_nodelay(true);
-        }
-        conn
-    });
-    tonic::transport::Server::builder()
+    let router = tonic::transport::Server::builder()
+        .layer(AuthzLayer::new(std::sync::Arc::new(policy)))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(operator)
         .add_optional_service(agents)
-        .add_optional_service(services.deploy)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
-        .map_err(ServerError::Serve)
+        .add_optional_service(services.deploy);
+    let served = match services.tls {
+        Some(tls) => {
+            router
+                .serve_with_incoming_shutdown(crate::tls::incoming(listener, tls), shutdown)
+                .await
+        }
+        None => {
+            // Nagle + delayed ACK would add ~40 ms to multi-segment replies on an incoming
+            // stream (tonic sets TCP_NODELAY only on listeners it binds itself).
+            let incoming = TcpListenerStream::new(listener).map(|conn| {
+                if let Ok(c) = &conn {
+                    let _ = c.set_nodelay(true);
+                }
+                conn
+            });
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+    };
+    served.map_err(ServerError::Serve)
 }
 
 /// Sends the orphan reaper's audit events to the deploy log (component `deploy`; orphans and

@@ -50,6 +50,10 @@ impl AgentService for AgentServiceImpl {
         &self,
         request: Request<Streaming<AgentMessage>>,
     ) -> Result<Response<SessionStream>, Status> {
+        let peer = request
+            .extensions()
+            .get::<crate::grpc::authz::Peer>()
+            .cloned();
         let mut inbound = request.into_inner();
         let hello = match inbound.message().await? {
             Some(AgentMessage {
@@ -62,6 +66,19 @@ impl AgentService for AgentServiceImpl {
                 ));
             }
         };
+        if let Some(peer) = peer.filter(|p| p.tls)
+            && !peer
+                .names
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(&hello.hostname))
+        {
+            let message = format!(
+                "certificate {:?} may not report for host {} (a node reports only for itself)",
+                peer.names, hello.hostname
+            );
+            tracing::warn!(audit = true, "agent session denied: {message}");
+            return Err(Status::permission_denied(message));
+        }
         let host = hello.hostname.clone();
         let identity = AgentIdentity {
             hostname: hello.hostname,

@@ -181,6 +181,8 @@ async fn main() -> anyhow::Result<()> {
             operator,
             agents: None,
             deploy: None,
+            tls: None,
+            roles: Default::default(),
         },
         std::future::pending(),
     ));

@@ -32,6 +32,10 @@ pub struct Args {
     /// Let cleanup delete more than the kill threshold (an explicit, logged override).
     #[arg(long)]
     force_cleanup: bool,
+    /// Serve gRPC in plaintext without a `tls` section (every caller is an operator). For a
+    /// laptop or a test; never on a cluster.
+    #[arg(long)]
+    insecure: bool,
 }
 
 /// Builds the Marathon and Mesos clients of `config`.
@@ -67,9 +71,38 @@ pub fn settings(config: &CoordinatorConfig) -> ReconcileSettings {
     }
 }
 
+/// The TLS of `config.tls` (started reloading), or `None` with `--insecure`; plaintext
+/// without `--insecure` is refused.
+fn server_tls(
+    config: &CoordinatorConfig,
+    args: &Args,
+) -> anyhow::Result<Option<galley_coordinator::tls::ServerTls>> {
+    match (&config.tls, args.insecure) {
+        (Some(t), _) => {
+            let tls = galley_coordinator::tls::ServerTls::load(t.files())?;
+            let _reloader = tls.spawn_reloader(Duration::from_secs_f64(t.reload_interval_seconds));
+            tracing::info!(cert = %t.cert_file.display(), roles = config.roles.len(), "gRPC over mutual TLS");
+            Ok(Some(tls))
+        }
+        (None, true) => {
+            tracing::warn!(
+                "INSECURE: --insecure and no `tls` section: gRPC is plaintext and every caller \
+                 is an operator; anyone who reaches the port can steer this coordinator"
+            );
+            Ok(None)
+        }
+        (None, false) => anyhow::bail!(
+            "config file {}: no `tls` section (cert_file, key_file, client_ca_file): refusing to \
+             serve plaintext; pass --insecure to do it anyway",
+            args.config.display()
+        ),
+    }
+}
+
 /// Runs until SIGINT/SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = CoordinatorConfig::from_file(&args.config)?;
+    let tls = server_tls(&config, &args)?;
     let (marathon, mesos) = clients(&config)?;
     let mut settings = settings(&config);
     if args.force_cleanup {
@@ -125,7 +158,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         deploy_log,
         Some(deploy),
         metrics.clone(),
-        leadership,
+        Security { leadership, tls },
     )
     .await?;
     tracing::info!(config = %args.config.display(), "galley-coordinator serving");
@@ -341,6 +374,14 @@ pub async fn start_git_watch(
     Ok(gitwatch::deploy_service(writer, Some(watch)))
 }
 
+/// Who may act and who may call: the leadership gate and the server's TLS.
+pub struct Security {
+    /// The leadership gate.
+    pub leadership: tokio::sync::watch::Receiver<Leadership>,
+    /// Mutual TLS (`None`: `--insecure`).
+    pub tls: Option<galley_coordinator::tls::ServerTls>,
+}
+
 /// Starts the gRPC server: operator API, agent service (with the orphan reaper), deploy service.
 pub async fn start_grpc(
     config: &CoordinatorConfig,
@@ -349,7 +390,7 @@ pub async fn start_grpc(
     deploy_log: Arc<DeployLog>,
     deploy: Option<DeployServiceServer<DeployApi>>,
     metrics: Arc<Metrics>,
-    leadership: tokio::sync::watch::Receiver<Leadership>,
+    security: Security,
 ) -> anyhow::Result<(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<Result<(), galley_coordinator::server::ServerError>>,
@@ -359,6 +400,7 @@ pub async fn start_grpc(
     };
     use galley_coordinator::grpc::{OperatorDeps, OperatorService, ReaperSlot};
     use galley_coordinator::server::{self, DeployLogAudit, Services};
+    let Security { leadership, tls } = security;
 
     let listener = server::bind(&config.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "gRPC API (reflection, health) listening");
@@ -402,6 +444,8 @@ pub async fn start_grpc(
         operator,
         agents: Some((agent_service(registry.clone(), acting, 10), registry)),
         deploy,
+        tls,
+        roles: config.roles.clone(),
     };
     let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(server::serve(listener, services, async move {

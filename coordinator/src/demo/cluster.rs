@@ -84,6 +84,7 @@ impl EmulatedCluster {
             let settings = AgentSettings {
                 session: SessionSettings {
                     coordinator_url: coordinator_url.to_owned(),
+                    tls: None,
                     hello: hello(host, None),
                     heartbeat: Duration::from_secs(1),
                     backoff_min: Duration::from_millis(200),

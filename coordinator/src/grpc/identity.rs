@@ -1,8 +1,9 @@
 //! Who is calling: a plain-fn interceptor puts a [`CallerIdentity`] into every request's
 //! extensions, and write RPCs read it with [`caller`].
 //!
-//! Until mTLS lands (issue 8) the identity is the peer address (or `anonymous`); switching to
-//! the client certificate's subject changes only [`identity_interceptor`].
+//! Over mutual TLS the identity is the client certificate's first DNS SAN (the
+//! [`super::authz::Peer`] the authorization layer recorded); in plaintext it is the peer
+//! address (or `anonymous`).
 
 use tonic::{Request, Status};
 
@@ -20,8 +21,12 @@ pub fn identity_interceptor(mut req: Request<()>) -> Result<Request<()>, Status>
     Ok(req)
 }
 
-/// The identity the interceptor recorded (`anonymous` when none).
+/// The caller: the certificate name the authorization layer recorded, else the identity the
+/// interceptor recorded (`anonymous` when none).
 pub fn caller<T>(req: &Request<T>) -> String {
+    if let Some(peer) = req.extensions().get::<super::authz::Peer>() {
+        return peer.display.clone();
+    }
     req.extensions()
         .get::<CallerIdentity>()
         .map(|c| c.0.clone())

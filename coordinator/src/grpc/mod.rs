@@ -9,6 +9,7 @@
 //! - Errors map to gRPC codes in [`error`]; protobuf conversions live in [`convert`]; the
 //!   caller's identity comes from [`identity::identity_interceptor`].
 
+pub mod authz;
 pub mod convert;
 pub mod error;
 pub mod identity;
@@ -104,6 +105,11 @@ impl OperatorService {
                 .max_decoding_message_size(4 * 1024 * 1024),
             identity_interceptor as fn(_) -> _,
         )
+    }
+
+    /// Who leads and what this coordinator may do.
+    pub fn leadership(&self) -> watch::Receiver<crate::election::Leadership> {
+        self.inner.deps.leadership.clone()
     }
 
     /// The current view.

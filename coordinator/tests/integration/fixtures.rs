@@ -91,3 +91,45 @@ impl SoaTree {
         self.root.join(service).join("deployments.json")
     }
 }
+
+/// A reconciler whose Marathon and Mesos are unreachable and whose soa dir is empty (its
+/// passes fail, which is fine for API tests); runs until `stop` turns true.
+pub fn idle_reconciler(
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> galley_coordinator::reconciler::ReconcilerHandle {
+    use galley_coordinator::apply::ApplyBudget;
+    use galley_coordinator::marathon::{MarathonClient, MarathonConfig};
+    use galley_coordinator::mesos::MesosClient;
+    use galley_coordinator::plan::CleanupPolicy;
+    use galley_coordinator::reconciler::{ReconcileSettings, Reconciler};
+    let dir = std::env::temp_dir().join(format!("galley-idle-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("idle soa dir");
+    let marathon = MarathonClient::new(MarathonConfig {
+        url: "http://127.0.0.1:9".into(),
+        credentials: None,
+        timeout: std::time::Duration::from_millis(200),
+    });
+    let mesos = MesosClient::new("http://127.0.0.1:9", std::time::Duration::from_millis(200));
+    let settings = ReconcileSettings {
+        soa_dir: dir.clone(),
+        system_config_dir: dir,
+        cluster: Some("c1".into()),
+        interval: std::time::Duration::from_secs(3600),
+        cleanup: CleanupPolicy {
+            kill_threshold: 0.5,
+            force: false,
+        },
+        budget: ApplyBudget {
+            max_cleanup_deletes: 1,
+            max_task_kills: 1,
+        },
+        dry_run: true,
+    };
+    Reconciler::new(
+        std::sync::Arc::new(marathon),
+        std::sync::Arc::new(mesos),
+        settings,
+        std::sync::Arc::new(|_| {}),
+    )
+    .spawn(stop)
+}

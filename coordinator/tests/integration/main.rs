@@ -17,4 +17,5 @@ mod grpcurl;
 mod hacheck;
 mod monitoring;
 mod reconcile;
+mod tls;
 mod watch_events;

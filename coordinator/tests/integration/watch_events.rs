@@ -69,6 +69,8 @@ async fn watch_events_streams_only_the_named_services_events_as_they_happen() {
             operator,
             agents: None,
             deploy: None,
+            tls: None,
+            roles: Default::default(),
         },
         std::future::pending(),
     ));

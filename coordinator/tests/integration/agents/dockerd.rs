@@ -170,6 +170,7 @@ async fn scenario(docker: Docker, sock: String, image: String, run_id: String) {
         AgentSettings {
             session: SessionSettings {
                 coordinator_url: format!("http://{}", server.addr),
+                tls: None,
                 hello: hello(HOST, None),
                 heartbeat: Duration::from_millis(100),
                 backoff_min: Duration::from_millis(20),

@@ -195,6 +195,7 @@ impl Harness {
         let settings = AgentSettings {
             session: SessionSettings {
                 coordinator_url: self.coordinator_url(addr),
+                tls: None,
                 hello: hello(host, None),
                 heartbeat: HEARTBEAT,
                 backoff_min: Duration::from_millis(20),
