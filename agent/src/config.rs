@@ -15,8 +15,13 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
-    /// The coordinator's gRPC endpoint, e.g. `http://galley-coordinator:7070`.
-    pub coordinator_url: String,
+    /// The coordinator's gRPC endpoint, e.g. `https://master1:7070`.
+    #[serde(default)]
+    pub coordinator_url: Option<String>,
+    /// More coordinators (one per Mesos master): the agent keeps a session to each of them
+    /// and of `coordinator_url`, so whichever is elected leader has a fresh inventory.
+    #[serde(default)]
+    pub coordinator_urls: Vec<String>,
     /// Docker's unix socket.
     #[serde(default = "default_docker_socket")]
     pub docker_socket: String,
@@ -156,11 +161,22 @@ impl AgentConfig {
             key,
             msg,
         };
-        if cfg.coordinator_url.starts_with("https://") && cfg.tls.is_none() {
-            return Err(bad("tls", "is required with an https:// coordinator_url"));
+        let urls = cfg.coordinators();
+        if urls.is_empty() {
+            return Err(bad(
+                "coordinator_url",
+                "is required (or coordinator_urls with at least one URL)",
+            ));
         }
-        if cfg.tls.is_some() && !cfg.coordinator_url.starts_with("https://") {
-            return Err(bad("coordinator_url", "must be https:// when tls is set"));
+        let https = urls.iter().filter(|u| u.starts_with("https://")).count();
+        if https > 0 && cfg.tls.is_none() {
+            return Err(bad("tls", "is required with https:// coordinator URLs"));
+        }
+        if cfg.tls.is_some() && https < urls.len() {
+            return Err(bad(
+                "coordinator_url",
+                "every coordinator URL must be https:// when tls is set",
+            ));
         }
         if cfg.heartbeat_interval_secs == 0 {
             return Err(bad("heartbeat_interval_secs", "must be positive"));
@@ -175,6 +191,17 @@ impl AgentConfig {
             ));
         }
         Ok(cfg)
+    }
+
+    /// Every coordinator to keep a session with (`coordinator_url` first, no duplicates).
+    pub fn coordinators(&self) -> Vec<String> {
+        let mut urls: Vec<String> = Vec::new();
+        for u in self.coordinator_url.iter().chain(&self.coordinator_urls) {
+            if !urls.contains(u) {
+                urls.push(u.clone());
+            }
+        }
+        urls
     }
 
     /// The hostname to announce: configured, else the kernel's.

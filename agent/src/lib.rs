@@ -46,7 +46,7 @@ impl AgentSettings {
         let hostname = cfg.effective_hostname();
         Self {
             session: SessionSettings {
-                coordinator_url: cfg.coordinator_url.clone(),
+                coordinator_urls: cfg.coordinators(),
                 tls: cfg.tls.clone(),
                 hello: session::hello(&hostname, cfg.mesos_slave_id.as_deref()),
                 heartbeat: cfg.heartbeat_interval(),
@@ -99,7 +99,7 @@ pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> Result
     let settings = AgentSettings::from_config(&cfg);
     tracing::info!(
         hostname = %settings.session.hello.hostname,
-        coordinator = %settings.session.coordinator_url,
+        coordinators = ?settings.session.coordinator_urls,
         docker = %cfg.docker_socket,
         "galley-agent starting"
     );

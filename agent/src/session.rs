@@ -2,6 +2,12 @@
 //! inventory, then deltas, heartbeats and reap results; receive acks, reap orders and resync
 //! requests. Reconnects with jittered exponential backoff.
 //!
+//! With several coordinators (one per Mesos master; one leads) the agent keeps a session to
+//! each, so every coordinator has a fresh inventory and a new leader can act at once. Orders
+//! from all sessions go to one executor, whose reaper keeps the newest leader term seen on
+//! any session (acks carry it): a deposed leader's orders are refused as `STALE_TERM`. Each
+//! result goes back on the session its order came from.
+//!
 //! Memory stays bounded while disconnected: the inventory is a single `watch` snapshot (diffed
 //! against the last one sent, so no deltas queue up), outbound messages go through a channel
 //! of [`OUTBOUND_CAP`], orders through one of [`ORDER_QUEUE_CAP`] (a full queue refuses with
@@ -39,8 +45,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// How to reach the coordinator and what to tell it.
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
-    /// gRPC endpoint.
-    pub coordinator_url: String,
+    /// gRPC endpoints, one per coordinator (a session to each).
+    pub coordinator_urls: Vec<String>,
     /// Mutual TLS files (with an `https://` URL).
     pub tls: Option<crate::config::AgentTls>,
     /// The hello sent on every connection.
@@ -117,11 +123,13 @@ pub enum SessionError {
 
 /// Work for the order executor.
 enum Work {
-    Order(ReapOrder),
+    /// Execute, and answer on that session's result channel.
+    Order(ReapOrder, mpsc::Sender<ReapResult>),
     Term(u64),
 }
 
-/// Runs sessions forever (until the task is dropped), executing orders on `reaper`.
+/// Runs a session to every coordinator forever (until the task is dropped), executing orders
+/// on `reaper`.
 pub async fn run_sessions<D: DockerApi>(
     settings: SessionSettings,
     inventory: watch::Receiver<Snapshot>,
@@ -129,33 +137,44 @@ pub async fn run_sessions<D: DockerApi>(
     reaper: Reaper<D>,
 ) {
     let (work_tx, work_rx) = mpsc::channel(ORDER_QUEUE_CAP);
-    let (result_tx, result_rx) = mpsc::channel(RESULT_CAP);
-    let executor = tokio::spawn(execute_orders(reaper, work_rx, result_tx.clone()));
+    let executor = tokio::spawn(execute_orders(reaper, work_rx));
     let _abort_executor = AbortOnDrop(executor);
     // The inventory must be listed once before the first hello.
     if ready.wait_for(|r| *r).await.is_err() {
         return;
     }
-    let mut conn = Connection {
-        settings,
-        inventory,
-        work_tx,
-        result_tx,
-        result_rx,
-        seq: 0,
-        acked: false,
-    };
-    let mut backoff = conn.settings.backoff_min;
-    loop {
-        conn.acked = false;
-        let err = conn.run_once().await;
-        tracing::warn!(error = %ErrorChain(&err), "coordinator session ended");
-        if conn.acked {
-            backoff = conn.settings.backoff_min;
+    let sessions = settings.coordinator_urls.iter().map(|url| {
+        let (result_tx, result_rx) = mpsc::channel(RESULT_CAP);
+        let conn = Connection {
+            url: url.clone(),
+            settings: settings.clone(),
+            inventory: inventory.clone(),
+            work_tx: work_tx.clone(),
+            result_tx,
+            result_rx,
+            seq: 0,
+            acked: false,
+        };
+        conn.run_forever()
+    });
+    futures::future::join_all(sessions).await;
+}
+
+impl Connection {
+    async fn run_forever(self) {
+        let mut conn = self;
+        let mut backoff = conn.settings.backoff_min;
+        loop {
+            conn.acked = false;
+            let err = conn.run_once().await;
+            tracing::warn!(coordinator = %conn.url, error = %ErrorChain(&err), "coordinator session ended");
+            if conn.acked {
+                backoff = conn.settings.backoff_min;
+            }
+            let jittered = rand::rng().random_range(conn.settings.backoff_min..=backoff);
+            tokio::time::sleep(jittered).await;
+            backoff = (backoff * 2).min(conn.settings.backoff_max);
         }
-        let jittered = rand::rng().random_range(conn.settings.backoff_min..=backoff);
-        tokio::time::sleep(jittered).await;
-        backoff = (backoff * 2).min(conn.settings.backoff_max);
     }
 }
 
@@ -167,25 +186,21 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn execute_orders<D: DockerApi>(
-    mut reaper: Reaper<D>,
-    mut work: mpsc::Receiver<Work>,
-    results: mpsc::Sender<ReapResult>,
-) {
+async fn execute_orders<D: DockerApi>(mut reaper: Reaper<D>, mut work: mpsc::Receiver<Work>) {
     while let Some(w) = work.recv().await {
         match w {
             Work::Term(t) => reaper.observe_term(t),
-            Work::Order(order) => {
+            Work::Order(order, reply) => {
                 let result = reaper.execute(&order).await;
-                if results.send(result).await.is_err() {
-                    return;
-                }
+                // A session that ended drops its results; the coordinator times the order out.
+                let _ = reply.send(result).await;
             }
         }
     }
 }
 
 struct Connection {
+    url: String,
     settings: SessionSettings,
     inventory: watch::Receiver<Snapshot>,
     work_tx: mpsc::Sender<Work>,
@@ -199,14 +214,14 @@ impl Connection {
     async fn run_once(&mut self) -> SessionError {
         match self.session().await {
             Ok(()) => SessionError::Closed {
-                url: self.settings.coordinator_url.clone(),
+                url: self.url.clone(),
             },
             Err(e) => e,
         }
     }
 
     async fn session(&mut self) -> Result<(), SessionError> {
-        let url = self.settings.coordinator_url.clone();
+        let url = self.url.clone();
         let endpoint = Endpoint::from_shared(url.clone())
             .map_err(|source| SessionError::Url {
                 url: url.clone(),
@@ -296,7 +311,11 @@ impl Connection {
 
     fn enqueue(&self, order: ReapOrder) {
         let id = order.order_id.clone();
-        if self.work_tx.try_send(Work::Order(order)).is_err() {
+        if self
+            .work_tx
+            .try_send(Work::Order(order, self.result_tx.clone()))
+            .is_err()
+        {
             let busy = refusal(id, RefusalReason::Busy, "agent order queue full");
             let _ = self.result_tx.try_send(busy);
         }
@@ -326,7 +345,7 @@ impl Connection {
         match tokio::time::timeout(SEND_TIMEOUT, out.send(msg)).await {
             Ok(Ok(())) => Ok(()),
             _ => Err(SessionError::SendStalled {
-                url: self.settings.coordinator_url.clone(),
+                url: self.url.clone(),
             }),
         }
     }

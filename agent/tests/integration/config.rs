@@ -9,8 +9,8 @@ fn the_example_config_parses_with_the_real_loader() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/agent.yaml");
     let cfg = AgentConfig::from_file(&path).expect("example parses");
     assert_eq!(
-        cfg.coordinator_url,
-        "http://galley-coordinator.example.com:7070"
+        cfg.coordinators(),
+        ["http://galley-coordinator.example.com:7070"]
     );
     assert_eq!(cfg.min_age_secs, 3600);
     assert_eq!(cfg.heartbeat_interval_secs, 10);
@@ -39,4 +39,31 @@ fn galley_agent_version_works() {
         .expect("run galley-agent");
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("galley-agent "));
+}
+
+#[test]
+fn several_coordinators_and_tls_are_checked_together() {
+    let p = Path::new("agent.yaml");
+    let cfg = AgentConfig::parse(
+        p,
+        "coordinator_url: https://m1:7070\ncoordinator_urls: [https://m2:7070, https://m1:7070]\n\
+         tls: {ca_file: /c, cert_file: /e, key_file: /k}\n",
+    )
+    .expect("parses");
+    assert_eq!(cfg.coordinators(), ["https://m1:7070", "https://m2:7070"]);
+    let err = AgentConfig::parse(p, "coordinator_urls: [https://m1:7070]\n")
+        .expect_err("https without tls")
+        .to_string();
+    assert!(err.contains("agent.yaml") && err.contains("tls"), "{err}");
+    let err = AgentConfig::parse(
+        p,
+        "coordinator_urls: [https://m1:7070, http://m2:7070]\ntls: {ca_file: /c, cert_file: /e, key_file: /k}\n",
+    )
+    .expect_err("mixed")
+    .to_string();
+    assert!(err.contains("https://"), "{err}");
+    let err = AgentConfig::parse(p, "docker_socket: /x\n")
+        .expect_err("no coordinator")
+        .to_string();
+    assert!(err.contains("coordinator_url"), "{err}");
 }

@@ -83,7 +83,7 @@ impl EmulatedCluster {
                 .map_err(|e| DemoError::Emulator(format!("agent of {host}: {e}")))?;
             let settings = AgentSettings {
                 session: SessionSettings {
-                    coordinator_url: coordinator_url.to_owned(),
+                    coordinator_urls: vec![coordinator_url.to_owned()],
                     tls: None,
                     hello: hello(host, None),
                     heartbeat: Duration::from_secs(1),

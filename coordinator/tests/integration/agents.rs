@@ -3,5 +3,6 @@
 
 mod dockerd;
 mod emulator;
+mod ha;
 mod harness;
 mod proxy;

@@ -343,7 +343,7 @@ fn start_agent(
         Arc::new(docker),
         AgentSettings {
             session: SessionSettings {
-                coordinator_url: format!("https://localhost:{}", s.addr.port()),
+                coordinator_urls: vec![format!("https://localhost:{}", s.addr.port())],
                 tls: Some(tls),
                 hello: hello(host, None),
                 heartbeat: Duration::from_millis(100),

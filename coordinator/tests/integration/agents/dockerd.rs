@@ -169,7 +169,7 @@ async fn scenario(docker: Docker, sock: String, image: String, run_id: String) {
         Arc::new(BollardDocker::connect(&sock, 30).expect("bollard")),
         AgentSettings {
             session: SessionSettings {
-                coordinator_url: format!("http://{}", server.addr),
+                coordinator_urls: vec![format!("http://{}", server.addr)],
                 tls: None,
                 hello: hello(HOST, None),
                 heartbeat: Duration::from_millis(100),

@@ -190,11 +190,17 @@ impl Harness {
 
     /// Starts (or restarts) the agent of `host`, dialing `addr` (default: the server).
     pub fn start_agent(&mut self, host: &str, addr: Option<SocketAddr>) {
+        let url = self.coordinator_url(addr);
+        self.start_agent_to(host, vec![url]);
+    }
+
+    /// Starts (or restarts) the agent of `host` with a session to each of `urls`.
+    pub fn start_agent_to(&mut self, host: &str, urls: Vec<String>) {
         let docker =
             BollardDocker::connect(self.sockets[host].to_str().expect("utf8"), 5).expect("connect");
         let settings = AgentSettings {
             session: SessionSettings {
-                coordinator_url: self.coordinator_url(addr),
+                coordinator_urls: urls,
                 tls: None,
                 hello: hello(host, None),
                 heartbeat: HEARTBEAT,
