@@ -47,6 +47,9 @@ pub struct AgentConfig {
     /// Timeout of each Docker request, seconds.
     #[serde(default = "default_docker_timeout")]
     pub docker_timeout_secs: u64,
+    /// `host:port` to serve `/metrics` and `/healthz` on; unset: not served.
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
 }
 
 fn default_docker_socket() -> String {
@@ -151,6 +154,11 @@ impl AgentConfig {
                 "reconnect_min_ms",
                 "must be positive and <= reconnect_max_ms",
             ));
+        }
+        if let Some(addr) = &cfg.metrics_listen
+            && addr.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(bad("metrics_listen", "must be ip:port, e.g. 0.0.0.0:9101"));
         }
         Ok(cfg)
     }

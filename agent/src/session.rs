@@ -7,6 +7,7 @@
 //! of [`OUTBOUND_CAP`], orders through one of [`ORDER_QUEUE_CAP`] (a full queue refuses with
 //! `BUSY`), results through one of [`RESULT_CAP`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use galley_proto::v1::agent_message::Body as Up;
@@ -25,6 +26,7 @@ use crate::convert::to_proto;
 use crate::docker::DockerApi;
 use crate::error_chain::ErrorChain;
 use crate::inventory::{Snapshot, diff};
+use crate::metrics::AgentMetrics;
 use crate::reaper::{Reaper, refusal};
 
 /// Outbound messages buffered per connection.
@@ -107,10 +109,16 @@ pub async fn run_sessions<D: DockerApi>(
     inventory: watch::Receiver<Snapshot>,
     mut ready: watch::Receiver<bool>,
     reaper: Reaper<D>,
+    metrics: Arc<AgentMetrics>,
 ) {
     let (work_tx, work_rx) = mpsc::channel(ORDER_QUEUE_CAP);
     let (result_tx, result_rx) = mpsc::channel(RESULT_CAP);
-    let executor = tokio::spawn(execute_orders(reaper, work_rx, result_tx.clone()));
+    let executor = tokio::spawn(execute_orders(
+        reaper,
+        work_rx,
+        result_tx.clone(),
+        metrics.clone(),
+    ));
     let _abort_executor = AbortOnDrop(executor);
     // The inventory must be listed once before the first hello.
     if ready.wait_for(|r| *r).await.is_err() {
@@ -124,11 +132,13 @@ pub async fn run_sessions<D: DockerApi>(
         result_rx,
         seq: 0,
         acked: false,
+        metrics,
     };
     let mut backoff = conn.settings.backoff_min;
     loop {
         conn.acked = false;
         let err = conn.run_once().await;
+        conn.metrics.set_connected(false);
         tracing::warn!(error = %ErrorChain(&err), "coordinator session ended");
         if conn.acked {
             backoff = conn.settings.backoff_min;
@@ -136,6 +146,7 @@ pub async fn run_sessions<D: DockerApi>(
         let jittered = rand::rng().random_range(conn.settings.backoff_min..=backoff);
         tokio::time::sleep(jittered).await;
         backoff = (backoff * 2).min(conn.settings.backoff_max);
+        conn.metrics.session_reconnects.inc();
     }
 }
 
@@ -151,12 +162,14 @@ async fn execute_orders<D: DockerApi>(
     mut reaper: Reaper<D>,
     mut work: mpsc::Receiver<Work>,
     results: mpsc::Sender<ReapResult>,
+    metrics: Arc<AgentMetrics>,
 ) {
     while let Some(w) = work.recv().await {
         match w {
             Work::Term(t) => reaper.observe_term(t),
             Work::Order(order) => {
                 let result = reaper.execute(&order).await;
+                metrics.count_reap(&result);
                 if results.send(result).await.is_err() {
                     return;
                 }
@@ -173,6 +186,7 @@ struct Connection {
     result_rx: mpsc::Receiver<ReapResult>,
     seq: u64,
     acked: bool,
+    metrics: Arc<AgentMetrics>,
 }
 
 impl Connection {
@@ -217,6 +231,7 @@ impl Connection {
                 source,
             })?
             .into_inner();
+        self.metrics.set_connected(true);
         let mut heartbeat = tokio::time::interval(self.settings.heartbeat);
         heartbeat.tick().await;
         loop {
@@ -265,9 +280,11 @@ impl Connection {
     }
 
     fn enqueue(&self, order: ReapOrder) {
+        self.metrics.reap_orders.inc();
         let id = order.order_id.clone();
         if self.work_tx.try_send(Work::Order(order)).is_err() {
             let busy = refusal(id, RefusalReason::Busy, "agent order queue full");
+            self.metrics.count_reap(&busy);
             let _ = self.result_tx.try_send(busy);
         }
     }
