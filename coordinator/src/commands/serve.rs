@@ -10,10 +10,11 @@ use std::time::Duration;
 use galley_coordinator::apply::{ApplyBudget, ApplyEvent};
 use galley_coordinator::config::CoordinatorConfig;
 use galley_coordinator::deploy_log::{Component, DeployEvent, DeployLog, DeployLogConfig, Level};
+use galley_coordinator::haproxy::{HaproxyClient, HaproxySettings};
 use galley_coordinator::marathon::{MarathonClient, MarathonConfig};
 use galley_coordinator::mesos::MesosClient;
 use galley_coordinator::metrics::{Metrics, serve_metrics};
-use galley_coordinator::monitor::Monitor;
+use galley_coordinator::monitor::{Monitor, SmartstackSources};
 use galley_coordinator::plan::CleanupPolicy;
 use galley_coordinator::reconciler::{ReconcileSettings, Reconciler};
 use galley_coordinator::sensu::{QueuedSink, SensuClient};
@@ -153,7 +154,16 @@ pub async fn start_monitoring(
         .and_then(|v| v.as_u64())
         .unwrap_or(3030) as u16;
     let sink = QueuedSink::spawn(SensuClient::new(host, port, Duration::from_secs(2)), 1024);
-    let monitor = Monitor::new(cluster.to_string(), sink, metrics.clone(), events);
+    // The monitor's own clients: the launch queue for evidence, slaves and haproxy for the
+    // smartstack path.
+    let (marathon, mesos) = clients(config)?;
+    let haproxy = HaproxyClient::new(HaproxySettings::from_system_config(&system.raw));
+    let monitor = Monitor::new(cluster.to_string(), sink, metrics.clone(), events)
+        .with_launch_queue(Arc::new(marathon))
+        .with_smartstack(SmartstackSources {
+            slaves: Arc::new(mesos),
+            haproxy,
+        });
     let view = galley_coordinator::monitor::spawn(
         monitor,
         handle.status.clone(),

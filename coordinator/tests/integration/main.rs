@@ -15,5 +15,6 @@ mod gitwatch_tags;
 mod grpcurl;
 mod hacheck;
 mod monitoring;
+mod monitoring_live;
 mod reconcile;
 mod watch_events;
