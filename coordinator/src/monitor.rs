@@ -17,6 +17,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use galley_common::branch_state::branch_state;
 use galley_common::monitoring::{CheckKind, MonitoringSources, Status};
+use galley_common::observed::ObservedApp;
 use galley_common::replication::{
     CheckTarget, EvidenceConfig, NamespaceMember, ReplicationReport, expected_count,
     gather_evidence, healthy_task_count, instance_apps, is_bouncing, marathon_report,
@@ -185,9 +186,15 @@ impl<S: SensuSink> Monitor<S> {
                 MonitoringSources::for_instance(config, &entry.source, &entry.config.general).ok();
             let expected = expected_count(&members, &nerve_ns);
             let bouncing = is_bouncing(&record.snapshot.apps, &target.short_app_id());
-            let report = self
-                .replication(entry, config, &target, expected, record, now, round)
-                .await;
+            let check = InstanceCheck {
+                entry,
+                config,
+                target: &target,
+                expected,
+                apps: &record.snapshot.apps,
+                now,
+            };
+            let report = self.replication(check, round).await;
             if let Some(report) = report {
                 let output = report.alert_output();
                 self.send(
@@ -237,18 +244,19 @@ impl<S: SensuSink> Monitor<S> {
     /// One instance's replication report with its evidence; `None` when no event is due
     /// (smartstack instance announced under another namespace, as PaaSTA) or its haproxy view
     /// could not be read this round.
-    #[allow(clippy::too_many_arguments)]
     async fn replication(
         &self,
-        entry: &ServiceEntry,
-        config: &InstanceConfig,
-        target: &CheckTarget,
-        expected: u64,
-        record: &PassRecord,
-        now: DateTime<Utc>,
+        check: InstanceCheck<'_>,
         round: &mut Round,
     ) -> Option<ReplicationReport> {
-        let apps = &record.snapshot.apps;
+        let InstanceCheck {
+            entry,
+            config,
+            target,
+            expected,
+            apps,
+            now,
+        } = check;
         let short = target.short_app_id();
         let nerve_ns = config.nerve_ns().ok()?;
         let namespace = ServiceNamespaceConfig::load(&entry.config, &nerve_ns).ok();
@@ -297,6 +305,18 @@ impl<S: SensuSink> Monitor<S> {
             tracing::warn!(service = %key.0, instance = %key.1, error = %crate::error_chain::ErrorChain(&e), "sensu event not delivered");
         }
     }
+}
+
+/// One instance's replication check inputs.
+struct InstanceCheck<'a> {
+    entry: &'a ServiceEntry,
+    config: &'a InstanceConfig,
+    target: &'a CheckTarget,
+    /// Summed over the instances sharing its nerve_ns.
+    expected: u64,
+    /// Every Marathon app of the pass.
+    apps: &'a [ObservedApp],
+    now: DateTime<Utc>,
 }
 
 fn outcome_label(status: &PassStatus) -> &'static str {
