@@ -36,7 +36,7 @@ use sources::Round;
 /// One instance's replication result, kept for read APIs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceReplication {
-    /// Healthy tasks older than a minute.
+    /// Healthy tasks older than a minute (smartstack: UP haproxy backends over all locations).
     pub available: u64,
     /// Expected (summed per nerve_ns).
     pub expected: u64,
