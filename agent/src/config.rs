@@ -47,7 +47,7 @@ pub struct AgentConfig {
     /// Timeout of each Docker request, seconds.
     #[serde(default = "default_docker_timeout")]
     pub docker_timeout_secs: u64,
-    /// `host:port` to serve `/metrics` and `/healthz` on; unset: not served.
+    /// `ip:port` to serve `/metrics` and `/healthz` on; unset: not served.
     #[serde(default)]
     pub metrics_listen: Option<String>,
 }
