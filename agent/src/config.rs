@@ -52,6 +52,9 @@ pub struct AgentConfig {
     /// Timeout of each Docker request, seconds.
     #[serde(default = "default_docker_timeout")]
     pub docker_timeout_secs: u64,
+    /// `ip:port` to serve `/metrics` and `/healthz` on; unset: not served.
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
     /// Mutual TLS to the coordinator (required with an `https://` coordinator_url).
     #[serde(default)]
     pub tls: Option<AgentTls>,
@@ -189,6 +192,11 @@ impl AgentConfig {
                 "reconnect_min_ms",
                 "must be positive and <= reconnect_max_ms",
             ));
+        }
+        if let Some(addr) = &cfg.metrics_listen
+            && addr.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(bad("metrics_listen", "must be ip:port, e.g. 0.0.0.0:9101"));
         }
         Ok(cfg)
     }

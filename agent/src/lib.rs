@@ -8,12 +8,16 @@
 //! - [`session::run_sessions`]: the gRPC stream to the coordinator (reconnecting), diffing
 //!   snapshots into deltas; orders go through a bounded queue to
 //! - the order executor ([`reaper::Reaper`]), whose results return on a bounded channel.
+//! - optionally, [`metrics::serve`]: `/metrics` and `/healthz` on `metrics_listen`; Docker
+//!   calls go through [`metrics::MeteredDocker`] and the session reports into the same
+//!   [`metrics::AgentMetrics`].
 
 pub mod config;
 pub mod convert;
 pub mod docker;
 pub mod error_chain;
 pub mod inventory;
+pub mod metrics;
 pub mod reaper;
 pub mod session;
 
@@ -26,6 +30,7 @@ use tokio::task::JoinHandle;
 use crate::config::AgentConfig;
 use crate::docker::{BollardDocker, DockerApi, DockerError};
 use crate::inventory::InventoryTask;
+use crate::metrics::{AgentMetrics, MeteredDocker};
 use crate::reaper::{Reaper, ReaperLimits};
 use crate::session::{SessionSettings, run_sessions};
 
@@ -80,32 +85,101 @@ impl Drop for AgentHandle {
     }
 }
 
-/// Starts the inventory and session tasks over `docker`.
+/// Starts the inventory and session tasks over `docker` (metrics are kept but not served).
 pub fn spawn<D: DockerApi>(docker: Arc<D>, settings: AgentSettings) -> AgentHandle {
+    spawn_with_metrics(docker, settings, Arc::new(AgentMetrics::new()))
+}
+
+/// Starts the inventory and session tasks over `docker`, recording into `metrics`.
+pub fn spawn_with_metrics<D: DockerApi>(
+    docker: Arc<D>,
+    settings: AgentSettings,
+    metrics: Arc<AgentMetrics>,
+) -> AgentHandle {
+    let docker = Arc::new(MeteredDocker::new(docker, metrics.clone()));
     let (inventory, ready, inv_task) = InventoryTask::spawn(docker.clone(), settings.relist_every);
+    let counter = tokio::spawn(count_containers(inventory.clone(), metrics.clone()));
     let reaper = Reaper::new(docker, settings.limits);
-    let sessions = tokio::spawn(run_sessions(settings.session, inventory, ready, reaper));
+    let sessions = tokio::spawn(run_sessions(
+        settings.session,
+        inventory,
+        ready,
+        reaper,
+        metrics,
+    ));
     AgentHandle {
-        tasks: vec![inv_task, sessions],
+        tasks: vec![inv_task, counter, sessions],
     }
 }
 
+/// Keeps the container gauge equal to the inventory's size.
+async fn count_containers(
+    mut inventory: tokio::sync::watch::Receiver<inventory::Snapshot>,
+    metrics: Arc<AgentMetrics>,
+) {
+    loop {
+        let n = inventory.borrow_and_update().len();
+        metrics.containers.set(i64::try_from(n).unwrap_or(i64::MAX));
+        if inventory.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The Docker socket could not be set up.
+    #[error(transparent)]
+    Docker(DockerError),
+    /// `metrics_listen` could not be bound.
+    #[error("metrics_listen {addr}: cannot listen")]
+    MetricsListen {
+        /// The configured address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Runs the agent of `cfg` until `shutdown` completes.
-pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<(), DockerError> {
-    let docker = Arc::new(BollardDocker::connect(
-        &cfg.docker_socket,
-        cfg.docker_timeout_secs,
-    )?);
+pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+    let docker = Arc::new(
+        BollardDocker::connect(&cfg.docker_socket, cfg.docker_timeout_secs)
+            .map_err(AgentError::Docker)?,
+    );
     let settings = AgentSettings::from_config(&cfg);
+    let metrics = Arc::new(AgentMetrics::new());
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(addr) = &cfg.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr.as_str())
+            .await
+            .map_err(|source| AgentError::MetricsListen {
+                addr: addr.clone(),
+                source,
+            })?;
+        tracing::info!(%addr, "serving /metrics and /healthz");
+        let stopped = async {
+            let _ = http_stopped.await;
+        };
+        let served = metrics.clone();
+        tokio::spawn(async move {
+            if let Err(err) = crate::metrics::serve(listener, served, stopped).await {
+                tracing::warn!(error = %err, "metrics server ended");
+            }
+        });
+    }
     tracing::info!(
         hostname = %settings.session.hello.hostname,
         coordinators = ?settings.session.coordinator_urls,
         docker = %cfg.docker_socket,
         "galley-agent starting"
     );
-    let agent = spawn(docker, settings);
+    let agent = spawn_with_metrics(docker, settings, metrics);
     shutdown.await;
     agent.stop();
+    let _ = stop_http.send(());
     tracing::info!("galley-agent stopped");
     Ok(())
 }

@@ -13,6 +13,7 @@
 //! of [`OUTBOUND_CAP`], orders through one of [`ORDER_QUEUE_CAP`] (a full queue refuses with
 //! `BUSY`), results through one of [`RESULT_CAP`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use galley_proto::v1::agent_message::Body as Up;
@@ -31,6 +32,7 @@ use crate::convert::to_proto;
 use crate::docker::DockerApi;
 use crate::error_chain::ErrorChain;
 use crate::inventory::{Snapshot, diff};
+use crate::metrics::AgentMetrics;
 use crate::reaper::{Reaper, refusal};
 
 /// Outbound messages buffered per connection.
@@ -135,9 +137,10 @@ pub async fn run_sessions<D: DockerApi>(
     inventory: watch::Receiver<Snapshot>,
     mut ready: watch::Receiver<bool>,
     reaper: Reaper<D>,
+    metrics: Arc<AgentMetrics>,
 ) {
     let (work_tx, work_rx) = mpsc::channel(ORDER_QUEUE_CAP);
-    let executor = tokio::spawn(execute_orders(reaper, work_rx));
+    let executor = tokio::spawn(execute_orders(reaper, work_rx, metrics.clone()));
     let _abort_executor = AbortOnDrop(executor);
     // The inventory must be listed once before the first hello.
     if ready.wait_for(|r| *r).await.is_err() {
@@ -154,6 +157,8 @@ pub async fn run_sessions<D: DockerApi>(
             result_rx,
             seq: 0,
             acked: false,
+            open: false,
+            metrics: metrics.clone(),
         };
         conn.run_forever()
     });
@@ -167,6 +172,9 @@ impl Connection {
         loop {
             conn.acked = false;
             let err = conn.run_once().await;
+            if std::mem::take(&mut conn.open) {
+                conn.metrics.session_closed();
+            }
             tracing::warn!(coordinator = %conn.url, error = %ErrorChain(&err), "coordinator session ended");
             if conn.acked {
                 backoff = conn.settings.backoff_min;
@@ -174,6 +182,7 @@ impl Connection {
             let jittered = rand::rng().random_range(conn.settings.backoff_min..=backoff);
             tokio::time::sleep(jittered).await;
             backoff = (backoff * 2).min(conn.settings.backoff_max);
+            conn.metrics.session_reconnects.inc();
         }
     }
 }
@@ -186,12 +195,17 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn execute_orders<D: DockerApi>(mut reaper: Reaper<D>, mut work: mpsc::Receiver<Work>) {
+async fn execute_orders<D: DockerApi>(
+    mut reaper: Reaper<D>,
+    mut work: mpsc::Receiver<Work>,
+    metrics: Arc<AgentMetrics>,
+) {
     while let Some(w) = work.recv().await {
         match w {
             Work::Term(t) => reaper.observe_term(t),
             Work::Order(order, reply) => {
                 let result = reaper.execute(&order).await;
+                metrics.count_reap(&result);
                 // A session that ended drops its results; the coordinator times the order out.
                 let _ = reply.send(result).await;
             }
@@ -208,6 +222,9 @@ struct Connection {
     result_rx: mpsc::Receiver<ReapResult>,
     seq: u64,
     acked: bool,
+    /// The stream is open (counted in the `session_connected` gauge).
+    open: bool,
+    metrics: Arc<AgentMetrics>,
 }
 
 impl Connection {
@@ -262,6 +279,8 @@ impl Connection {
                 source,
             })?
             .into_inner();
+        self.open = true;
+        self.metrics.session_opened();
         let mut heartbeat = tokio::time::interval(self.settings.heartbeat);
         heartbeat.tick().await;
         loop {
@@ -310,6 +329,7 @@ impl Connection {
     }
 
     fn enqueue(&self, order: ReapOrder) {
+        self.metrics.reap_orders.inc();
         let id = order.order_id.clone();
         if self
             .work_tx
@@ -317,6 +337,7 @@ impl Connection {
             .is_err()
         {
             let busy = refusal(id, RefusalReason::Busy, "agent order queue full");
+            self.metrics.count_reap(&busy);
             let _ = self.result_tx.try_send(busy);
         }
     }

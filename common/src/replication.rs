@@ -26,8 +26,10 @@ use crate::refs::DesiredState;
 use crate::soa::{ConfigError, InstanceConfig};
 
 mod evidence;
+mod haproxy;
 
 pub use evidence::{Evidence, EvidenceConfig, QueueSignal, gather_evidence};
+pub use haproxy::{HaproxyCsvError, HaproxyRow, first_slave_per_location, parse_csv, up_backends};
 
 /// A task must have started more than this long ago to count as available.
 pub const MIN_TASK_AGE: TimeDelta = TimeDelta::minutes(1);

@@ -19,6 +19,7 @@ pub mod generate;
 pub mod git;
 pub mod gitwatch;
 pub mod grpc;
+pub mod haproxy;
 pub mod marathon;
 pub mod mesos;
 pub mod metrics;

@@ -1,6 +1,6 @@
-//! Prometheus metrics of the coordinator and the agent, kept in a `prometheus-client` registry
-//! and served as text on `/metrics` (OpenMetrics exposition, which Prometheus negotiates) by
-//! [`serve_metrics`].
+//! Prometheus metrics of the coordinator (the agent has its own, `galley_agent::metrics`), kept
+//! in a `prometheus-client` registry and served as text on `/metrics` (OpenMetrics exposition,
+//! which Prometheus negotiates) by [`serve_metrics`].
 //!
 //! Label cardinality stays bounded: per-instance gauges carry `service`/`instance` only, are
 //! replaced wholesale each pass ([`Metrics::record_replication`], [`Metrics::record_bounces`])

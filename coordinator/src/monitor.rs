@@ -1,7 +1,15 @@
 //! After every reconcile pass: replication checks (PaaSTA's
 //! check_marathon_services_replication), setup_marathon_job status events, Sensu alerts with
-//! recovery and removal OKs, the deploy-log "Replication:" lines, and Prometheus metrics — all
-//! from the pass's snapshot, never from extra Marathon calls.
+//! recovery and removal OKs, the deploy-log "Replication:" lines, and Prometheus metrics — from
+//! the pass's snapshot, plus what [`sources`] reads at most once per round when needed:
+//! Marathon's launch queue for the evidence of under-replicated or bouncing instances
+//! ([`Monitor::with_launch_queue`]), and the Mesos slaves and synapse's haproxy for instances
+//! whose namespace has a `proxy_port` ([`Monitor::with_smartstack`]; without it those are
+//! counted from Marathon's tasks, as for every other instance).
+
+mod sources;
+
+pub use sources::{LaunchQueue, SlaveList, SmartstackSources};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -9,22 +17,26 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use galley_common::branch_state::branch_state;
 use galley_common::monitoring::{CheckKind, MonitoringSources, Status};
+use galley_common::observed::ObservedApp;
 use galley_common::replication::{
-    CheckTarget, EvidenceConfig, MarathonObservation, NamespaceMember, check_marathon_instance,
-    expected_count, is_bouncing,
+    CheckTarget, EvidenceConfig, NamespaceMember, ReplicationReport, expected_count,
+    gather_evidence, healthy_task_count, instance_apps, is_bouncing, marathon_report,
+    smartstack_report,
 };
-use galley_common::soa::InstanceKind;
+use galley_common::smartstack::ServiceNamespaceConfig;
+use galley_common::soa::{InstanceConfig, InstanceKind};
 
 use crate::apply::ApplyEvent;
 use crate::desired::{InstanceIssue, ServiceEntry};
 use crate::metrics::Metrics;
 use crate::reconciler::{EventSink, PassRecord, PassStatus};
 use crate::sensu::{AlertTracker, SensuSink};
+use sources::Round;
 
 /// One instance's replication result, kept for read APIs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceReplication {
-    /// Healthy tasks older than a minute.
+    /// Healthy tasks older than a minute (smartstack: UP haproxy backends over all locations).
     pub available: u64,
     /// Expected (summed per nerve_ns).
     pub expected: u64,
@@ -42,6 +54,8 @@ pub struct Monitor<S: SensuSink> {
     alerts: AlertTracker<S>,
     metrics: Arc<Metrics>,
     events: EventSink,
+    queue: Option<Arc<dyn LaunchQueue>>,
+    smartstack: Option<SmartstackSources>,
 }
 
 impl<S: SensuSink> Monitor<S> {
@@ -52,7 +66,23 @@ impl<S: SensuSink> Monitor<S> {
             alerts: AlertTracker::new(sink),
             metrics,
             events,
+            queue: None,
+            smartstack: None,
         }
+    }
+
+    /// Reads Marathon's launch queue (once per round, only when an instance is under-replicated
+    /// or bouncing) for backoff and capacity evidence.
+    pub fn with_launch_queue(mut self, queue: Arc<dyn LaunchQueue>) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+
+    /// Counts instances whose namespace has a `proxy_port` from synapse's haproxy per discover
+    /// location (spec §5.2) instead of from Marathon's tasks.
+    pub fn with_smartstack(mut self, sources: SmartstackSources) -> Self {
+        self.smartstack = Some(sources);
+        self
     }
 
     /// Processes one finished pass. Returns the replication results by instance.
@@ -81,8 +111,9 @@ impl<S: SensuSink> Monitor<S> {
         }
         let snapshot = &record.snapshot;
         let mut results = BTreeMap::new();
+        let mut round = Round::default();
         for (service, entry) in &snapshot.desired.services {
-            self.check_service(service, entry, record, now, &mut results)
+            self.check_service(service, entry, record, now, &mut round, &mut results)
                 .await;
         }
         self.metrics.record_replication(
@@ -118,6 +149,7 @@ impl<S: SensuSink> Monitor<S> {
         entry: &ServiceEntry,
         record: &PassRecord,
         now: DateTime<Utc>,
+        round: &mut Round,
         results: &mut BTreeMap<(String, String), InstanceReplication>,
     ) {
         let Some(deployments) = &entry.deployments else {
@@ -153,29 +185,43 @@ impl<S: SensuSink> Monitor<S> {
             let sources =
                 MonitoringSources::for_instance(config, &entry.source, &entry.config.general).ok();
             let expected = expected_count(&members, &nerve_ns);
-            let observation = MarathonObservation {
+            let bouncing = is_bouncing(&record.snapshot.apps, &target.short_app_id());
+            let check = InstanceCheck {
+                entry,
+                config,
+                target: &target,
+                expected,
                 apps: &record.snapshot.apps,
                 now,
-                queue: &[],
             };
-            let report =
-                check_marathon_instance(&target, expected, observation, &EvidenceConfig::default());
-            let bouncing = is_bouncing(&record.snapshot.apps, &target.short_app_id());
-            let output = report.alert_output();
-            self.send(
-                CheckKind::Replication,
-                &key,
-                report.status,
-                &output,
-                sources.as_ref(),
-            )
-            .await;
-            (self.events)(ApplyEvent {
-                service: key.0.clone(),
-                instance: key.1.clone(),
-                level: "debug",
-                message: format!("Replication: {}", report.output),
-            });
+            let report = self.replication(check, round).await;
+            if let Some(report) = report {
+                let output = report.alert_output();
+                self.send(
+                    CheckKind::Replication,
+                    &key,
+                    report.status,
+                    &output,
+                    sources.as_ref(),
+                )
+                .await;
+                (self.events)(ApplyEvent {
+                    service: key.0.clone(),
+                    instance: key.1.clone(),
+                    level: "debug",
+                    message: format!("Replication: {}", report.output),
+                });
+                results.insert(
+                    key.clone(),
+                    InstanceReplication {
+                        available: report.available,
+                        expected: report.expected,
+                        status: report.status,
+                        output,
+                        bouncing,
+                    },
+                );
+            }
             let (setup_status, setup_output) = match record.snapshot.desired.issues.get(&key) {
                 None | Some(InstanceIssue::NoDeployments) => {
                     (Status::Ok, "Service deployed.".to_string())
@@ -192,17 +238,54 @@ impl<S: SensuSink> Monitor<S> {
                 sources.as_ref(),
             )
             .await;
-            results.insert(
-                key,
-                InstanceReplication {
-                    available: report.available,
-                    expected: report.expected,
-                    status: report.status,
-                    output,
-                    bouncing,
-                },
-            );
         }
+    }
+
+    /// One instance's replication report with its evidence; `None` when no event is due
+    /// (smartstack instance announced under another namespace, as PaaSTA) or its haproxy view
+    /// could not be read this round.
+    async fn replication(
+        &self,
+        check: InstanceCheck<'_>,
+        round: &mut Round,
+    ) -> Option<ReplicationReport> {
+        let InstanceCheck {
+            entry,
+            config,
+            target,
+            expected,
+            apps,
+            now,
+        } = check;
+        let short = target.short_app_id();
+        let nerve_ns = config.nerve_ns().ok()?;
+        let namespace = ServiceNamespaceConfig::load(&entry.config, &nerve_ns).ok();
+        let report = match (&self.smartstack, namespace) {
+            (Some(smartstack), Some(ns)) if ns.is_in_smartstack() => {
+                let blacklist = config.monitoring_blacklist().unwrap_or_default();
+                let Some(locations) = round
+                    .locations(smartstack, &self.metrics, ns.discover(), &blacklist)
+                    .await
+                else {
+                    tracing::warn!(service = %target.service, instance = %target.instance, "no smartstack view this round; replication not checked");
+                    return None;
+                };
+                smartstack_report(target, &nerve_ns, expected, &locations)?
+            }
+            _ => marathon_report(target, expected, healthy_task_count(apps, &short, now)),
+        };
+        let bouncing = is_bouncing(apps, &short);
+        if !report.is_under_replicated() && !bouncing {
+            return Some(report);
+        }
+        let queue = round.queue(self.queue.as_deref(), &self.metrics).await;
+        let evidence = gather_evidence(
+            &instance_apps(apps, &short),
+            now,
+            &EvidenceConfig::default(),
+            queue,
+        );
+        Some(report.with_evidence(bouncing, evidence))
     }
 
     async fn send(
@@ -222,6 +305,18 @@ impl<S: SensuSink> Monitor<S> {
             tracing::warn!(service = %key.0, instance = %key.1, error = %crate::error_chain::ErrorChain(&e), "sensu event not delivered");
         }
     }
+}
+
+/// One instance's replication check inputs.
+struct InstanceCheck<'a> {
+    entry: &'a ServiceEntry,
+    config: &'a InstanceConfig,
+    target: &'a CheckTarget,
+    /// Summed over the instances sharing its nerve_ns.
+    expected: u64,
+    /// Every Marathon app of the pass.
+    apps: &'a [ObservedApp],
+    now: DateTime<Utc>,
 }
 
 fn outcome_label(status: &PassStatus) -> &'static str {

@@ -11,6 +11,7 @@
 
 pub mod clock;
 pub mod docker;
+pub mod haproxy;
 pub mod marathon;
 
 pub use clock::SimClock;

@@ -29,6 +29,15 @@ fn unknown_keys_and_bad_values_are_errors_naming_the_file() {
     assert!(err.to_string().contains("heartbeat_interval_secs"), "{err}");
     let err = AgentConfig::parse(p, "docker_socket: /x\n").expect_err("missing url");
     assert!(err.to_string().contains("coordinator_url"), "{err}");
+    let err = AgentConfig::parse(p, "coordinator_url: http://x\nmetrics_listen: localhost\n")
+        .expect_err("no port");
+    assert!(err.to_string().contains("metrics_listen"), "{err}");
+    let ok = AgentConfig::parse(
+        p,
+        "coordinator_url: http://x\nmetrics_listen: 0.0.0.0:9101\n",
+    )
+    .expect("valid");
+    assert_eq!(ok.metrics_listen.as_deref(), Some("0.0.0.0:9101"));
 }
 
 #[test]

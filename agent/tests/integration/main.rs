@@ -1,4 +1,5 @@
 //! The agent's integration tests, compiled as one binary.
 
 mod config;
+mod metrics;
 mod reaper;

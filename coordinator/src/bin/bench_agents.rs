@@ -95,6 +95,9 @@ impl MarathonApi for NoMarathon {
     async fn delete_app(&self, _: &str) -> Result<(), MarathonError> {
         Ok(())
     }
+    async fn queue(&self) -> Result<Vec<galley_common::replication::QueueSignal>, MarathonError> {
+        Ok(Vec::new())
+    }
 }
 
 async fn parent(n: usize, c: usize, secs: u64) -> anyhow::Result<()> {

@@ -114,6 +114,9 @@ impl MarathonApi for FakeMarathon {
         self.apps.lock().expect("lock").remove(id);
         Ok(())
     }
+    async fn queue(&self) -> Result<Vec<galley_common::replication::QueueSignal>, MarathonError> {
+        Ok(Vec::new())
+    }
 }
 
 struct FakeMesos;

@@ -50,6 +50,9 @@ impl MarathonApi for Counting {
     async fn delete_app(&self, id: &str) -> Result<(), MarathonError> {
         self.inner.delete_app(id).await
     }
+    async fn queue(&self) -> Result<Vec<galley_common::replication::QueueSignal>, MarathonError> {
+        self.inner.queue().await
+    }
 }
 
 fn main() -> anyhow::Result<()> {

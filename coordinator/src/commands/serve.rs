@@ -14,10 +14,11 @@ use galley_coordinator::election::{
     ElectionState, LeaderElection, Leadership, SoleLeader, ZkElection, ZkSettings, acting_term,
     destructive_term, spawn_gate,
 };
+use galley_coordinator::haproxy::{HaproxyClient, HaproxySettings};
 use galley_coordinator::marathon::{MarathonClient, MarathonConfig};
 use galley_coordinator::mesos::MesosClient;
 use galley_coordinator::metrics::{Metrics, serve_metrics};
-use galley_coordinator::monitor::Monitor;
+use galley_coordinator::monitor::{Monitor, SmartstackSources};
 use galley_coordinator::plan::CleanupPolicy;
 use galley_coordinator::reconciler::{ReconcileSettings, Reconciler};
 use galley_coordinator::sensu::{LeaderOnly, QueuedSink, SensuClient};
@@ -201,7 +202,16 @@ pub async fn start_monitoring(
         inner: QueuedSink::spawn(SensuClient::new(host, port, Duration::from_secs(2)), 1024),
         acting,
     };
-    let monitor = Monitor::new(cluster.to_string(), sink, metrics.clone(), events);
+    // The monitor's own clients: the launch queue for evidence, slaves and haproxy for the
+    // smartstack path.
+    let (marathon, mesos) = clients(config)?;
+    let haproxy = HaproxyClient::new(HaproxySettings::from_system_config(&system.raw));
+    let monitor = Monitor::new(cluster.to_string(), sink, metrics.clone(), events)
+        .with_launch_queue(Arc::new(marathon))
+        .with_smartstack(SmartstackSources {
+            slaves: Arc::new(mesos),
+            haproxy,
+        });
     let view = galley_coordinator::monitor::spawn(
         monitor,
         handle.status.clone(),

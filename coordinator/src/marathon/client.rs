@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use galley_common::observed::ObservedApp;
+use galley_common::replication::QueueSignal;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use super::dto::{AppList, ErrorBody};
+use super::dto::{AppList, ErrorBody, QueueList};
 use super::{MarathonApi, MarathonError};
 
 /// Where and how to reach Marathon.
@@ -179,5 +180,22 @@ impl MarathonApi for MarathonClient {
         )
         .await
         .map(drop)
+    }
+
+    async fn queue(&self) -> Result<Vec<QueueSignal>, MarathonError> {
+        let body = self
+            .send("queue", Method::GET, "/v2/queue", &[], None)
+            .await?;
+        let list: QueueList =
+            serde_json::from_slice(&body).map_err(|source| MarathonError::Decode {
+                op: "queue",
+                url: self.url("/v2/queue"),
+                source,
+            })?;
+        Ok(list
+            .queue
+            .into_iter()
+            .filter_map(|item| item.into_signal())
+            .collect())
     }
 }

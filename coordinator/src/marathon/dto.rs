@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use galley_common::observed::{ObservedApp, ObservedTask, TaskFailure};
+use galley_common::replication::QueueSignal;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -136,5 +137,129 @@ impl From<App> for ObservedApp {
             tasks_healthy: a.tasks_healthy,
             tasks_unhealthy: a.tasks_unhealthy,
         }
+    }
+}
+
+/// `GET /v2/queue` (spec §1.8): only apps with launches waiting or a backoff running.
+#[derive(Debug, Deserialize)]
+pub(super) struct QueueList {
+    #[serde(default)]
+    pub(super) queue: Vec<QueueItem>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct QueueItem {
+    /// Pods (Marathon ≥1.4) carry `pod` instead; they have no app id and are skipped.
+    #[serde(default)]
+    app: Option<QueueApp>,
+    #[serde(default)]
+    count: u32,
+    #[serde(default)]
+    delay: Option<QueueDelay>,
+    #[serde(default)]
+    processed_offers_summary: Option<OffersSummary>,
+}
+
+#[derive(Debug, Deserialize)]
+struct QueueApp {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueueDelay {
+    #[serde(default)]
+    time_left_seconds: u64,
+    #[serde(default)]
+    overdue: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OffersSummary {
+    #[serde(default)]
+    unused_offers_count: u64,
+    #[serde(default)]
+    reject_summary_last_offers: Vec<RejectSummary>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RejectSummary {
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    declined: u64,
+}
+
+impl QueueItem {
+    /// The signal for this item; `None` for pods.
+    pub(super) fn into_signal(self) -> Option<QueueSignal> {
+        let app = self.app?;
+        // An overdue delay has run out: Marathon is only waiting for an offer.
+        let delay_seconds = self
+            .delay
+            .filter(|d| !d.overdue && d.time_left_seconds > 0)
+            .map(|d| d.time_left_seconds);
+        // Offers came and none fit: name the reasons Marathon declined them for.
+        let no_capacity = self.processed_offers_summary.and_then(|s| {
+            let reasons: Vec<String> = s
+                .reject_summary_last_offers
+                .into_iter()
+                .filter(|r| r.declined > 0 && !r.reason.is_empty())
+                .map(|r| r.reason)
+                .collect();
+            (s.unused_offers_count > 0 && !reasons.is_empty()).then(|| reasons.join(", "))
+        });
+        Some(QueueSignal {
+            app_id: format!("/{}", app.id.trim_start_matches('/')),
+            count: self.count,
+            delay_seconds,
+            no_capacity,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_items_become_signals() {
+        let body = serde_json::json!({"queue": [
+            {"app": {"id": "/web.main.gitaaaa.configbbbb"}, "count": 2,
+             "delay": {"timeLeftSeconds": 7, "overdue": false}, "since": "2017-01-01T00:00:00.000Z"},
+            {"app": {"id": "/api.main.gitaaaa.configbbbb"}, "count": 3,
+             "delay": {"timeLeftSeconds": 0, "overdue": true},
+             "processedOffersSummary": {"processedOffersCount": 9, "unusedOffersCount": 9,
+                "rejectSummaryLastOffers": [
+                    {"reason": "UnfulfilledRole", "declined": 0, "processed": 9},
+                    {"reason": "InsufficientCpus", "declined": 6, "processed": 9},
+                    {"reason": "UnfulfilledConstraint", "declined": 3, "processed": 3}]}},
+            {"pod": {"id": "/some-pod"}, "count": 1}
+        ]});
+        let list: QueueList = serde_json::from_value(body).expect("parses");
+        let signals: Vec<QueueSignal> = list
+            .queue
+            .into_iter()
+            .filter_map(QueueItem::into_signal)
+            .collect();
+        assert_eq!(
+            signals,
+            [
+                QueueSignal {
+                    app_id: "/web.main.gitaaaa.configbbbb".into(),
+                    count: 2,
+                    delay_seconds: Some(7),
+                    no_capacity: None,
+                },
+                QueueSignal {
+                    app_id: "/api.main.gitaaaa.configbbbb".into(),
+                    count: 3,
+                    delay_seconds: None,
+                    no_capacity: Some("InsufficientCpus, UnfulfilledConstraint".into()),
+                },
+            ]
+        );
     }
 }

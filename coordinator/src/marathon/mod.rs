@@ -8,6 +8,7 @@ use std::future::Future;
 
 pub use client::{MarathonClient, MarathonConfig};
 use galley_common::observed::ObservedApp;
+use galley_common::replication::QueueSignal;
 
 /// The Marathon operations Galley uses.
 pub trait MarathonApi: Send + Sync + 'static {
@@ -34,6 +35,8 @@ pub trait MarathonApi: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), MarathonError>> + Send;
     /// `DELETE /v2/apps/{id}` (Marathon defaults this to force).
     fn delete_app(&self, app_id: &str) -> impl Future<Output = Result<(), MarathonError>> + Send;
+    /// `GET /v2/queue`: apps with launches waiting or a launch delay (backoff) running.
+    fn queue(&self) -> impl Future<Output = Result<Vec<QueueSignal>, MarathonError>> + Send;
 }
 
 /// A failed Marathon call.

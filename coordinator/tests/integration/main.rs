@@ -16,6 +16,7 @@ mod gitwatch_tags;
 mod grpcurl;
 mod hacheck;
 mod monitoring;
+mod monitoring_live;
 mod reconcile;
 mod tls;
 mod watch_events;

@@ -23,6 +23,10 @@ pub struct MarathonArgs {
     /// Require HTTP basic auth, as `user:password`.
     #[arg(long)]
     pub credentials: Option<String>,
+    /// Also serve synapse's haproxy stats for every slave here (`/{host}/;csv;norefresh`,
+    /// backends grouped by the `region` attribute); see `galley_sim::haproxy`.
+    #[arg(long)]
+    pub haproxy_listen: Option<SocketAddr>,
 }
 
 /// Builds a runtime and serves until Ctrl-C.
@@ -53,6 +57,19 @@ async fn serve(args: MarathonArgs) -> anyhow::Result<()> {
     let sim = MarathonSim::start(config).await?;
     println!("marathon: {}", sim.marathon_url());
     println!("mesos:    {}", sim.mesos_url());
+    let _haproxy = match args.haproxy_listen {
+        Some(addr) => {
+            let haproxy = crate::haproxy::HaproxySim::start(
+                addr,
+                Some(sim.cluster().clone()),
+                Some("region"),
+            )
+            .await?;
+            println!("haproxy:  {}", haproxy.url_format());
+            Some(haproxy)
+        }
+        None => None,
+    };
     tokio::signal::ctrl_c().await?;
     sim.shutdown().await;
     Ok(())

@@ -109,6 +109,7 @@ mod placement;
 mod script;
 mod server;
 mod state;
+mod synapse;
 mod validate;
 mod validate_parts;
 
@@ -124,6 +125,7 @@ pub use handle::SimCluster;
 pub use script::{
     AppCounts, Fault, FaultKind, HistoryEvent, HistoryKind, MesosLeadership, Outcome, Sample,
 };
+pub use synapse::SynapseRow;
 
 /// Failure to start the emulator.
 #[derive(Debug, thiserror::Error)]

@@ -33,6 +33,9 @@
 #   Reconnect backoff ceiling.
 # @param docker_timeout_secs
 #   Timeout of each Docker request.
+# @param metrics_listen
+#   `ip:port` for the agent's Prometheus `/metrics` and `/healthz` (e.g. `0.0.0.0:9101`);
+#   undef: not served.
 # @param log_level
 #   RUST_LOG of the service (e.g. `info`, `debug`).
 #
@@ -53,6 +56,7 @@ class galley::agent (
   Integer[1] $reconnect_min_ms = 500,
   Integer[1] $reconnect_max_ms = 30000,
   Integer[1] $docker_timeout_secs = 30,
+  Optional[String[1]] $metrics_listen = undef,
   String[1] $log_level = 'info',
 ) inherits galley::params {
   contain galley
@@ -77,6 +81,7 @@ class galley::agent (
         'reconnect_min_ms'        => $reconnect_min_ms,
         'reconnect_max_ms'        => $reconnect_max_ms,
         'docker_timeout_secs'     => $docker_timeout_secs,
+        'metrics_listen'          => $metrics_listen,
     }),
     validate_cmd => "${galley::params::agent_binary} --config % --check-config",
   }
