@@ -23,6 +23,43 @@ use crate::fixtures::SoaTree;
 pub const SHA1: &str = "1111111111111111111111111111111111111111";
 pub const SHA2: &str = "2222222222222222222222222222222222222222";
 
+/// deployments.json text (cluster `testcluster`) running `sha` in `state` for `instances`.
+pub fn deployments_text(
+    service: &str,
+    instances: &[&str],
+    sha: &str,
+    state: DesiredState,
+    force_bounce: Option<&str>,
+) -> String {
+    let mut d = Deployments::default();
+    for inst in instances {
+        let image = format!("services-{service}:paasta-{sha}");
+        d.v1.insert(
+            format!("{service}:paasta-testcluster.{inst}"),
+            V1Entry {
+                docker_image: image.clone(),
+                desired_state: state,
+                force_bounce: force_bounce.map(String::from),
+            },
+        );
+        d.v2.deployments.insert(
+            format!("testcluster.{inst}"),
+            V2Deployment {
+                docker_image: image,
+                git_sha: sha.into(),
+            },
+        );
+        d.v2.controls.insert(
+            format!("{service}:testcluster.{inst}"),
+            V2Control {
+                desired_state: state,
+                force_bounce: force_bounce.map(String::from),
+            },
+        );
+    }
+    d.to_json_text()
+}
+
 pub struct Cluster {
     pub sim: MarathonSim,
     pub soa: SoaTree,
@@ -128,34 +165,11 @@ impl Cluster {
         state: DesiredState,
         force_bounce: Option<&str>,
     ) {
-        let mut d = Deployments::default();
-        for inst in instances {
-            let image = format!("services-{service}:paasta-{sha}");
-            d.v1.insert(
-                format!("{service}:paasta-testcluster.{inst}"),
-                V1Entry {
-                    docker_image: image.clone(),
-                    desired_state: state,
-                    force_bounce: force_bounce.map(String::from),
-                },
-            );
-            d.v2.deployments.insert(
-                format!("testcluster.{inst}"),
-                V2Deployment {
-                    docker_image: image,
-                    git_sha: sha.into(),
-                },
-            );
-            d.v2.controls.insert(
-                format!("{service}:testcluster.{inst}"),
-                V2Control {
-                    desired_state: state,
-                    force_bounce: force_bounce.map(String::from),
-                },
-            );
-        }
-        self.soa
-            .file(service, "deployments.json", &d.to_json_text());
+        self.soa.file(
+            service,
+            "deployments.json",
+            &deployments_text(service, instances, sha, state, force_bounce),
+        );
     }
 
     pub async fn pass(&mut self) -> PassRecord {
