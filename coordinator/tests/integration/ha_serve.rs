@@ -263,9 +263,9 @@ async fn three_coordinators_one_acts_and_a_successor_finishes_the_bounce() {
             }
         })
         .collect();
-    for i in 0..nodes.len() {
-        let cfg = config(&s, &sim, &zk, &path, &nodes[i]);
-        nodes[i].child = Some(spawn(&cfg, &nodes[i]));
+    for node in &mut nodes {
+        let cfg = config(&s, &sim, &zk, &path, node);
+        node.child = Some(spawn(&cfg, node));
     }
 
     let leader = one_leader(&s, &nodes, Duration::from_secs(60)).await;
