@@ -195,6 +195,9 @@ pub struct MarathonSection {
 pub struct MesosSection {
     /// Base URL of any master (followers redirect to the leader).
     pub url: String,
+    /// File holding `user:password` for basic auth (never logged).
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
     /// Per-request timeout.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: f64,
@@ -360,20 +363,30 @@ impl CoordinatorConfig {
 
     /// Reads the Marathon credentials file (`user:password`, surrounding whitespace ignored).
     pub fn marathon_credentials(&self) -> Result<Option<(String, String)>, ConfigError> {
-        let Some(path) = &self.marathon.credentials_file else {
-            return Ok(None);
-        };
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let (user, pass) = text
-            .trim()
-            .split_once(':')
-            .ok_or_else(|| ConfigError::Invalid {
-                path: path.clone(),
-                message: "expected `user:password`".into(),
-            })?;
-        Ok(Some((user.to_string(), pass.to_string())))
+        read_credentials(self.marathon.credentials_file.as_deref())
     }
+
+    /// Reads the Mesos credentials file (`user:password`).
+    pub fn mesos_credentials(&self) -> Result<Option<(String, String)>, ConfigError> {
+        read_credentials(self.mesos.credentials_file.as_deref())
+    }
+}
+
+/// `user:password` from `path` (none: no credentials). Errors name the file, never its content.
+fn read_credentials(path: Option<&Path>) -> Result<Option<(String, String)>, ConfigError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (user, pass) = text
+        .trim()
+        .split_once(':')
+        .ok_or_else(|| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message: "expected `user:password`".into(),
+        })?;
+    Ok(Some((user.to_string(), pass.to_string())))
 }

@@ -3,8 +3,11 @@
 //!
 //! Errors (exit 1): the file is unreadable, not YAML, has unknown keys or bad values; a
 //! secret file it names (`marathon.credentials_file`, `git.webhook_secret_file`) is unreadable
-//! or malformed; a listen address does not parse. Warnings (exit 0): `soa_dir` or
-//! `system_config_dir` does not exist yet, as on a master that puppet has not finished.
+//! or malformed; a listen address does not parse; a `tls` file is missing or invalid (the
+//! certificate, key and CA are loaded as `serve` would). Warnings (exit 0): `soa_dir` or
+//! `system_config_dir` does not exist yet, as on a master that puppet has not finished; no
+//! `tls` section (`serve` then refuses to start without `--insecure`); no `election` section
+//! (this coordinator would lead alone).
 
 use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
@@ -25,6 +28,7 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = CoordinatorConfig::from_file(&args.config)?;
     config.marathon_credentials()?;
+    config.mesos_credentials()?;
     if let Some(git) = &config.git
         && let Some(secret) = &git.webhook_secret_file
     {
@@ -57,6 +61,20 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ("system_config_dir", &config.system_config_dir),
     ] {
         warn_if_missing(key, dir);
+    }
+    match &config.tls {
+        Some(t) => {
+            galley_coordinator::tls::ServerTls::load(t.files())
+                .with_context(|| format!("config file {}: tls", args.config.display()))?;
+        }
+        None => eprintln!(
+            "warning: no `tls` section: serve refuses plaintext unless run with --insecure"
+        ),
+    }
+    if config.election.is_none() {
+        eprintln!(
+            "warning: no `election` section: this coordinator leads alone; run one per cluster"
+        );
     }
     println!("config OK: {}", args.config.display());
     Ok(ExitCode::SUCCESS)

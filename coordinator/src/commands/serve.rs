@@ -49,7 +49,8 @@ pub fn clients(config: &CoordinatorConfig) -> anyhow::Result<(MarathonClient, Me
     let mesos = MesosClient::new(
         &config.mesos.url,
         Duration::from_secs_f64(config.mesos.timeout_seconds),
-    );
+    )
+    .with_credentials(config.mesos_credentials()?);
     Ok((marathon, mesos))
 }
 

@@ -11,8 +11,8 @@ use serde_json::json;
 use super::dto::{AppList, ErrorBody, QueueList};
 use super::{MarathonApi, MarathonError};
 
-/// Where and how to reach Marathon.
-#[derive(Debug, Clone)]
+/// Where and how to reach Marathon. Its `Debug` never shows the password.
+#[derive(Clone)]
 pub struct MarathonConfig {
     /// Base URL, e.g. `http://marathon.example.com:8080`.
     pub url: String,
@@ -20,6 +20,16 @@ pub struct MarathonConfig {
     pub credentials: Option<(String, String)>,
     /// Limit for each request.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for MarathonConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MarathonConfig")
+            .field("url", &self.url)
+            .field("user", &self.credentials.as_ref().map(|(u, _)| u))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// The production Marathon client.

@@ -54,11 +54,21 @@ pub enum MesosError {
     },
 }
 
-/// The production Mesos master client.
-#[derive(Debug, Clone)]
+/// The production Mesos master client. Its `Debug` never shows the password.
+#[derive(Clone)]
 pub struct MesosClient {
     http: reqwest::Client,
     url: String,
+    credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for MesosClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MesosClient")
+            .field("url", &self.url)
+            .field("user", &self.credentials.as_ref().map(|(u, _)| u))
+            .finish()
+    }
 }
 
 impl MesosClient {
@@ -73,22 +83,29 @@ impl MesosClient {
         Self {
             http,
             url: url.trim_end_matches('/').to_string(),
+            credentials: None,
         }
+    }
+
+    /// Sends HTTP basic auth (`user`, `password`) with every request (masters started with
+    /// `--authenticate_http_readonly`).
+    pub fn with_credentials(mut self, credentials: Option<(String, String)>) -> Self {
+        self.credentials = credentials;
+        self
     }
 }
 
 impl MesosClient {
     async fn get(&self, path: &str) -> Result<(String, bytes::Bytes), MesosError> {
         let url = format!("{}{path}", self.url);
-        let resp = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|source| MesosError::Request {
-                url: url.clone(),
-                source,
-            })?;
+        let mut req = self.http.get(&url);
+        if let Some((user, pass)) = &self.credentials {
+            req = req.basic_auth(user, Some(pass));
+        }
+        let resp = req.send().await.map_err(|source| MesosError::Request {
+            url: url.clone(),
+            source,
+        })?;
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(|source| MesosError::Request {
             url: url.clone(),

@@ -227,3 +227,41 @@ async fn mesos_state_has_attributes_and_every_frameworks_tasks_and_follows_the_l
     leader.shutdown().await;
     sim.shutdown().await;
 }
+
+/// Mesos basic auth: the credentials go on the wire and never into `Debug` output.
+#[tokio::test]
+async fn mesos_credentials_are_sent_and_never_shown() {
+    use galley_coordinator::mesos::{MesosApi, MesosClient};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        let mut req = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.expect("read");
+            assert!(n > 0, "request ended early");
+            req.extend_from_slice(&buf[..n]);
+        }
+        let body = r#"{"slaves": []}"#;
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(reply.as_bytes()).await.expect("write");
+        String::from_utf8_lossy(&req).to_lowercase()
+    });
+    let client = MesosClient::new(&format!("http://{addr}"), std::time::Duration::from_secs(5))
+        .with_credentials(Some(("galley".into(), "s3cret-pw".into())));
+    assert!(!format!("{client:?}").contains("s3cret-pw"), "{client:?}");
+    client.slaves().await.expect("slaves");
+    let request = server.await.expect("server");
+    // base64("galley:s3cret-pw")
+    assert!(
+        request.contains("authorization: basic z2fsbgv5onmzy3jldc1wdw=="),
+        "{request}"
+    );
+}
