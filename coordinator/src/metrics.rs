@@ -87,6 +87,10 @@ pub struct Metrics {
     pub call_duration: Family<CallLabels, Histogram, fn() -> Histogram>,
     /// Outbound calls that failed.
     pub call_errors: Family<CallLabels, Counter>,
+    /// The leader term while this coordinator leads, else 0.
+    pub leader_term: Gauge,
+    /// 1 while destructive actions are allowed (leading, grace period over), else 0.
+    pub destructive_allowed: Gauge,
     /// Agents connected.
     pub agents_connected: Gauge,
     /// Agents connected but not heard from recently.
@@ -137,6 +141,8 @@ impl Metrics {
             queue_depth: Gauge::default(),
             call_duration: Family::new_with_constructor(call_histogram),
             call_errors: Family::default(),
+            leader_term: Gauge::default(),
+            destructive_allowed: Gauge::default(),
             agents_connected: Gauge::default(),
             agents_stale: Gauge::default(),
             orphans_found: Counter::default(),
@@ -192,6 +198,16 @@ impl Metrics {
             "call_errors",
             "Failed Marathon/Mesos/git/Sensu calls",
             m.call_errors.clone(),
+        );
+        r.register(
+            "leader_term",
+            "Leader term while this coordinator leads, 0 on a follower",
+            m.leader_term.clone(),
+        );
+        r.register(
+            "destructive_allowed",
+            "1 while leading past the grace period (deletes, kills, reaps allowed)",
+            m.destructive_allowed.clone(),
         );
         r.register(
             "agents_connected",

@@ -135,6 +135,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     .with_leadership(leadership.clone())
     .spawn(shutdown_rx.clone());
     let metrics = Arc::new(Metrics::new());
+    export_leadership(metrics.clone(), leadership.clone());
     let _replication = start_monitoring(
         &config,
         &cluster,
@@ -175,6 +176,27 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     drop(handle);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Keeps the `leader_term` and `destructive_allowed` gauges equal to the leadership gate.
+fn export_leadership(
+    metrics: Arc<Metrics>,
+    mut leadership: tokio::sync::watch::Receiver<Leadership>,
+) {
+    tokio::spawn(async move {
+        loop {
+            let l = leadership.borrow_and_update().clone();
+            metrics
+                .leader_term
+                .set(l.acting.and_then(|t| i64::try_from(t).ok()).unwrap_or(0));
+            metrics
+                .destructive_allowed
+                .set(i64::from(l.destructive.is_some()));
+            if leadership.changed().await.is_err() {
+                return;
+            }
+        }
+    });
 }
 
 /// Starts the post-pass monitor (replication, Sensu, metrics) and the `/metrics` endpoint.

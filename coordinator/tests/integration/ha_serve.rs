@@ -26,8 +26,63 @@ const SESSION_S: f64 = 2.0;
 struct Node {
     id: String,
     port: u16,
+    metrics_port: u16,
     log_dir: PathBuf,
+    sys: PathBuf,
+    sensu: SensuListener,
     child: Option<Child>,
+}
+
+/// A stand-in for one coordinator's Sensu client socket: counts the events it receives.
+struct SensuListener {
+    port: u16,
+    events: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SensuListener {
+    async fn start() -> Self {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind sensu");
+        let port = listener.local_addr().expect("addr").port();
+        let events = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = events.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let count = count.clone();
+                tokio::spawn(async move {
+                    let mut text = String::new();
+                    let _ = s.read_to_string(&mut text).await;
+                    let n = text
+                        .matches("\"check_marathon_services_replication.")
+                        .count()
+                        + text.matches("\"setup_marathon_job.").count();
+                    count.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+                });
+            }
+        });
+        Self { port, events }
+    }
+
+    fn count(&self) -> usize {
+        self.events.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// `galley_<name>` from a coordinator's `/metrics` (None while it does not answer).
+async fn metric(port: u16, name: &str) -> Option<f64> {
+    galley_coordinator::tls::install_crypto_provider();
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let prefix = format!("galley_{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 impl Drop for Node {
@@ -60,6 +115,11 @@ fn write_service(soa: &Path, sha: &str) {
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::write(dir.join("service.yaml"), "description: ha test\n").expect("write");
     std::fs::write(
+        dir.join("monitoring.yaml"),
+        "team: ha-team\nrunbook: y/rb-ha\n",
+    )
+    .expect("write");
+    std::fs::write(
         dir.join("marathon-testcluster.yaml"),
         "main:\n  instances: 2\n  bounce_method: brutal\ncanary:\n  instances: 1\n  bounce_method: brutal\n",
     )
@@ -75,6 +135,7 @@ fn config(s: &Setup, sim: &MarathonSim, zk: &str, path: &str, node: &Node) -> Pa
         "cluster: testcluster
 soa_dir: {soa}
 system_config_dir: {sys}
+metrics_listen: 127.0.0.1:{metrics_port}
 marathon: {{url: \"{marathon}\", timeout_seconds: 5}}
 mesos: {{url: \"{mesos}\", timeout_seconds: 5}}
 reconcile: {{interval_seconds: 0.5, max_cleanup_deletes_per_pass: 10}}
@@ -95,7 +156,8 @@ roles:
   ops.example: operator
 ",
         soa = s.soa.display(),
-        sys = s.sys.display(),
+        sys = node.sys.display(),
+        metrics_port = node.metrics_port,
         marathon = sim.marathon_url(),
         mesos = sim.mesos_url(),
         log = node.log_dir.display(),
@@ -250,19 +312,35 @@ async fn three_coordinators_one_acts_and_a_successor_finishes_the_bounce() {
         .await
         .expect("sim");
     let path = unique_path("serve");
-    let mut nodes: Vec<Node> = ["c1", "c2", "c3"]
-        .iter()
-        .map(|id| {
-            let log_dir = root.join(id);
-            std::fs::create_dir_all(&log_dir).expect("mkdir");
-            Node {
-                id: id.to_string(),
-                port: free_port(),
-                log_dir,
-                child: None,
-            }
-        })
-        .collect();
+    let mut nodes: Vec<Node> = Vec::new();
+    for id in ["c1", "c2", "c3"] {
+        let log_dir = root.join(id);
+        std::fs::create_dir_all(&log_dir).expect("mkdir");
+        // Each coordinator's own system config, naming its own Sensu listener.
+        let sys = root.join(format!("etc-paasta-{id}"));
+        std::fs::create_dir_all(&sys).expect("mkdir");
+        for f in ["cluster.json", "docker.json"] {
+            std::fs::copy(s.sys.join(f), sys.join(f)).expect("copy");
+        }
+        let sensu = SensuListener::start().await;
+        std::fs::write(
+            sys.join("sensu.json"),
+            format!(
+                r#"{{"sensu_host": "127.0.0.1", "sensu_port": {}}}"#,
+                sensu.port
+            ),
+        )
+        .expect("w");
+        nodes.push(Node {
+            id: id.to_string(),
+            port: free_port(),
+            metrics_port: free_port(),
+            log_dir,
+            sys,
+            sensu,
+            child: None,
+        });
+    }
     for node in &mut nodes {
         let cfg = config(&s, &sim, &zk, &path, node);
         node.child = Some(spawn(&cfg, node));
@@ -296,6 +374,27 @@ async fn three_coordinators_one_acts_and_a_successor_finishes_the_bounce() {
     let pass = st.last_pass.expect("followers run passes");
     assert_eq!(pass.outcome, pb::PassOutcome::Follower as i32, "{pass:?}");
 
+    // Only the leader alerts, and the metrics say who leads.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while nodes[leader].sensu.count() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the leader never sent a Sensu event"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        let term = metric(n.metrics_port, "leader_term")
+            .await
+            .expect("metrics");
+        if i == leader {
+            assert!(term >= 1.0, "leader term {term}");
+        } else {
+            assert_eq!(term, 0.0, "{} is a follower", n.id);
+            assert_eq!(n.sensu.count(), 0, "follower {} sent Sensu events", n.id);
+        }
+    }
+
     // kill -9 the leader, then ask for a bounce.
     nodes[leader].child.take().map(|mut c| {
         c.kill().expect("kill");
@@ -318,7 +417,46 @@ async fn three_coordinators_one_acts_and_a_successor_finishes_the_bounce() {
     )
     .await;
     eprintln!("after the bounce: {new_apps:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while nodes[next].sensu.count() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the new leader never sent a Sensu event"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let third = 3 - leader - next;
+    assert_eq!(
+        nodes[third].sensu.count(),
+        0,
+        "the remaining follower alerted"
+    );
+    eprintln!(
+        "Sensu events: {:?}",
+        nodes
+            .iter()
+            .map(|n| (&n.id, n.sensu.count()))
+            .collect::<Vec<_>>()
+    );
 
+    // Events are logged after the pass that made them: wait until every expected action is in
+    // some log, then a few more passes, so a duplicate would have time to show.
+    let expected: Vec<String> = old_apps
+        .iter()
+        .chain(&new_apps)
+        .map(|a| format!("create {a}"))
+        .chain(old_apps.iter().map(|a| format!("delete old app {a}")))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !expected.iter().all(|e| actions(&nodes).contains_key(e)) {
+        assert!(
+            Instant::now() < deadline,
+            "actions never all logged: {:#?}",
+            actions(&nodes)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let counts = actions(&nodes);
     let real = &counts;
     eprintln!("actions across the three deploy logs: {real:#?}");
