@@ -26,7 +26,7 @@ use crate::plan::{CleanupPolicy, Observed, Plan, plan};
 use crate::system_dir::read_system_config;
 
 mod control;
-pub use control::{Control, InstanceKey};
+pub use control::{Control, InstanceKey, Switches};
 
 /// Static settings of the loop.
 #[derive(Debug, Clone)]

@@ -134,6 +134,20 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     )
     .with_leadership(leadership.clone())
     .spawn(shutdown_rx.clone());
+    if let Some(e) = &config.election {
+        let zk = zk_settings(e, &cluster, "switches".into());
+        let path = galley_coordinator::election::switches_path(&zk.path);
+        galley_coordinator::election::spawn_switch_sync(
+            ZkSettings {
+                path: path.clone(),
+                ..zk
+            },
+            path,
+            handle.control.clone(),
+            acting_term(&leadership),
+            shutdown_rx.clone(),
+        );
+    }
     let metrics = Arc::new(Metrics::new());
     export_leadership(metrics.clone(), leadership.clone());
     let _replication = start_monitoring(
@@ -271,15 +285,7 @@ pub fn start_election(
         );
     };
     let id = e.id.clone().unwrap_or_else(|| format!("{hostname}:{port}"));
-    let settings = ZkSettings {
-        hosts: e.zookeeper.clone(),
-        path: e
-            .path
-            .clone()
-            .unwrap_or_else(|| format!("/galley/{cluster}/leader")),
-        session_timeout: Duration::from_secs_f64(e.session_timeout_seconds),
-        id: id.clone(),
-    };
+    let settings = zk_settings(e, cluster, id.clone());
     tracing::info!(zookeeper = %settings.hosts, path = %settings.path, id = %id, "joining leader election");
     let zk = ZkElection::spawn(settings, shutdown);
     let gate = spawn_gate(
@@ -288,6 +294,23 @@ pub fn start_election(
         Duration::from_secs_f64(e.grace_period_seconds),
     );
     (Some(zk), gate)
+}
+
+/// The ZooKeeper settings of `election` (`id`: what this client announces).
+fn zk_settings(
+    e: &galley_coordinator::config::ElectionSection,
+    cluster: &str,
+    id: String,
+) -> ZkSettings {
+    ZkSettings {
+        hosts: e.zookeeper.clone(),
+        path: e
+            .path
+            .clone()
+            .unwrap_or_else(|| format!("/galley/{cluster}/leader")),
+        session_timeout: Duration::from_secs_f64(e.session_timeout_seconds),
+        id,
+    }
 }
 
 /// Sends reconciler events to the deploy log (component `deploy`, as PaaSTA's bounce lines).

@@ -10,8 +10,12 @@
 //!   reaps) only after a grace period in that same term, so agent and Marathon views are fresh
 //!   before a new leader destroys anything. Losing the term clears both at once.
 //!
+//! - [`spawn_switch_sync`] shares the operator switches (freeze, pauses) through ZooKeeper,
+//!   so a new leader starts with the freeze its predecessor had.
+//!
 //! Architecture Invariant: every destructive path reads `destructive`, never `acting`.
 
+mod switches;
 mod zk;
 
 use std::time::Duration;
@@ -19,7 +23,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-pub use zk::{ZkElection, ZkSettings};
+pub use switches::{spawn_switch_sync, switches_path};
+pub use zk::{ZkElection, ZkError, ZkSettings};
 
 /// What the election says about this coordinator.
 #[derive(Debug, Clone, PartialEq, Eq)]

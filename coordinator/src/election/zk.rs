@@ -151,7 +151,7 @@ async fn run(
     }
 }
 
-async fn connect(s: &ZkSettings) -> Result<Client, ZkError> {
+pub(crate) async fn connect(s: &ZkSettings) -> Result<Client, ZkError> {
     let connecting = Client::connector()
         .with_session_timeout(s.session_timeout)
         .connect(&s.hosts);

@@ -1,7 +1,12 @@
 //! Operator switches read by every pass: a cluster-wide freeze and per-instance pauses, each
-//! with a reason that status reports show.
+//! with a reason that status reports show. Every change bumps a version that
+//! [`crate::election::spawn_switch_sync`] follows to share the switches among coordinators.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 use super::Shared;
 
@@ -9,21 +14,81 @@ use super::Shared;
 pub type InstanceKey = (String, String);
 
 /// Freeze / pause switches, shared between the reconciler and the operator API.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Control {
     frozen: Shared<Option<String>>,
     paused: Shared<BTreeMap<InstanceKey, String>>,
+    version: Arc<watch::Sender<u64>>,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Self {
+            frozen: Shared::default(),
+            paused: Shared::default(),
+            version: Arc::new(watch::Sender::new(0)),
+        }
+    }
+}
+
+/// The switches as data (what coordinators share through ZooKeeper).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Switches {
+    /// The freeze reason, if frozen.
+    #[serde(default)]
+    pub frozen: Option<String>,
+    /// `service.instance` → pause reason.
+    #[serde(default)]
+    pub paused: BTreeMap<String, String>,
 }
 
 impl Control {
+    fn bump(&self) {
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// A version that changes with every switch change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// The switches now.
+    pub fn snapshot(&self) -> Switches {
+        Switches {
+            frozen: self.frozen(),
+            paused: self
+                .paused()
+                .into_iter()
+                .map(|((s, i), r)| (format!("{s}.{i}"), r))
+                .collect(),
+        }
+    }
+
+    /// Replaces every switch with `s` (another coordinator's).
+    pub fn replace(&self, s: &Switches) {
+        *self.frozen.lock().expect("control lock") = s.frozen.clone();
+        *self.paused.lock().expect("control lock") = s
+            .paused
+            .iter()
+            .filter_map(|(k, r)| {
+                let (svc, inst) = k.split_once('.')?;
+                Some(((svc.to_owned(), inst.to_owned()), r.clone()))
+            })
+            .collect();
+        self.bump();
+    }
+
     /// Stops all applying (plans are still computed and shown).
     pub fn freeze(&self, reason: &str) {
         *self.frozen.lock().expect("control lock") = Some(reason.to_string());
+        self.bump();
     }
 
     /// Lifts the freeze.
     pub fn unfreeze(&self) {
         *self.frozen.lock().expect("control lock") = None;
+        self.bump();
     }
 
     /// The freeze reason, if frozen.
@@ -37,15 +102,19 @@ impl Control {
             .lock()
             .expect("control lock")
             .insert(key, reason.to_string());
+        self.bump();
     }
 
     /// Resumes one instance; whether it was paused.
     pub fn resume(&self, key: &InstanceKey) -> bool {
-        self.paused
+        let was = self
+            .paused
             .lock()
             .expect("control lock")
             .remove(key)
-            .is_some()
+            .is_some();
+        self.bump();
+        was
     }
 
     /// Whether an instance is paused.

@@ -281,9 +281,8 @@ fn actions(nodes: &[Node]) -> BTreeMap<String, usize> {
     counts
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_coordinators_one_acts_and_a_successor_finishes_the_bounce() {
-    let Some(zk) = zookeeper() else { return };
+/// Three `serve` processes on one emulator, all running SHA1 of `svc`.
+async fn start_cluster(zk: &str, test: &str) -> (tempfile::TempDir, Setup, MarathonSim, Vec<Node>) {
     let tmp = tempfile::tempdir().expect("tmp");
     let root = tmp.path().to_path_buf();
     let pki = Pki::new();
@@ -311,7 +310,7 @@ async fn three_coordinators_one_acts_and_a_successor_finishes_the_bounce() {
     let sim = MarathonSim::start(MarathonSimConfig::real_time())
         .await
         .expect("sim");
-    let path = unique_path("serve");
+    let path = format!("{}/leader", unique_path(test));
     let mut nodes: Vec<Node> = Vec::new();
     for id in ["c1", "c2", "c3"] {
         let log_dir = root.join(id);
@@ -342,10 +341,17 @@ async fn three_coordinators_one_acts_and_a_successor_finishes_the_bounce() {
         });
     }
     for node in &mut nodes {
-        let cfg = config(&s, &sim, &zk, &path, node);
+        let cfg = config(&s, &sim, zk, &path, node);
         node.child = Some(spawn(&cfg, node));
     }
 
+    (tmp, s, sim, nodes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_coordinators_one_acts_and_a_successor_finishes_the_bounce() {
+    let Some(zk) = zookeeper() else { return };
+    let (_tmp, s, sim, mut nodes) = start_cluster(&zk, "serve").await;
     let leader = one_leader(&s, &nodes, Duration::from_secs(60)).await;
     let old_apps = wait_apps(
         &sim,
@@ -489,6 +495,87 @@ async fn three_coordinators_one_acts_and_a_successor_finishes_the_bounce() {
     for n in &mut nodes {
         if let Some(mut c) = n.child.take() {
             // SIGTERM: a clean leave.
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let _ = c.wait();
+        }
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freeze_survives_a_fail_over() {
+    let Some(zk) = zookeeper() else { return };
+    let (_tmp, s, sim, mut nodes) = start_cluster(&zk, "freeze").await;
+    let leader = one_leader(&s, &nodes, Duration::from_secs(60)).await;
+    let old_apps = wait_apps(
+        &sim,
+        &["svc.main.git11111111", "svc.canary.git11111111"],
+        Duration::from_secs(30),
+    )
+    .await;
+    let mut c = client(&s, nodes[leader].port).await.expect("leader client");
+    c.freeze_cluster(pb::FreezeClusterRequest {
+        reason: "incident 4711".into(),
+    })
+    .await
+    .expect("freeze on the leader");
+    // Every follower mirrors the freeze.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for (i, n) in nodes.iter().enumerate() {
+        if i == leader {
+            continue;
+        }
+        loop {
+            let st = status(&s, n.port).await.expect("status");
+            if st.frozen_reason == "incident 4711" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{} never saw the freeze", n.id);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // The leader dies; a new version is deployed while frozen: the new leader must not bounce.
+    if let Some(mut c) = nodes[leader].child.take() {
+        c.kill().expect("kill");
+        c.wait().expect("wait");
+    }
+    write_service(&s.soa, SHA2);
+    let next = one_leader(&s, &nodes, Duration::from_secs(20)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = status(&s, nodes[next].port).await.expect("status");
+        let frozen_pass = st
+            .last_pass
+            .as_ref()
+            .is_some_and(|p| p.outcome == pb::PassOutcome::Frozen as i32);
+        if frozen_pass {
+            assert_eq!(st.frozen_reason, "incident 4711");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new leader never reported a frozen pass: {st:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut apps = sim.app_ids();
+    apps.sort();
+    assert_eq!(apps, old_apps, "nothing may change while frozen");
+
+    // Unfreezing on the new leader lets the bounce happen.
+    let mut c = client(&s, nodes[next].port).await.expect("client");
+    c.unfreeze_cluster(pb::UnfreezeClusterRequest {})
+        .await
+        .expect("unfreeze on the new leader");
+    wait_apps(
+        &sim,
+        &["svc.main.git22222222", "svc.canary.git22222222"],
+        Duration::from_secs(60),
+    )
+    .await;
+    for n in &mut nodes {
+        if let Some(mut c) = n.child.take() {
             let _ = Command::new("kill").arg(c.id().to_string()).status();
             let _ = c.wait();
         }

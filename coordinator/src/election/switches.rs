@@ -1,0 +1,166 @@
+//! Operator switches (freeze, pauses) shared by the coordinators of a cluster through one
+//! ZooKeeper znode (JSON [`Switches`]), so a freeze survives a fail-over: a new leader
+//! already mirrors it when it takes over.
+//!
+//! - Every coordinator watches the znode and mirrors it into its [`Control`].
+//! - Only while leading (`acting`) does a local change (an operator's write, which the
+//!   authorization layer lets through on the leader only) get written to the znode. A
+//!   follower's local state is always overwritten by the znode's.
+//! - Unreadable JSON in the znode is logged and ignored (the local switches stay).
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use zookeeper_client::{Acls, Client, CreateMode, SessionState};
+
+use super::zk::{ZkError, ZkSettings, connect};
+use crate::error_chain::ErrorChain;
+use crate::reconciler::{Control, Switches};
+
+/// Keeps `control` equal to the znode at `path` (writing local changes while `acting`),
+/// until `shutdown` turns true.
+pub fn spawn_switch_sync(
+    settings: ZkSettings,
+    path: String,
+    control: Control,
+    acting: watch::Receiver<Option<u64>>,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let outcome = match connect(&settings).await {
+                Ok(client) => {
+                    backoff = Duration::from_millis(200);
+                    sync(&client, &path, &control, &acting, &mut shutdown).await
+                }
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %ErrorChain(&e), path = %path, "switch sync: reconnecting");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.changed() => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+    })
+}
+
+async fn sync(
+    client: &Client,
+    path: &str,
+    control: &Control,
+    acting: &watch::Receiver<Option<u64>>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), ZkError> {
+    let op = |op, path: &str| {
+        let path = path.to_owned();
+        move |source| ZkError::Op { op, path, source }
+    };
+    if let Some((parent, _)) = path.rsplit_once('/')
+        && !parent.is_empty()
+    {
+        client
+            .mkdir(
+                parent,
+                &CreateMode::Persistent.with_acls(Acls::anyone_all()),
+            )
+            .await
+            .map_err(op("mkdir", parent))?;
+    }
+    let empty = serde_json::to_vec(&Switches::default()).unwrap_or_default();
+    match client
+        .create(
+            path,
+            &empty,
+            &CreateMode::Persistent.with_acls(Acls::anyone_all()),
+        )
+        .await
+    {
+        Ok(_) | Err(zookeeper_client::Error::NodeExists) => {}
+        Err(e) => return Err(op("create", path)(e)),
+    }
+    let mut states = client.state_watcher();
+    let mut versions = control.subscribe();
+    let mut applied = *versions.borrow_and_update();
+    loop {
+        let (data, _, watcher) = client
+            .get_and_watch_data(path)
+            .await
+            .map_err(op("read", path))?;
+        let remote = match serde_json::from_slice::<Switches>(&data) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::error!(path, error = %e, "switch znode is not valid JSON: ignored");
+                None
+            }
+        };
+        if let Some(remote) = &remote
+            && control.snapshot() != *remote
+        {
+            tracing::info!(path, frozen = ?remote.frozen, paused = remote.paused.len(), "operator switches from ZooKeeper");
+            control.replace(remote);
+            applied = *versions.borrow_and_update();
+        }
+        let changed = watcher.changed();
+        tokio::pin!(changed);
+        loop {
+            tokio::select! {
+                _ = &mut changed => break,
+                v = versions.changed() => {
+                    if v.is_err() {
+                        return Ok(());
+                    }
+                    let v = *versions.borrow_and_update();
+                    if v == applied {
+                        continue;
+                    }
+                    let local = control.snapshot();
+                    if acting.borrow().is_some() {
+                        let bytes = serde_json::to_vec(&local).unwrap_or_default();
+                        client
+                            .set_data(path, &bytes, None)
+                            .await
+                            .map_err(op("write", path))?;
+                        applied = v;
+                    } else if let Some(remote) = &remote {
+                        // A follower's switches are the znode's.
+                        control.replace(remote);
+                        applied = *versions.borrow_and_update();
+                    }
+                }
+                st = states.changed() => match st {
+                    SessionState::Disconnected | SessionState::ConnectedReadOnly => {}
+                    SessionState::SyncConnected => break,
+                    other => return Err(ZkError::SessionEnded { state: format!("{other:?}") }),
+                },
+                _ = shutdown.changed() => return Ok(()),
+            }
+        }
+    }
+}
+
+/// The switch znode next to an election path: `/galley/c/leader` → `/galley/c/switches`.
+pub fn switches_path(election_path: &str) -> String {
+    match election_path.rsplit_once('/') {
+        Some((parent, _)) if !parent.is_empty() => format!("{parent}/switches"),
+        _ => "/galley-switches".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_switch_node_sits_next_to_the_election_node() {
+        assert_eq!(
+            super::switches_path("/galley/c1/leader"),
+            "/galley/c1/switches"
+        );
+        assert_eq!(super::switches_path("/leader"), "/galley-switches");
+    }
+}
