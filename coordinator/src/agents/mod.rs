@@ -32,4 +32,4 @@ pub use reaper::{
     ReapNowError, ReapNowItem, ReapNowOutcome, ReaperHandle, ReaperStatus, ViewError,
 };
 pub use registry::{AgentRegistry, AgentStatus, DeliveryError};
-pub use service::{AgentServiceImpl, agent_service};
+pub use service::{AgentServiceImpl, DenialAudit, agent_service, agent_service_audited};

@@ -19,11 +19,23 @@ use super::model::{ContainerObs, ContainerState, OrderOutcome};
 use super::registry::{AgentIdentity, AgentRegistry, Outbound};
 
 /// The service implementation.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AgentServiceImpl {
     registry: AgentRegistry,
     leader: watch::Receiver<Option<u64>>,
     heartbeat_seconds: u32,
+    audit: Option<DenialAudit>,
+}
+
+/// Where refused agent sessions are recorded (the deploy log in `serve`).
+pub type DenialAudit = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
+impl std::fmt::Debug for AgentServiceImpl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentServiceImpl")
+            .field("heartbeat_seconds", &self.heartbeat_seconds)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The tonic service to add to a `Server` builder:
@@ -33,10 +45,22 @@ pub fn agent_service(
     leader: watch::Receiver<Option<u64>>,
     heartbeat_seconds: u32,
 ) -> AgentServiceServer<AgentServiceImpl> {
+    agent_service_audited(registry, leader, heartbeat_seconds, None)
+}
+
+/// [`agent_service`], recording refused sessions (an agent reporting for a host its
+/// certificate does not name) in `audit`.
+pub fn agent_service_audited(
+    registry: AgentRegistry,
+    leader: watch::Receiver<Option<u64>>,
+    heartbeat_seconds: u32,
+    audit: Option<DenialAudit>,
+) -> AgentServiceServer<AgentServiceImpl> {
     AgentServiceServer::new(AgentServiceImpl {
         registry,
         leader,
         heartbeat_seconds,
+        audit,
     })
 }
 
@@ -77,6 +101,9 @@ impl AgentService for AgentServiceImpl {
                 peer.names, hello.hostname
             );
             tracing::warn!(audit = true, "agent session denied: {message}");
+            if let Some(audit) = &self.audit {
+                audit(&format!("Denied agent session: {message}"));
+            }
             return Err(Status::permission_denied(message));
         }
         let host = hello.hostname.clone();

@@ -452,7 +452,7 @@ pub async fn start_grpc(
     tokio::task::JoinHandle<Result<(), galley_coordinator::server::ServerError>>,
 )> {
     use galley_coordinator::agents::{
-        AgentRegistry, ReaperHandle, ReaperMode, ReaperPolicy, agent_service,
+        AgentRegistry, ReaperHandle, ReaperMode, ReaperPolicy, agent_service_audited,
     };
     use galley_coordinator::grpc::{OperatorDeps, OperatorService, ReaperSlot};
     use galley_coordinator::server::{self, DeployLogAudit, Services};
@@ -496,9 +496,18 @@ pub async fn start_grpc(
         agents: Some(registry.clone()),
         reaper: Some(reaper),
     });
+    let audit_to = operator.clone();
     let services = Services {
         operator,
-        agents: Some((agent_service(registry.clone(), acting, 10), registry)),
+        agents: Some((
+            agent_service_audited(
+                registry.clone(),
+                acting,
+                10,
+                Some(Arc::new(move |m: &str| audit_to.audit(None, None, m))),
+            ),
+            registry,
+        )),
         deploy,
         tls,
         roles: config.roles.clone(),

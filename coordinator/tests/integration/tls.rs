@@ -12,7 +12,7 @@ use galley_agent::docker::BollardDocker;
 use galley_agent::reaper::ReaperLimits;
 use galley_agent::session::{SessionSettings, hello};
 use galley_agent::{AgentHandle, AgentSettings};
-use galley_coordinator::agents::{AgentRegistry, agent_service};
+use galley_coordinator::agents::{AgentRegistry, agent_service_audited};
 use galley_coordinator::deploy_log::{DeployLog, DeployLogConfig};
 use galley_coordinator::election::Leadership;
 use galley_coordinator::grpc::authz::{Role, RoleMap};
@@ -73,11 +73,20 @@ async fn start_server(pki: &Pki) -> Server {
     .into();
     let listener = server::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let audit_to = operator.clone();
     tokio::spawn(server::serve(
         listener,
         Services {
             operator,
-            agents: Some((agent_service(registry.clone(), acting, 1), registry.clone())),
+            agents: Some((
+                agent_service_audited(
+                    registry.clone(),
+                    acting,
+                    1,
+                    Some(Arc::new(move |m: &str| audit_to.audit(None, None, m))),
+                ),
+                registry.clone(),
+            )),
             deploy: None,
             tls: Some(tls.clone()),
             roles,
@@ -263,6 +272,14 @@ async fn an_agent_reports_only_for_its_own_hostname() {
     assert_eq!(e.code(), tonic::Code::PermissionDenied);
     assert!(e.message().contains("host-b.example"), "{}", e.message());
     assert!(s.registry.host("host-b.example").is_none());
+    assert!(
+        s.log
+            .recent(None, 100)
+            .iter()
+            .any(|e| e.message.contains("Denied agent session")
+                && e.message.contains("host-b.example")),
+        "the refused session is audited"
+    );
     agent_hello(&s, (&c, &k), "host-a.example")
         .await
         .expect("own host");
