@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::demo::DemoProcess;
 
-fn grpcurl_binary() -> Option<String> {
+pub(crate) fn grpcurl_binary() -> Option<String> {
     let candidate = std::env::var("GALLEY_GRPCURL").unwrap_or_else(|_| "grpcurl".to_owned());
     let ok = Command::new(&candidate)
         .arg("-version")
