@@ -115,6 +115,12 @@ pub enum SessionError {
         /// URL.
         url: String,
     },
+    /// A TLS file changed: the session ends so the next one uses the new files.
+    #[error("agent TLS files changed: reconnecting to {url} with them")]
+    TlsRotated {
+        /// URL.
+        url: String,
+    },
     /// The coordinator ended the stream.
     #[error("coordinator {url} closed the agent stream")]
     Closed {
@@ -248,6 +254,7 @@ impl Connection {
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(10))
             .keep_alive_while_idle(true);
+        let tls_stamp = tls_files_stamp(self.settings.tls.as_ref());
         let endpoint =
             match &self.settings.tls {
                 Some(tls) => endpoint.tls_config(client_tls(tls)?).map_err(|source| {
@@ -318,6 +325,9 @@ impl Connection {
                     }
                 }
                 _ = heartbeat.tick() => {
+                    if tls_stamp != tls_files_stamp(self.settings.tls.as_ref()) {
+                        return Err(SessionError::TlsRotated { url });
+                    }
                     let count = u32::try_from(last_sent.len()).unwrap_or(u32::MAX);
                     self.send(&out_tx, Up::Heartbeat(Heartbeat { container_count: count })).await?;
                 }
@@ -370,6 +380,22 @@ impl Connection {
             }),
         }
     }
+}
+
+/// Modification time and size of each TLS file (a change means: reconnect with the new files).
+fn tls_files_stamp(
+    tls: Option<&crate::config::AgentTls>,
+) -> Vec<Option<(std::time::SystemTime, u64)>> {
+    tls.map(|t| {
+        [&t.ca_file, &t.cert_file, &t.key_file]
+            .iter()
+            .map(|p| {
+                let m = std::fs::metadata(p).ok()?;
+                Some((m.modified().ok()?, m.len()))
+            })
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// The client side of mutual TLS, from files read now.

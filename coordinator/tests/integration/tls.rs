@@ -351,6 +351,32 @@ async fn a_real_agent_connects_over_mutual_tls_and_trusts_only_its_ca() {
         s.registry.host("host-b.example").is_none(),
         "an agent must not talk to a coordinator its CA did not sign"
     );
+
+    // Rotating the agent's files takes effect without a restart: the session ends at the next
+    // heartbeat and the new connection uses the new certificate — here one the coordinator does
+    // not trust, so the agent drops off.
+    let (rc, rk) = pki.other_ca.issue(&["host-a.example"], false);
+    std::fs::write(&c, rc).expect("rotate cert");
+    std::fs::write(&k, rk).expect("rotate key");
+    let connected = |s: &Server| {
+        s.registry
+            .agents()
+            .iter()
+            .any(|a| a.identity.hostname == "host-a.example" && a.connected)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while connected(&s) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the agent kept its session after its certificate files changed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !connected(&s),
+        "a certificate of another CA must not get back in"
+    );
     drop((agent, wary));
 }
 
