@@ -348,17 +348,34 @@ async fn start_cluster(zk: &str, test: &str) -> (tempfile::TempDir, Setup, Marat
     (tmp, s, sim, nodes)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_coordinators_one_acts_and_a_successor_finishes_the_bounce() {
-    let Some(zk) = zookeeper() else { return };
-    let (_tmp, s, sim, mut nodes) = start_cluster(&zk, "serve").await;
-    let leader = one_leader(&s, &nodes, Duration::from_secs(60)).await;
-    let old_apps = wait_apps(
-        &sim,
+/// Waits for a leader and the SHA1 apps; returns the leader's index and the apps.
+async fn first_deploy(s: &Setup, sim: &MarathonSim, nodes: &[Node]) -> (usize, Vec<String>) {
+    let leader = one_leader(s, nodes, Duration::from_secs(60)).await;
+    let apps = wait_apps(
+        sim,
         &["svc.main.git11111111", "svc.canary.git11111111"],
         Duration::from_secs(30),
     )
     .await;
+    (leader, apps)
+}
+
+/// SIGTERM to every live coordinator (a clean leave), then the emulator down.
+async fn stop_all(sim: MarathonSim, nodes: &mut [Node]) {
+    for n in nodes {
+        if let Some(mut c) = n.child.take() {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let _ = c.wait();
+        }
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_coordinators_one_acts_and_a_successor_finishes_the_bounce() {
+    let Some(zk) = zookeeper() else { return };
+    let (_tmp, s, sim, mut nodes) = start_cluster(&zk, "serve").await;
+    let (leader, old_apps) = first_deploy(&s, &sim, &nodes).await;
     eprintln!("leader {}; apps {old_apps:?}", nodes[leader].id);
 
     // A follower serves reads and refuses writes, naming the leader.
@@ -492,27 +509,14 @@ async fn three_coordinators_one_acts_and_a_successor_finishes_the_bounce() {
             );
         }
     }
-    for n in &mut nodes {
-        if let Some(mut c) = n.child.take() {
-            // SIGTERM: a clean leave.
-            let _ = Command::new("kill").arg(c.id().to_string()).status();
-            let _ = c.wait();
-        }
-    }
-    sim.shutdown().await;
+    stop_all(sim, &mut nodes).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freeze_survives_a_fail_over() {
     let Some(zk) = zookeeper() else { return };
     let (_tmp, s, sim, mut nodes) = start_cluster(&zk, "freeze").await;
-    let leader = one_leader(&s, &nodes, Duration::from_secs(60)).await;
-    let old_apps = wait_apps(
-        &sim,
-        &["svc.main.git11111111", "svc.canary.git11111111"],
-        Duration::from_secs(30),
-    )
-    .await;
+    let (leader, old_apps) = first_deploy(&s, &sim, &nodes).await;
     let mut c = client(&s, nodes[leader].port).await.expect("leader client");
     c.freeze_cluster(pb::FreezeClusterRequest {
         reason: "incident 4711".into(),
@@ -574,11 +578,5 @@ async fn a_freeze_survives_a_fail_over() {
         Duration::from_secs(60),
     )
     .await;
-    for n in &mut nodes {
-        if let Some(mut c) = n.child.take() {
-            let _ = Command::new("kill").arg(c.id().to_string()).status();
-            let _ = c.wait();
-        }
-    }
-    sim.shutdown().await;
+    stop_all(sim, &mut nodes).await;
 }

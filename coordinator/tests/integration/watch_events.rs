@@ -3,51 +3,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use galley_coordinator::apply::ApplyBudget;
 use galley_coordinator::deploy_log::{Component, DeployEvent, DeployLog, DeployLogConfig, Level};
 use galley_coordinator::election::Leadership;
 use galley_coordinator::grpc::{OperatorDeps, OperatorService};
-use galley_coordinator::marathon::{MarathonClient, MarathonConfig};
-use galley_coordinator::mesos::MesosClient;
-use galley_coordinator::plan::CleanupPolicy;
-use galley_coordinator::reconciler::{ReconcileSettings, Reconciler};
 use galley_coordinator::server::{self, Services};
 use galley_proto::v1::WatchEventsRequest;
 use galley_proto::v1::coordinator_service_client::CoordinatorServiceClient;
 
 #[tokio::test]
 async fn watch_events_streams_only_the_named_services_events_as_they_happen() {
-    let tmp = tempfile::tempdir().expect("tmp");
     // A reconciler whose Marathon is unreachable: its passes fail, which is fine here.
-    let marathon = MarathonClient::new(MarathonConfig {
-        url: "http://127.0.0.1:9".into(),
-        credentials: None,
-        timeout: Duration::from_millis(200),
-    });
-    let mesos = MesosClient::new("http://127.0.0.1:9", Duration::from_millis(200));
-    let settings = ReconcileSettings {
-        soa_dir: tmp.path().to_path_buf(),
-        system_config_dir: tmp.path().to_path_buf(),
-        cluster: Some("c1".into()),
-        interval: Duration::from_secs(3600),
-        cleanup: CleanupPolicy {
-            kill_threshold: 0.5,
-            force: false,
-        },
-        budget: ApplyBudget {
-            max_cleanup_deletes: 1,
-            max_task_kills: 1,
-        },
-        dry_run: true,
-    };
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    let handle = Reconciler::new(
-        Arc::new(marathon),
-        Arc::new(mesos),
-        settings,
-        Arc::new(|_| {}),
-    )
-    .spawn(stop_rx);
+    let handle = crate::fixtures::idle_reconciler(stop_rx);
     let log = Arc::new(DeployLog::new(DeployLogConfig {
         path_format: None,
         recent_capacity: 10,
