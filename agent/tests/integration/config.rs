@@ -10,8 +10,13 @@ fn the_example_config_parses_with_the_real_loader() {
     let cfg = AgentConfig::from_file(&path).expect("example parses");
     assert_eq!(
         cfg.coordinators(),
-        ["http://galley-coordinator.example.com:7070"]
+        [
+            "https://mesos-master1.example.com:7070",
+            "https://mesos-master2.example.com:7070",
+            "https://mesos-master3.example.com:7070",
+        ]
     );
+    assert!(cfg.tls.is_some(), "https:// needs the tls section");
     assert_eq!(cfg.min_age_secs, 3600);
     assert_eq!(cfg.heartbeat_interval_secs, 10);
 }

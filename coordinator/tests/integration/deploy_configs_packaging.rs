@@ -114,18 +114,40 @@ fn the_packaged_coordinator_default_is_inert() {
 }
 
 #[test]
-fn exactly_one_example_master_is_active() {
+fn every_example_master_acts_under_one_election_over_mutual_tls() {
+    use galley_coordinator::grpc::authz::Role;
     let dir = deploy_dir().join("examples/cluster");
-    let active: Vec<String> = (1..=3)
-        .map(|n| format!("coordinator-master{n}.yaml"))
-        .filter(|name| {
-            !CoordinatorConfig::from_file(&dir.join(name))
-                .unwrap()
-                .reconcile
-                .dry_run
+    let masters: Vec<CoordinatorConfig> = (1..=3)
+        .map(|n| {
+            CoordinatorConfig::from_file(&dir.join(format!("coordinator-master{n}.yaml"))).unwrap()
         })
         .collect();
-    assert_eq!(active, ["coordinator-master1.yaml"]);
+    let first = masters[0].election.as_ref().expect("master1: election");
+    let mut ids = std::collections::BTreeSet::new();
+    for (n, m) in masters.iter().enumerate() {
+        // The election, not dry_run, decides who writes: every master is active.
+        assert!(!m.reconcile.dry_run, "master{}: dry_run", n + 1);
+        let e = m
+            .election
+            .as_ref()
+            .unwrap_or_else(|| panic!("master{}: no election", n + 1));
+        assert_eq!(
+            e.zookeeper,
+            first.zookeeper,
+            "master{}: another ensemble",
+            n + 1
+        );
+        assert_eq!(e.path, first.path, "master{}: another election path", n + 1);
+        ids.insert(e.id.clone().expect("explicit election.id"));
+        assert!(m.tls.is_some(), "master{}: no tls", n + 1);
+        assert_eq!(m.roles, masters[0].roles, "master{}: other roles", n + 1);
+    }
+    assert_eq!(ids.len(), 3, "election ids must differ: {ids:?}");
+    let roles: Vec<Role> = masters[0].roles.values().copied().collect();
+    assert!(
+        roles.contains(&Role::Operator) && roles.contains(&Role::ReadOnly),
+        "{roles:?}"
+    );
 }
 
 #[test]

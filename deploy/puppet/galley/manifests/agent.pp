@@ -5,9 +5,28 @@
 # config change reloads the service (validate, then graceful restart; the agent re-lists
 # Docker on start and keeps no state on disk).
 #
+# The agent keeps a session to every coordinator it is given (one per Mesos master), so
+# whichever is elected leader has a fresh inventory: list them all in `coordinator_urls`.
+#
+# TLS: with `https://` URLs the config gets a `tls:` section naming the files the `galley`
+# class writes, so `galley::tls_ca`, `galley::tls_cert` and `galley::tls_key` must be set
+# (and `galley::tls_key_group` must be `galley-agent`, the service's user), or the catalog
+# fails. The certificate's DNS SAN must be this slave's hostname (`hostname`, else the kernel
+# hostname): the coordinator refuses inventory for any other host. The agent re-reads the
+# files at every (re)connect; puppet does not restart it when they change.
+#
 # @param coordinator_url
-#   The coordinator's gRPC endpoint, e.g. `http://galley.norcal-prod.example.com:7070`.
-#   Required (no default).
+#   One coordinator's gRPC endpoint, e.g. `https://mesos-master1.norcal-prod.example.com:7070`.
+#   Kept for existing hiera; `coordinator_urls` is the way to name several. At least one URL
+#   overall (this or `coordinator_urls`) is required.
+# @param coordinator_urls
+#   Every coordinator of the cluster (one per master), e.g.
+#   `['https://mesos-master1.norcal-prod.example.com:7070', ...]`; the agent keeps a session
+#   to each (and to `coordinator_url`, duplicates ignored).
+# @param tls
+#   Mutual TLS to the coordinators: renders `tls:` with /etc/galley/tls/{ca,cert,key}.pem.
+#   Undef: on exactly when the URLs are `https://`. Every URL must be `https://` with TLS
+#   and `http://` without.
 # @param package_ensure
 #   `installed`, `latest` or a version (`0.2.0`): pin it per host group to roll out a new
 #   agent gradually (see the README).
@@ -41,9 +60,18 @@
 #
 # @example On every Mesos slave (hiera)
 #   classes: ['galley::agent']
-#   galley::agent::coordinator_url: 'http://galley.norcal-prod.example.com:7070'
+#   galley::agent::coordinator_urls:
+#     - 'https://mesos-master1.norcal-prod.example.com:7070'
+#     - 'https://mesos-master2.norcal-prod.example.com:7070'
+#     - 'https://mesos-master3.norcal-prod.example.com:7070'
+#   galley::tls_ca: "%{lookup('pki::ca_pem')}"
+#   galley::tls_cert: "%{lookup('pki::host_cert_pem')}"
+#   galley::tls_key: ENC[PKCS7,...]
+#   galley::tls_key_group: 'galley-agent'
 class galley::agent (
-  String[1] $coordinator_url,
+  Optional[String[1]] $coordinator_url = undef,
+  Array[String[1]] $coordinator_urls = [],
+  Optional[Boolean] $tls = undef,
   String[1] $package_ensure = 'installed',
   Enum['running', 'stopped'] $service_ensure = 'running',
   Boolean $service_enable = true,
@@ -59,7 +87,39 @@ class galley::agent (
   Optional[String[1]] $metrics_listen = undef,
   String[1] $log_level = 'info',
 ) inherits galley::params {
+  $urls = ([$coordinator_url] + $coordinator_urls).filter |$u| { $u =~ NotUndef }.unique
+  if $urls.empty {
+    fail('galley::agent: coordinator_urls (or coordinator_url) must name at least one coordinator')
+  }
+  $https = $urls.filter |$u| { $u =~ /\Ahttps:\/\// }
+  $use_tls = $tls ? {
+    undef   => !$https.empty,
+    default => $tls,
+  }
+  if $use_tls and $https.length != $urls.length {
+    fail("galley::agent: with TLS every coordinator URL must be https://: ${urls.join(', ')}")
+  }
+  if !$use_tls and !$https.empty {
+    fail("galley::agent: https:// coordinator URLs need tls => true: ${urls.join(', ')}")
+  }
+
   contain galley
+
+  $tls_dir = $galley::params::tls_dir
+  $tls_ca_file = "${tls_dir}/ca.pem"
+  $tls_cert_file = "${tls_dir}/cert.pem"
+  $tls_key_file = "${tls_dir}/key.pem"
+  if $use_tls {
+    if !($galley::tls_ca and $galley::tls_cert and $galley::tls_key) {
+      fail('galley::agent: TLS needs galley::tls_ca, galley::tls_cert and galley::tls_key')
+    }
+    if $galley::tls_key_group != $galley::params::agent_user {
+      fail(@("MSG"/L))
+        galley::agent: galley::tls_key_group must be '${galley::params::agent_user}' \
+        (the agent's user reads ${tls_key_file}), not '${galley::tls_key_group}'
+        |- MSG
+    }
+  }
 
   package { $galley::params::agent_package:
     ensure => $package_ensure,
@@ -72,6 +132,10 @@ class galley::agent (
     mode         => '0644',
     content      => epp('galley/agent.yaml.epp', {
         'coordinator_url'         => $coordinator_url,
+        'coordinator_urls'        => $coordinator_urls,
+        'tls_ca_file'             => if $use_tls { $tls_ca_file } else { undef },
+        'tls_cert_file'           => if $use_tls { $tls_cert_file } else { undef },
+        'tls_key_file'            => if $use_tls { $tls_key_file } else { undef },
         'docker_socket'           => $docker_socket,
         'hostname'                => $hostname,
         'heartbeat_interval_secs' => $heartbeat_interval_secs,

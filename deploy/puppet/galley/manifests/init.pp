@@ -1,18 +1,22 @@
 # @summary Common Galley setup: /etc/galley and the cluster's TLS files.
 #
-# Included by galley::agent and galley::coordinator; declare it yourself (or set its keys in
-# hiera) only to hand out TLS files.
+# Included by galley::agent and galley::coordinator; set its keys in hiera to hand out the
+# TLS files. They are required wherever TLS is on (galley::coordinator's default; galley::agent
+# with https:// URLs): the classes fail the catalog without them.
 #
 # @param tls_ca
-#   PEM of the CA that signs the cluster's Galley certificates; written to
-#   /etc/galley/tls/ca.pem (0644). Undef: no file.
+#   PEM of the CA that signs the cluster's Galley certificates (coordinators', agents' and
+#   operators'); written to /etc/galley/tls/ca.pem (0644). Undef: no file.
 # @param tls_cert
-#   PEM of this host's certificate (chain); written to /etc/galley/tls/cert.pem (0644).
+#   PEM of this host's certificate (chain); written to /etc/galley/tls/cert.pem (0644). Its
+#   DNS SAN: on a master the name agents and operators dial; on a slave the slave's hostname
+#   as Mesos reports it (the coordinator refuses an agent's inventory for any other host).
 # @param tls_key
 #   PEM of this host's private key; written to /etc/galley/tls/key.pem (0640, group
-#   `tls_key_group`). Keep it in eyaml.
+#   `tls_key_group`). Keep it in eyaml (hiera `lookup_options`: `convert_to: Sensitive`).
 # @param tls_key_group
-#   Group that may read the key (the service user of the host's Galley daemon).
+#   Group that may read the key: the user of the host's Galley daemon, `galley` on a master,
+#   `galley-agent` on a slave (the classes check it when TLS is on).
 #
 # @example TLS files from hiera (eyaml for the key)
 #   galley::tls_ca: "%{lookup('pki::ca_pem')}"
