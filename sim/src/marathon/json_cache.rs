@@ -17,9 +17,12 @@ fn embed_key(e: &Embed) -> u8 {
         | u8::from(e.task_stats) << 3
 }
 
-/// App id → (embed key, rendered text).
+/// Rendered texts of one app by embed key.
+type Texts = Vec<(u8, Arc<str>)>;
+
+/// App id → rendered texts.
 #[derive(Debug, Default)]
-pub struct JsonCache(RefCell<HashMap<String, Vec<(u8, Arc<str>)>>>);
+pub struct JsonCache(RefCell<HashMap<String, Texts>>);
 
 impl JsonCache {
     /// Drops an app's rendered texts.
