@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 
+use super::lifecycle::Scope;
 use super::model::config_differs;
 use super::script::HistoryKind;
-use super::state::{Cluster, Task, TaskState};
+use super::state::Cluster;
 
 /// One app change a plan is computed from.
 #[derive(Debug, Clone)]
@@ -211,11 +212,15 @@ impl Cluster {
         Some(d)
     }
 
-    /// Advances every deployment as far as its actions allow.
-    pub fn progress_deployments(&mut self) {
+    /// Advances every deployment in `scope` as far as its actions allow.
+    pub fn progress_deployments(&mut self, scope: Scope) {
         let running = std::mem::take(&mut self.deployments);
         let mut keep = Vec::new();
         for mut d in running {
+            if !d.affected.is_empty() && !d.affected.iter().any(|a| scope.has(a)) {
+                keep.push(d);
+                continue;
+            }
             loop {
                 if d.current >= d.steps.len() {
                     let plan = self.plan_of(&d);
@@ -266,6 +271,7 @@ impl Cluster {
             ActionKind::Start => true,
             ActionKind::Stop => {
                 self.apps.remove(&app_id);
+                self.touch(&app_id);
                 let ids: Vec<String> = self
                     .app_tasks(&app_id)
                     .iter()
@@ -293,163 +299,5 @@ impl Cluster {
             }
             ActionKind::Restart { state } => self.restart_progress(&app_id, state),
         }
-    }
-
-    /// Kills for a ScaleApplication: the chosen victims, then more to get down to `n`.
-    fn start_scale(&mut self, app_id: &str, n: u32, chosen: &[String]) -> Vec<String> {
-        let active: Vec<String> = self
-            .app_tasks(app_id)
-            .iter()
-            .filter(|t| t.kill_at.is_none())
-            .map(|t| t.id.clone())
-            .collect();
-        let mut victims: Vec<String> = chosen
-            .iter()
-            .filter(|v| active.contains(v))
-            .cloned()
-            .collect();
-        let excess = active
-            .len()
-            .saturating_sub(n as usize)
-            .saturating_sub(victims.len());
-        let already = victims.clone();
-        victims.extend(self.pick_victims(app_id, excess, |t| !already.contains(&t.id)));
-        for v in &victims {
-            self.kill_task(v, "scaling down");
-        }
-        victims
-    }
-
-    fn scale_progress(&mut self, app_id: &str, n: u32, victims: &[String]) -> bool {
-        let now = self.now();
-        let active = self
-            .app_tasks(app_id)
-            .iter()
-            .filter(|t| t.kill_at.is_none())
-            .count() as u32;
-        let Some(app) = self.apps.get(app_id) else {
-            return true;
-        };
-        let has_health = app.spec.health.is_some();
-        let config = app.config_version.clone();
-        if active + app.queued < n
-            && let Some(app) = self.apps.get_mut(app_id)
-        {
-            app.queued = n - active;
-            app.queue_since.get_or_insert(now);
-        }
-        let ready = self
-            .app_tasks(app_id)
-            .iter()
-            .filter(|t| t.config_version == config && t.ready(has_health))
-            .count();
-        victims.iter().all(|v| !self.tasks.contains_key(v)) && ready >= n as usize
-    }
-
-    fn restart_progress(&mut self, app_id: &str, state: &mut Option<RestartState>) -> bool {
-        let now = self.now();
-        let Some(app) = self.apps.get(app_id) else {
-            return true;
-        };
-        let (spec, config) = (app.spec.clone(), app.config_version.clone());
-        let has_health = spec.health.is_some();
-        let i = i64::from(spec.instances);
-        if i == 0 {
-            return true;
-        }
-        let is_old = move |t: &Task| t.config_version != config;
-        let old_is = is_old.clone();
-        if state.is_none() {
-            let min_healthy = (i as f64 * spec.minimum_health_capacity).ceil() as i64;
-            let mut max_capacity = (i as f64 * (1.0 + spec.maximum_over_capacity)).floor() as i64;
-            let old_running = self
-                .app_tasks(app_id)
-                .iter()
-                .filter(|t| is_old(t) && t.kill_at.is_none())
-                .count() as i64;
-            if min_healthy == max_capacity && max_capacity <= old_running {
-                max_capacity += 1;
-            }
-            let kill_now = (old_running - min_healthy).max(0) as usize;
-            for v in self.pick_victims(app_id, kill_now, |t| old_is(t)) {
-                self.kill_task(&v, "upgrade");
-            }
-            *state = Some(RestartState {
-                max_capacity,
-                healthy_seen: BTreeSet::new(),
-            });
-        }
-        let Some(st) = state.as_mut() else {
-            return true;
-        };
-        let newly_healthy: Vec<String> = self
-            .app_tasks(app_id)
-            .iter()
-            .filter(|t| !is_old(t) && t.ready(has_health) && !st.healthy_seen.contains(&t.id))
-            .map(|t| t.id.clone())
-            .collect();
-        for id in newly_healthy {
-            st.healthy_seen.insert(id);
-            let old = is_old.clone();
-            for v in self.pick_victims(app_id, 1, move |t| old(t)) {
-                self.kill_task(&v, "upgrade");
-            }
-        }
-        let tasks = self.app_tasks(app_id);
-        let old_left = tasks.iter().filter(|t| is_old(t)).count() as i64;
-        let new_active = tasks
-            .iter()
-            .filter(|t| !is_old(t) && t.kill_at.is_none())
-            .count() as i64;
-        let new_ready = tasks
-            .iter()
-            .filter(|t| !is_old(t) && t.ready(has_health))
-            .count() as i64;
-        let queued = i64::from(self.queued(app_id));
-        let started = new_active + queued;
-        let to_start = (i - started)
-            .min(st.max_capacity - old_left - started)
-            .max(0);
-        if to_start > 0
-            && let Some(app) = self.apps.get_mut(app_id)
-        {
-            app.queued += to_start as u32;
-            app.queue_since.get_or_insert(now);
-        }
-        new_ready >= i && old_left == 0
-    }
-
-    /// Picks up to `count` tasks to kill among active tasks accepted by `filter`: unhealthy first,
-    /// then staging, then the rest; ties by killSelection (YOUNGEST_FIRST by default).
-    pub fn pick_victims(
-        &self,
-        app_id: &str,
-        count: usize,
-        filter: impl Fn(&Task) -> bool,
-    ) -> Vec<String> {
-        let oldest_first = self.apps.get(app_id).is_some_and(|a| a.spec.oldest_first);
-        let mut candidates: Vec<&Task> = self
-            .app_tasks(app_id)
-            .into_iter()
-            .filter(|t| t.kill_at.is_none() && filter(t))
-            .collect();
-        candidates.sort_by_key(|t| {
-            let class = match (&t.health, t.state) {
-                (Some(h), _) if !h.alive() => 0,
-                (_, TaskState::Staging) => 1,
-                _ => 2,
-            };
-            let age = if oldest_first {
-                t.seq as i64
-            } else {
-                -(t.seq as i64)
-            };
-            (class, age)
-        });
-        candidates
-            .into_iter()
-            .take(count)
-            .map(|t| t.id.clone())
-            .collect()
     }
 }

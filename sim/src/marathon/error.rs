@@ -111,7 +111,12 @@ fn path_errors(details: Vec<(String, String)>) -> Vec<Value> {
 
 /// A JSON response with Marathon's content type.
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut resp = Response::new(Body::from(body.to_string()));
+    text_response(status, body.to_string())
+}
+
+/// A response with already serialised JSON.
+pub fn text_response(status: StatusCode, body: String) -> Response {
+    let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,

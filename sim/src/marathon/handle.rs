@@ -134,6 +134,7 @@ impl SimCluster {
                 return false;
             };
             let agent = c.agents.remove(ix);
+            c.free_cache.clear();
             let lost: Vec<String> = c
                 .tasks
                 .values()
@@ -156,6 +157,7 @@ impl SimCluster {
                 Some(a) => {
                     a.spec.cpus = cpus;
                     a.spec.mem = mem;
+                    c.free_cache.clear();
                     true
                 }
                 None => false,
@@ -245,7 +247,7 @@ impl SimCluster {
 
     /// Per-app counts after every change, oldest first.
     pub fn samples(&self) -> Vec<Sample> {
-        self.with(|c| c.samples.iter().cloned().collect())
+        self.with(|c| c.sample_log.samples())
     }
 
     /// Current counts of an app.
@@ -272,7 +274,7 @@ impl SimCluster {
     pub fn clear_history(&self) {
         self.with(|c| {
             c.history.clear();
-            c.samples.clear();
+            c.sample_log.clear();
         });
     }
 

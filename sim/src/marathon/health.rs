@@ -4,20 +4,22 @@
 
 use serde_json::json;
 
+use super::lifecycle::Scope;
 use super::script::{HistoryKind, Outcome};
 use super::state::{Cluster, TaskState};
 
 impl Cluster {
     /// Runs every health-check round that is due.
-    pub fn health_rounds(&mut self) {
+    pub fn health_rounds(&mut self, scope: Scope) {
         let now = self.now();
         let due: Vec<String> = self
-            .apps
-            .iter()
-            .filter(|(_, a)| {
-                a.spec.health.is_some() && a.next_health_round.is_some_and(|t| now >= t)
+            .scoped_app_ids(scope)
+            .into_iter()
+            .filter(|id| {
+                self.apps.get(id).is_some_and(|a| {
+                    a.spec.health.is_some() && a.next_health_round.is_some_and(|t| now >= t)
+                })
             })
-            .map(|(id, _)| id.clone())
             .collect();
         for app_id in due {
             let Some(app) = self.apps.get_mut(&app_id) else {
@@ -47,6 +49,9 @@ impl Cluster {
 
     fn check_task(&mut self, task_id: &str, passes: bool, grace_seconds: f64, max_failures: u64) {
         let now = self.now();
+        if let Some(app_id) = self.tasks.get(task_id).map(|t| t.app_id.clone()) {
+            self.touch(&app_id);
+        }
         let Some(task) = self.tasks.get_mut(task_id) else {
             return;
         };

@@ -1,7 +1,7 @@
 //! The task lifecycle on the clock (§2 "task lifecycle"): staging → running, scripted crashes,
 //! health-check rounds, kill confirmations, launch timeouts, scale checks and launch backoff.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 
@@ -14,18 +14,66 @@ use crate::TaskLaunch;
 /// How many finished tasks the Mesos master keeps in `completed_tasks`.
 const COMPLETED_CAP: usize = 200;
 
+/// The apps a lifecycle step looks at.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    All,
+    /// Only these apps' tasks, health rounds, deployments (and those affecting no app) and scale
+    /// checks; what is due for other apps waits for the next full step.
+    Apps(&'a BTreeSet<String>),
+}
+
+impl Scope<'_> {
+    pub fn has(&self, app_id: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Apps(apps) => apps.contains(app_id),
+        }
+    }
+}
+
 impl Cluster {
     /// One lifecycle step at the current instant. Idempotent when nothing is due.
     pub fn step(&mut self) {
-        self.confirm_kills();
-        self.advance_staging();
-        self.crash_tasks();
-        self.health_rounds();
-        self.launch_timeouts();
-        self.progress_deployments();
-        self.scale_check();
+        self.step_in(Scope::All);
+    }
+
+    /// The step an API call runs for the apps it changed: under the virtual clock every full
+    /// step has already handled what was due, so only these apps (and the other apps of their
+    /// deployments, which a finishing deployment unlocks) can have something to do; launch
+    /// placement and sampling stay global. Costs these apps' work, not every app's.
+    pub fn step_apps(&mut self, apps: &BTreeSet<String>) {
+        let mut scope = apps.clone();
+        for d in &self.deployments {
+            if d.affected.iter().any(|a| apps.contains(a)) {
+                scope.extend(d.affected.iter().cloned());
+            }
+        }
+        self.step_in(Scope::Apps(&scope));
+    }
+
+    fn step_in(&mut self, scope: Scope) {
+        self.confirm_kills(scope);
+        self.advance_staging(scope);
+        self.crash_tasks(scope);
+        self.health_rounds(scope);
+        self.launch_timeouts(scope);
+        self.progress_deployments(scope);
+        self.scale_check(scope);
         self.launch_queued();
         self.sample();
+    }
+
+    /// Ids of the existing apps in `scope`, in id order.
+    pub fn scoped_app_ids(&self, scope: Scope) -> Vec<String> {
+        match scope {
+            Scope::All => self.apps.keys().cloned().collect(),
+            Scope::Apps(apps) => apps
+                .iter()
+                .filter(|id| self.apps.contains_key(*id))
+                .cloned()
+                .collect(),
+        }
     }
 
     /// Removes a task that reached a terminal state, with events, backoff and lastTaskFailure.
@@ -34,6 +82,8 @@ impl Cluster {
             return;
         };
         let now = self.now();
+        self.touch(&task.app_id);
+        self.free_changed(&task.slave_id);
         self.emit_status(&task, state, message);
         self.record(HistoryKind::TaskEnded {
             app_id: task.app_id.clone(),
@@ -70,29 +120,37 @@ impl Cluster {
         }
     }
 
-    fn due_tasks(&self, pred: impl Fn(&super::state::Task) -> bool) -> Vec<String> {
-        let mut due: Vec<(u64, String)> = self
-            .tasks
-            .values()
-            .filter(|t| pred(t))
-            .map(|t| (t.seq, t.id.clone()))
-            .collect();
+    fn due_tasks(&self, scope: Scope, pred: impl Fn(&super::state::Task) -> bool) -> Vec<String> {
+        let mut due: Vec<(u64, String)> = match scope {
+            Scope::All => self
+                .tasks
+                .values()
+                .filter(|t| pred(t))
+                .map(|t| (t.seq, t.id.clone()))
+                .collect(),
+            Scope::Apps(apps) => apps
+                .iter()
+                .flat_map(|a| self.app_tasks(a))
+                .filter(|t| pred(t))
+                .map(|t| (t.seq, t.id.clone()))
+                .collect(),
+        };
         due.sort();
         due.into_iter().map(|(_, id)| id).collect()
     }
 
-    fn confirm_kills(&mut self) {
+    fn confirm_kills(&mut self, scope: Scope) {
         let now = self.now();
         let kill = chrono::Duration::from_std(self.timing.kill).unwrap_or_default();
-        for id in self.due_tasks(|t| t.kill_at.is_some_and(|k| now >= k + kill)) {
+        for id in self.due_tasks(scope, |t| t.kill_at.is_some_and(|k| now >= k + kill)) {
             self.end_task(&id, "TASK_KILLED", "");
         }
     }
 
-    fn advance_staging(&mut self) {
+    fn advance_staging(&mut self, scope: Scope) {
         let now = self.now();
         let staging = chrono::Duration::from_std(self.timing.staging).unwrap_or_default();
-        for id in self.due_tasks(|t| {
+        for id in self.due_tasks(scope, |t| {
             t.state == TaskState::Staging && t.kill_at.is_none() && now >= t.staged_at + staging
         }) {
             let Some(app_id) = self.tasks.get(&id).map(|t| t.app_id.clone()) else {
@@ -128,6 +186,7 @@ impl Cluster {
         let launch = task_launch(task, &spec);
         task.launch = Some(launch.clone());
         let task = task.clone();
+        self.touch(&task.app_id);
         if let Some(app) = self.apps.get_mut(&task.app_id) {
             app.backoff.until = None;
         }
@@ -139,14 +198,17 @@ impl Cluster {
         });
     }
 
-    fn crash_tasks(&mut self) {
+    fn crash_tasks(&mut self, scope: Scope) {
         let now = self.now();
         let outcomes: BTreeMap<String, Outcome> = self
-            .apps
-            .keys()
-            .map(|id| (id.clone(), self.outcome(id)))
+            .scoped_app_ids(scope)
+            .into_iter()
+            .map(|id| {
+                let o = self.outcome(&id);
+                (id, o)
+            })
             .collect();
-        for id in self.due_tasks(|t| match (outcomes.get(&t.app_id), t.started_at) {
+        for id in self.due_tasks(scope, |t| match (outcomes.get(&t.app_id), t.started_at) {
             (Some(Outcome::CrashAfter { after }), Some(started)) => {
                 t.kill_at.is_none()
                     && now >= started + chrono::Duration::from_std(*after).unwrap_or_default()
@@ -157,11 +219,11 @@ impl Cluster {
         }
     }
 
-    fn launch_timeouts(&mut self) {
+    fn launch_timeouts(&mut self, scope: Scope) {
         let now = self.now();
         let timeout =
             chrono::Duration::from_std(self.timing.task_launch_timeout).unwrap_or_default();
-        for id in self.due_tasks(|t| {
+        for id in self.due_tasks(scope, |t| {
             t.state == TaskState::Staging && t.kill_at.is_none() && now >= t.staged_at + timeout
         }) {
             self.kill_task(&id, "task launch timeout");
@@ -170,13 +232,17 @@ impl Cluster {
 
     /// Outside deployments, keeps each app at `instances`: relaunches for terminal tasks and
     /// kills surplus tasks (Marathon's scale check).
-    fn scale_check(&mut self) {
+    fn scale_check(&mut self, scope: Scope) {
         let now = self.now();
+        let locked: BTreeSet<&String> = self
+            .deployments
+            .iter()
+            .flat_map(|d| d.affected.iter())
+            .collect();
         let ids: Vec<String> = self
-            .apps
-            .keys()
-            .filter(|id| self.locking_deployments(id).is_empty())
-            .cloned()
+            .scoped_app_ids(scope)
+            .into_iter()
+            .filter(|id| !locked.contains(id))
             .collect();
         for id in ids {
             let active = self

@@ -63,6 +63,8 @@
 //! # Simplified
 //! - The scale check runs on every lifecycle step (real Marathon: on terminal status, and every
 //!   5 min); launches are placed at once when an offer fits (no offer cycle, no reconciliation).
+//!   API calls run a step limited to the apps they change (plus the other apps of those apps'
+//!   deployments); placement is global, so an app or scale change costs that app's work.
 //! - Only the first health check of an app is simulated; its result comes from the scripted
 //!   [`Outcome`], not from probing ports. Readiness checks are accepted but always ready.
 //! - Kill endpoints without `scale` return Task JSON (1.3 / post-1.5 shape, as recommended by
@@ -94,18 +96,22 @@ pub mod cli;
 mod config;
 mod control;
 mod deploy;
+mod deploy_actions;
 mod error;
 mod events;
 mod handle;
 mod health;
 mod ids;
 mod json;
+mod json_cache;
 mod labels;
 mod lifecycle;
 mod mesos;
 mod model;
 mod ops;
+mod ops_kill;
 mod placement;
+mod samples;
 mod script;
 mod server;
 mod state;

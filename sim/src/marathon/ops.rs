@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::deploy::{Change, Deployment, plan_steps};
 use super::error::ApiError;
-use super::ids::{app_id_of_task, canonical_path};
+use super::ids::canonical_path;
 use super::model::{AppSpec, config_differs};
 use super::state::{App, Backoff, Cluster};
 use super::validate::normalize_app;
@@ -115,12 +115,16 @@ impl Cluster {
             .iter()
             .flat_map(|a| self.locking_deployments(a))
             .collect();
+        // The apps this call can change: its own and those of the deployments it cancels.
+        let mut scope: BTreeSet<String> = changes.iter().map(|c| c.app_id.clone()).collect();
         if !conflicts.is_empty() {
             if !force {
                 return Err(ApiError::locked(&conflicts.into_iter().collect::<Vec<_>>()));
             }
             for id in conflicts {
-                self.cancel_deployment(&id);
+                if let Some(d) = self.cancel_deployment(&id) {
+                    scope.extend(d.affected);
+                }
             }
         }
         let version = self.next_version();
@@ -148,7 +152,7 @@ impl Cluster {
             original,
         });
         self.announce_deployment(self.deployments.len() - 1);
-        self.step();
+        self.step_apps(&scope);
         Ok(DeploymentResult { id, version })
     }
 
@@ -176,6 +180,7 @@ impl Cluster {
             json!({ "lastScalingAt": version, "lastConfigChangeAt": last_config }),
         );
         let spec = AppSpec::from_app(&def);
+        self.touch(id);
         let first_round = spec
             .health
             .as_ref()
@@ -381,135 +386,5 @@ impl Cluster {
             }],
             force,
         )
-    }
-
-    /// Kills tasks (grouped by app); with `scale`, one ScaleApplication deployment.
-    pub fn kill(
-        &mut self,
-        by_app: BTreeMap<String, Vec<String>>,
-        scale: bool,
-        force: bool,
-    ) -> Result<KillResult, ApiError> {
-        if scale {
-            let mut changes = Vec::new();
-            for (app_id, victims) in by_app {
-                let Some(app) = self.apps.get(&app_id) else {
-                    continue;
-                };
-                let mut target = app.def.clone();
-                let n = app.spec.instances.saturating_sub(victims.len() as u32);
-                target.insert("instances".into(), json!(n));
-                changes.push(Change {
-                    app_id,
-                    original: Some(app.def.clone()),
-                    target: Some(target),
-                    restart: false,
-                    victims,
-                });
-            }
-            return Ok(KillResult::Deployment(self.deploy(changes, force)?));
-        }
-        let mut out = Vec::new();
-        for id in by_app.into_values().flatten() {
-            if let Some(t) = self.tasks.get(&id) {
-                out.push(self.task_json(t, false));
-                self.kill_task(&id, "killed via API");
-            }
-        }
-        self.step();
-        Ok(KillResult::Tasks(out))
-    }
-
-    /// DELETE /v2/apps/{id}/tasks[/{taskId}] target selection.
-    pub fn app_kill_targets(
-        &self,
-        raw_id: &str,
-        host: Option<&str>,
-        task_id: Option<&str>,
-    ) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
-        let id = canonical_path(raw_id);
-        if !self.apps.contains_key(&id) {
-            return Err(ApiError::app_not_found(&id));
-        }
-        let ids: Vec<String> = match task_id {
-            Some(t) => match self
-                .tasks
-                .get(t)
-                .filter(|task| task.app_id == id && task.kill_at.is_none())
-            {
-                Some(task) => vec![task.id.clone()],
-                None => return Err(ApiError::task_not_found(t)),
-            },
-            None => self
-                .app_tasks(&id)
-                .iter()
-                .filter(|t| t.kill_at.is_none() && host.is_none_or(|h| h == "*" || h == t.host))
-                .map(|t| t.id.clone())
-                .collect(),
-        };
-        Ok(BTreeMap::from([(id, ids)]))
-    }
-
-    /// POST /v2/tasks/delete target selection: invalid ids are 400, unknown ones ignored.
-    pub fn given_kill_targets(
-        &self,
-        body: &Value,
-    ) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
-        let ids = body.get("ids").and_then(Value::as_array).ok_or_else(|| {
-            ApiError::invalid_json(vec![("/ids".into(), "error.path.missing".into())])
-        })?;
-        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for id in ids {
-            let id = id.as_str().unwrap_or_default();
-            let app = app_id_of_task(id).ok_or_else(|| {
-                ApiError::message(
-                    StatusCode::BAD_REQUEST,
-                    format!("Invalid task id '{id}'. [{id}] does not match the task id format"),
-                )
-            })?;
-            if self
-                .tasks
-                .get(id)
-                .is_some_and(|t| t.app_id == app && t.kill_at.is_none())
-            {
-                out.entry(app).or_default().push(id.to_string());
-            }
-        }
-        Ok(out)
-    }
-
-    /// DELETE /v2/deployments/{id}: force cancels (`None`), otherwise a rollback deployment.
-    pub fn delete_deployment(
-        &mut self,
-        id: &str,
-        force: bool,
-    ) -> Result<Option<DeploymentResult>, ApiError> {
-        if !self.deployments.iter().any(|d| d.id == id) {
-            return Err(ApiError::message(
-                StatusCode::NOT_FOUND,
-                format!("DeploymentPlan {id} does not exist"),
-            ));
-        }
-        let Some(d) = self.cancel_deployment(id) else {
-            return Ok(None);
-        };
-        if force {
-            return Ok(None);
-        }
-        let changes = d
-            .original
-            .into_iter()
-            .map(|(app_id, orig)| {
-                let current = self.apps.get(&app_id).map(|a| a.def.clone());
-                Change {
-                    app_id,
-                    original: current,
-                    target: orig,
-                    restart: false,
-                    victims: vec![],
-                }
-            })
-            .collect();
-        self.deploy(changes, true).map(Some)
     }
 }

@@ -1,7 +1,9 @@
 //! Offer matching: resources, host ports and constraints (LIKE, UNLIKE, UNIQUE, CLUSTER,
 //! GROUP_BY, MAX_PER on `hostname` or attributes), and turning queued launches into tasks.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde_json::json;
 
@@ -11,6 +13,7 @@ use super::script::HistoryKind;
 use super::state::{Agent, App, Cluster, Task, TaskState};
 
 /// Resources an agent still has free.
+#[derive(Debug)]
 struct Free {
     cpus: f64,
     mem: f64,
@@ -89,8 +92,37 @@ fn satisfies(c: &Constraint, agent: &Agent, placed: &[&Agent], all: &[Agent]) ->
     }
 }
 
+/// Free resources by agent id, recomputed (exactly as before, in task order) only for agents
+/// whose tasks or capacity changed.
+#[derive(Debug, Default)]
+pub struct FreeCache(RefCell<HashMap<String, Arc<Free>>>);
+
+impl FreeCache {
+    /// Forgets every cached entry (agents or capacities changed).
+    pub fn clear(&self) {
+        self.0.borrow_mut().clear();
+    }
+}
+
 impl Cluster {
-    fn free(&self, agent: &Agent) -> Free {
+    /// Forgets the cached free resources of one agent (a task was added or removed there).
+    pub fn free_changed(&self, agent_id: &str) {
+        self.free_cache.0.borrow_mut().remove(agent_id);
+    }
+
+    fn free(&self, agent: &Agent) -> Arc<Free> {
+        if let Some(f) = self.free_cache.0.borrow().get(&agent.id) {
+            return f.clone();
+        }
+        let free = Arc::new(self.compute_free(agent));
+        self.free_cache
+            .0
+            .borrow_mut()
+            .insert(agent.id.clone(), free.clone());
+        free
+    }
+
+    fn compute_free(&self, agent: &Agent) -> Free {
         let mut free = Free {
             cpus: agent.spec.cpus,
             mem: agent.spec.mem,
@@ -109,9 +141,9 @@ impl Cluster {
     /// Picks an agent and host ports for one more task of `spec`, if any offer fits.
     fn place(&self, spec: &AppSpec) -> Option<(usize, Vec<u16>)> {
         let placed: Vec<&Agent> = self
-            .tasks
-            .values()
-            .filter(|t| t.app_id == spec.id && t.kill_at.is_none())
+            .app_tasks(&spec.id)
+            .into_iter()
+            .filter(|t| t.kill_at.is_none())
             .filter_map(|t| self.agents.iter().find(|a| a.id == t.slave_id))
             .collect();
         let mut best: Option<(usize, (usize, i64), Vec<u16>)> = None;
@@ -219,6 +251,8 @@ impl Cluster {
             version: task.version.clone(),
         };
         self.emit_status(&task, "TASK_STAGING", "");
+        self.touch(app_id);
+        self.free_changed(&task.slave_id);
         self.tasks.insert(task.id.clone(), task);
         self.record(record);
     }

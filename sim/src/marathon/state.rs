@@ -1,7 +1,7 @@
 //! The simulated cluster: agents, apps, tasks, deployments and the bookkeeping shared by the
 //! API handlers and the lifecycle (all behind one mutex, never held across an `.await`).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -11,13 +11,14 @@ use super::config::{AgentSpec, MarathonSimConfig, Timing};
 use super::deploy::Deployment;
 use super::events::EventBus;
 use super::ids::ts;
+use super::json_cache::JsonCache;
 use super::model::AppSpec;
-use super::script::{
-    AppCounts, Fault, HistoryEvent, HistoryKind, MesosLeadership, Outcome, Sample,
-};
+use super::placement::FreeCache;
+use super::samples::SampleLog;
+use super::script::{AppCounts, Fault, HistoryEvent, HistoryKind, MesosLeadership, Outcome};
 use crate::{HostRuntime, SimClock, TaskLaunch};
 
-/// Upper bound on recorded history entries and samples (oldest dropped first).
+/// Upper bound on recorded history entries (oldest dropped first).
 const HISTORY_CAP: usize = 200_000;
 
 /// An emulated Mesos agent.
@@ -172,7 +173,13 @@ pub struct Cluster {
     pub last_version: Option<DateTime<Utc>>,
     pub events: EventBus,
     pub history: VecDeque<HistoryEvent>,
-    pub samples: VecDeque<Sample>,
+    pub sample_log: SampleLog,
+    /// Apps whose counts may have changed since the last sample.
+    pub dirty: BTreeSet<String>,
+    /// Free resources by agent, invalidated when the agent's tasks or capacity change.
+    pub free_cache: FreeCache,
+    /// Rendered App JSON, dropped by `touch`.
+    pub json_cache: JsonCache,
     pub runtime_calls: Vec<RuntimeCall>,
     pub has_runtime: bool,
     pub uuid_context: uuid::ContextV1,
@@ -207,7 +214,10 @@ impl Cluster {
             last_version: None,
             events: EventBus::new(),
             history: VecDeque::new(),
-            samples: VecDeque::new(),
+            sample_log: SampleLog::default(),
+            dirty: BTreeSet::new(),
+            free_cache: FreeCache::default(),
+            json_cache: JsonCache::default(),
             runtime_calls: Vec::new(),
             has_runtime: runtime.is_some(),
             uuid_context: uuid::ContextV1::new(rand::random()),
@@ -330,23 +340,6 @@ impl Cluster {
         }
     }
 
-    /// Records per-app counts when they differ from the last sample.
-    pub fn sample(&mut self) {
-        let apps: BTreeMap<String, AppCounts> = self
-            .apps
-            .keys()
-            .map(|id| (id.clone(), self.counts(id)))
-            .collect();
-        if self.samples.back().is_some_and(|s| s.apps == apps) {
-            return;
-        }
-        let at = self.now();
-        self.samples.push_back(Sample { at, apps });
-        if self.samples.len() > HISTORY_CAP {
-            self.samples.pop_front();
-        }
-    }
-
     /// Publishes an event on `/v2/events` (adds `eventType` and `timestamp`).
     pub fn emit(&mut self, event_type: &str, mut payload: Value) {
         if let Some(obj) = payload.as_object_mut() {
@@ -367,6 +360,7 @@ impl Cluster {
         }
         task.kill_at = Some(now);
         let app_id = task.app_id.clone();
+        self.touch(&app_id);
         self.record(HistoryKind::KillRequested {
             app_id,
             task_id: task_id.to_string(),
