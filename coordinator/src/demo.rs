@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::agents::{AgentRegistry, ReaperHandle, ReaperMode, ReaperPolicy, agent_service};
+use crate::agents::{AgentRegistry, ReaperMode, ReaperPolicy, agent_service};
 use crate::apply::{ApplyBudget, ApplyEvent};
 use crate::atomic::Durability;
 use crate::deploy_log::{Component, DeployEvent, DeployLog, DeployLogConfig, Level};
@@ -166,28 +166,21 @@ pub async fn run(
         cluster: tree::CLUSTER.to_owned(),
     });
     let reaper_interval = (opts.step / 2).max(Duration::from_millis(500));
-    let factory = {
-        let (registry, leader) = (registry.clone(), leader.clone());
-        move |mode: ReaperMode| {
-            let policy = ReaperPolicy {
-                mode,
-                min_age: Duration::from_secs(600),
-                grace_seconds: 1,
-                interval: reaper_interval,
-                order_timeout: Duration::from_secs(10),
-                ..ReaperPolicy::defaults()
-            };
-            ReaperHandle::spawn(
-                marathon.clone(),
-                mesos.clone(),
-                registry.clone(),
-                leader.clone(),
-                policy,
-                audit.clone(),
-            )
-        }
-    };
-    let reaper = Arc::new(ReaperSlot::new(ReaperMode::Report, Box::new(factory)));
+    let reaper = Arc::new(ReaperSlot::spawning(
+        ReaperMode::Report,
+        ReaperPolicy {
+            min_age: Duration::from_secs(600),
+            grace_seconds: 1,
+            interval: reaper_interval,
+            order_timeout: Duration::from_secs(10),
+            ..ReaperPolicy::defaults()
+        },
+        marathon,
+        mesos,
+        registry.clone(),
+        leader.clone(),
+        audit,
+    ));
     let operator = OperatorService::new(OperatorDeps {
         cluster: tree::CLUSTER.to_owned(),
         reconciler: reconciler.clone(),

@@ -452,7 +452,7 @@ pub async fn start_grpc(
     tokio::task::JoinHandle<Result<(), galley_coordinator::server::ServerError>>,
 )> {
     use galley_coordinator::agents::{
-        AgentRegistry, ReaperHandle, ReaperMode, ReaperPolicy, agent_service_audited,
+        AgentRegistry, ReaperMode, ReaperPolicy, agent_service_audited,
     };
     use galley_coordinator::grpc::{OperatorDeps, OperatorService, ReaperSlot};
     use galley_coordinator::server::{self, DeployLogAudit, Services};
@@ -469,24 +469,15 @@ pub async fn start_grpc(
         log: deploy_log.clone(),
         cluster: cluster.to_owned(),
     });
-    let factory = {
-        let (registry, leader) = (registry.clone(), leader.clone());
-        move |mode: ReaperMode| {
-            let policy = ReaperPolicy {
-                mode,
-                ..ReaperPolicy::defaults()
-            };
-            ReaperHandle::spawn(
-                marathon.clone(),
-                mesos.clone(),
-                registry.clone(),
-                leader.clone(),
-                policy,
-                audit.clone(),
-            )
-        }
-    };
-    let reaper = Arc::new(ReaperSlot::new(ReaperMode::Report, Box::new(factory)));
+    let reaper = Arc::new(ReaperSlot::spawning(
+        ReaperMode::Report,
+        ReaperPolicy::defaults(),
+        marathon,
+        mesos,
+        registry.clone(),
+        leader,
+        audit,
+    ));
     export_agent_metrics(metrics, registry.clone(), reaper.clone());
     let operator = OperatorService::new(OperatorDeps {
         cluster: cluster.to_owned(),

@@ -5,11 +5,14 @@
 //! starts with no suspects, so a container is reaped only after two fresh observations again
 //! (never sooner than before the switch).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::agents::{ReaperHandle, ReaperMode};
+use crate::agents::{AgentRegistry, AuditSink, ReaperHandle, ReaperMode, ReaperPolicy};
+use crate::marathon::MarathonApi;
+use crate::mesos::MesosApi;
 
 /// Builds and spawns a reaper in the given mode.
 pub type ReaperFactory = Box<dyn Fn(ReaperMode) -> (ReaperHandle, JoinHandle<()>) + Send + Sync>;
@@ -27,6 +30,33 @@ struct SlotState {
 }
 
 impl ReaperSlot {
+    /// A slot whose reapers run `policy` with the mode switched in, over these clients; the
+    /// first one in `mode`. `leader` is the term orders may carry (`None`: never order).
+    pub fn spawning<M: MarathonApi, Me: MesosApi>(
+        mode: ReaperMode,
+        policy: ReaperPolicy,
+        marathon: Arc<M>,
+        mesos: Arc<Me>,
+        registry: AgentRegistry,
+        leader: watch::Receiver<Option<u64>>,
+        audit: Arc<dyn AuditSink>,
+    ) -> Self {
+        let factory = move |mode: ReaperMode| {
+            ReaperHandle::spawn(
+                marathon.clone(),
+                mesos.clone(),
+                registry.clone(),
+                leader.clone(),
+                ReaperPolicy {
+                    mode,
+                    ..policy.clone()
+                },
+                audit.clone(),
+            )
+        };
+        Self::new(mode, Box::new(factory))
+    }
+
     /// Spawns the first reaper in `mode`.
     pub fn new(mode: ReaperMode, factory: ReaperFactory) -> Self {
         let (handle, task) = factory(mode);
