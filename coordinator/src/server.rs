@@ -50,6 +50,19 @@ pub struct Services {
     pub roles: RoleMap,
 }
 
+impl Services {
+    /// Only the operator API, in plaintext (benchmarks, tests of the API alone).
+    pub fn operator_only(operator: OperatorService) -> Self {
+        Self {
+            operator,
+            agents: None,
+            deploy: None,
+            tls: None,
+            roles: RoleMap::default(),
+        }
+    }
+}
+
 /// Binds `addr` (`host:port`; port 0 picks one).
 pub async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
     TcpListener::bind(addr)

@@ -177,13 +177,7 @@ async fn main() -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tokio::spawn(server::serve(
         listener,
-        Services {
-            operator,
-            agents: None,
-            deploy: None,
-            tls: None,
-            roles: Default::default(),
-        },
+        Services::operator_only(operator),
         std::future::pending(),
     ));
     let mut client = CoordinatorServiceClient::connect(format!("http://{addr}"))

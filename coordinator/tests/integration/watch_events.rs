@@ -32,13 +32,7 @@ async fn watch_events_streams_only_the_named_services_events_as_they_happen() {
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(server::serve(
         listener,
-        Services {
-            operator,
-            agents: None,
-            deploy: None,
-            tls: None,
-            roles: Default::default(),
-        },
+        Services::operator_only(operator),
         std::future::pending(),
     ));
     let mut client = CoordinatorServiceClient::connect(format!("http://{addr}"))
