@@ -5,4 +5,3 @@ mod dockerd;
 mod emulator;
 mod ha;
 mod harness;
-mod proxy;

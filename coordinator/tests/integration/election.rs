@@ -9,10 +9,10 @@ use std::time::Duration;
 use galley_coordinator::election::{
     LeaderElection, Leadership, ZkElection, ZkSettings, spawn_gate,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+use crate::proxy::{Link, Proxy};
 
 const SESSION: Duration = Duration::from_secs(2);
 
@@ -33,92 +33,6 @@ pub fn zookeeper() -> Option<String> {
     }
 }
 
-/// How a proxy treats its connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Link {
-    /// Bytes flow.
-    Open,
-    /// Connections stay open, bytes are held (a partition).
-    Paused,
-    /// Every connection is closed and new ones are refused (a dead host).
-    Cut,
-}
-
-/// A TCP proxy to ZooKeeper whose link can be paused or cut.
-pub struct Proxy {
-    /// `127.0.0.1:port` to give the client.
-    pub addr: String,
-    link: watch::Sender<Link>,
-}
-
-impl Proxy {
-    /// Starts a proxy to `upstream`.
-    pub async fn start(upstream: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-        let addr = listener.local_addr().expect("addr").to_string();
-        let (link, _) = watch::channel(Link::Open);
-        let (upstream, links) = (upstream.to_owned(), link.clone());
-        tokio::spawn(async move {
-            while let Ok((down, _)) = listener.accept().await {
-                if *links.borrow() == Link::Cut {
-                    continue;
-                }
-                let Ok(up) = TcpStream::connect(&upstream).await else {
-                    continue;
-                };
-                let (dr, dw) = down.into_split();
-                let (ur, uw) = up.into_split();
-                tokio::spawn(pipe(dr, uw, links.subscribe()));
-                tokio::spawn(pipe(ur, dw, links.subscribe()));
-            }
-        });
-        Self { addr, link }
-    }
-
-    /// Changes the link.
-    pub fn set(&self, link: Link) {
-        self.link.send_replace(link);
-    }
-}
-
-async fn pipe(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    mut link: watch::Receiver<Link>,
-) {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let now = *link.borrow_and_update();
-        match now {
-            Link::Cut => return,
-            Link::Paused => {
-                if link.changed().await.is_err() {
-                    return;
-                }
-                continue;
-            }
-            Link::Open => {}
-        }
-        tokio::select! {
-            n = from.read(&mut buf) => match n {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    // Re-check: a pause that came while reading holds these bytes too.
-                    while matches!(*link.borrow_and_update(), Link::Paused) {
-                        if link.changed().await.is_err() {
-                            return;
-                        }
-                    }
-                    if *link.borrow() == Link::Cut || to.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            },
-            _ = link.changed() => {}
-        }
-    }
-}
-
 /// One coordinator's election: its proxy, its election task and its gate.
 pub struct Node {
     /// Its name.
@@ -135,11 +49,11 @@ pub struct Node {
 impl Node {
     /// Joins the election at `path` through a new proxy.
     pub async fn join(zk: &str, path: &str, id: &str, grace: Duration) -> Self {
-        let proxy = Proxy::start(zk).await;
+        let proxy = Proxy::start(zk.parse().expect("GALLEY_ZOOKEEPER is host:port")).await;
         let (shutdown, rx) = watch::channel(false);
         let election = ZkElection::spawn(
             ZkSettings {
-                hosts: proxy.addr.clone(),
+                hosts: proxy.addr.to_string(),
                 path: path.to_owned(),
                 session_timeout: SESSION,
                 id: id.to_owned(),

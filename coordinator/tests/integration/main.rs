@@ -19,6 +19,7 @@ mod hacheck;
 mod monitoring;
 mod monitoring_live;
 mod pki;
+mod proxy;
 mod reconcile;
 mod tls;
 mod watch_events;

@@ -8,7 +8,7 @@ use galley_sim::docker::ContainerSpec;
 use galley_sim::marathon::{Fault, MesosLeadership};
 
 use super::harness::{Harness, host_name, hours_ago, wait_for};
-use super::proxy::CutProxy;
+use crate::proxy::{Link, Proxy};
 
 /// Per host: a live task's container, an old orphan, a young orphan, an old non-mesos
 /// container carrying a dead task id, an old mesos container without task id.
@@ -131,11 +131,11 @@ async fn network_cut_makes_the_agent_stale_and_stops_reaps() {
     let mut h = Harness::start(1, ReaperMode::Enforce).await;
     let host = host_name(0);
     let set = populate(&h, &host);
-    let proxy = CutProxy::start(h.server.as_ref().expect("server").addr).await;
+    let proxy = Proxy::start(h.server.as_ref().expect("server").addr).await;
     h.start_agent(&host, Some(proxy.addr));
     h.wait_inventories(&[(&host, 5)]).await;
     h.reaper.pass().await;
-    proxy.set_cut(true);
+    proxy.set(Link::Paused);
     wait_for("agent stale", || {
         h.registry.host(&host).is_some_and(|s| !s.fresh)
     })
@@ -151,7 +151,7 @@ async fn network_cut_makes_the_agent_stale_and_stops_reaps() {
         );
     }
     assert_eq!(sent(&h), 0);
-    proxy.set_cut(false);
+    proxy.set(Link::Open);
     wait_for("agent fresh again", || {
         h.registry.host(&host).is_some_and(|s| s.fresh)
     })
