@@ -8,11 +8,13 @@ use galley_common::soa::{ServiceConfig, is_instance_file};
 use galley_coordinator::demo::EXAMPLE_FILES;
 use galley_coordinator::soa_dir;
 
-fn deploy_dir() -> PathBuf {
+/// The `deploy/` directory of the workspace.
+pub(crate) fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
 }
 
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+/// Every file below `dir`, recursively.
+pub(crate) fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("read_dir") {
         let path = entry.expect("entry").path();
         if path.is_dir() {

@@ -15,20 +15,7 @@ use galley_agent::config::AgentConfig;
 use galley_coordinator::config::CoordinatorConfig;
 use galley_coordinator::system_dir::read_system_config;
 
-fn deploy_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
-}
-
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read_dir") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            files_under(&path, out)
-        } else {
-            out.push(path)
-        }
-    }
-}
+use crate::deploy_configs::{deploy_dir, files_under};
 
 enum Kind {
     Coordinator,
