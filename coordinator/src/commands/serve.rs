@@ -105,7 +105,6 @@ fn server_tls(
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = CoordinatorConfig::from_file(&args.config)?;
     let tls = server_tls(&config, &args)?;
-    let (marathon, mesos) = clients(&config)?;
     let mut settings = settings(&config);
     if args.force_cleanup {
         tracing::warn!("--force-cleanup: cleanup may delete more than the kill threshold of apps");
@@ -126,9 +125,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let events = event_sink(deploy_log.clone(), cluster.clone());
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let (election, leadership) = start_election(&config, &cluster, shutdown_rx.clone());
+    let shared = Shared::new(&config, &leadership)?;
     let handle = Reconciler::new(
-        Arc::new(marathon),
-        Arc::new(mesos),
+        shared.marathon.clone(),
+        shared.mesos.clone(),
         settings,
         events.clone(),
     )
@@ -144,26 +144,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             },
             path,
             handle.control.clone(),
-            acting_term(&leadership),
+            shared.acting.clone(),
             shutdown_rx.clone(),
         );
     }
-    let metrics = Arc::new(Metrics::new());
-    export_leadership(metrics.clone(), leadership.clone());
-    let _replication = start_monitoring(
-        &config,
-        &cluster,
-        &handle,
-        metrics.clone(),
-        events,
-        acting_term(&leadership),
-        shutdown_rx,
-    )
-    .await?;
+    export_leadership(shared.metrics.clone(), leadership.clone());
+    let _replication =
+        start_monitoring(&config, &cluster, &handle, &shared, events, shutdown_rx).await?;
     let deploy = start_git_watch(
         &config,
         &handle,
-        &metrics,
+        &shared.metrics,
         &deploy_log,
         shutdown_tx.subscribe(),
     )
@@ -174,7 +165,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         &handle,
         deploy_log,
         Some(deploy),
-        metrics.clone(),
+        &shared,
         Security { leadership, tls },
     )
     .await?;
@@ -213,14 +204,42 @@ fn export_leadership(
     });
 }
 
+/// What the long-running parts of `serve` share: one Marathon and one Mesos client (one
+/// connection pool each), the metrics, and the acting leader term.
+pub struct Shared {
+    /// Marathon.
+    pub marathon: Arc<MarathonClient>,
+    /// The Mesos master.
+    pub mesos: Arc<MesosClient>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// The acting leader term (`None`: not leading).
+    pub acting: tokio::sync::watch::Receiver<Option<u64>>,
+}
+
+impl Shared {
+    /// The clients of `config`, fresh metrics, and `leadership`'s acting term.
+    pub fn new(
+        config: &CoordinatorConfig,
+        leadership: &tokio::sync::watch::Receiver<Leadership>,
+    ) -> anyhow::Result<Self> {
+        let (marathon, mesos) = clients(config)?;
+        Ok(Self {
+            marathon: Arc::new(marathon),
+            mesos: Arc::new(mesos),
+            metrics: Arc::new(Metrics::new()),
+            acting: acting_term(leadership),
+        })
+    }
+}
+
 /// Starts the post-pass monitor (replication, Sensu, metrics) and the `/metrics` endpoint.
 pub async fn start_monitoring(
     config: &CoordinatorConfig,
     cluster: &str,
     handle: &galley_coordinator::reconciler::ReconcilerHandle,
-    metrics: Arc<Metrics>,
+    shared: &Shared,
     events: galley_coordinator::reconciler::EventSink,
-    acting: tokio::sync::watch::Receiver<Option<u64>>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::sync::watch::Receiver<galley_coordinator::monitor::ReplicationView>> {
     let system = read_system_config(&config.system_config_dir).map_err(anyhow::Error::msg)?;
@@ -237,16 +256,16 @@ pub async fn start_monitoring(
         .unwrap_or(3030) as u16;
     let sink = LeaderOnly {
         inner: QueuedSink::spawn(SensuClient::new(host, port, Duration::from_secs(2)), 1024),
-        acting,
+        acting: shared.acting.clone(),
     };
-    // The monitor's own clients: the launch queue for evidence, slaves and haproxy for the
+    // The monitor reads the launch queue for evidence, and slaves and haproxy for the
     // smartstack path.
-    let (marathon, mesos) = clients(config)?;
     let haproxy = HaproxyClient::new(HaproxySettings::from_system_config(&system.raw));
+    let metrics = shared.metrics.clone();
     let monitor = Monitor::new(cluster.to_string(), sink, metrics.clone(), events)
-        .with_launch_queue(Arc::new(marathon))
+        .with_launch_queue(shared.marathon.clone())
         .with_smartstack(SmartstackSources {
-            slaves: Arc::new(mesos),
+            slaves: shared.mesos.clone(),
             haproxy,
         });
     let view = galley_coordinator::monitor::spawn(
@@ -445,7 +464,7 @@ pub async fn start_grpc(
     handle: &galley_coordinator::reconciler::ReconcilerHandle,
     deploy_log: Arc<DeployLog>,
     deploy: Option<DeployServiceServer<DeployApi>>,
-    metrics: Arc<Metrics>,
+    shared: &Shared,
     security: Security,
 ) -> anyhow::Result<(
     tokio::sync::oneshot::Sender<()>,
@@ -461,10 +480,8 @@ pub async fn start_grpc(
     let listener = server::bind(&config.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "gRPC API (reflection, health) listening");
     // Orders need the destructive term (leading, grace over); acks carry the acting term.
-    let (leader, acting) = (destructive_term(&leadership), acting_term(&leadership));
+    let (leader, acting) = (destructive_term(&leadership), shared.acting.clone());
     let registry = AgentRegistry::new(Duration::from_secs(30));
-    let (marathon, mesos) = clients(config)?;
-    let (marathon, mesos) = (Arc::new(marathon), Arc::new(mesos));
     let audit = Arc::new(DeployLogAudit {
         log: deploy_log.clone(),
         cluster: cluster.to_owned(),
@@ -472,13 +489,13 @@ pub async fn start_grpc(
     let reaper = Arc::new(ReaperSlot::spawning(
         ReaperMode::Report,
         ReaperPolicy::defaults(),
-        marathon,
-        mesos,
+        shared.marathon.clone(),
+        shared.mesos.clone(),
         registry.clone(),
         leader,
         audit,
     ));
-    export_agent_metrics(metrics, registry.clone(), reaper.clone());
+    export_agent_metrics(shared.metrics.clone(), registry.clone(), reaper.clone());
     let operator = OperatorService::new(OperatorDeps {
         cluster: cluster.to_owned(),
         reconciler: handle.clone(),
