@@ -7,7 +7,7 @@
 //! - Writes validate everything first (nothing is half-applied), then flip a switch, trigger a
 //!   pass, or call the reaper, and record who asked in the deploy log ([`OperatorService::audit`]).
 //! - Errors map to gRPC codes in [`error`]; protobuf conversions live in [`convert`]; the
-//!   caller's identity comes from [`identity::identity_interceptor`].
+//!   caller's identity comes from [`identity::caller`] (recorded by [`authz`]).
 
 pub mod authz;
 pub mod convert;
@@ -23,7 +23,6 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use galley_proto::v1::coordinator_service_server::CoordinatorServiceServer;
 use tokio::sync::watch;
-use tonic::service::interceptor::InterceptedService;
 
 use crate::agents::AgentRegistry;
 use crate::deploy_log::{Component, DeployEvent, DeployLog, Level, NOT_APPLICABLE};
@@ -31,7 +30,7 @@ use crate::error_chain::ErrorChain;
 use crate::reconciler::ReconcilerHandle;
 
 pub use error::OperatorError;
-pub use identity::{CallerIdentity, caller, identity_interceptor};
+pub use identity::caller;
 pub use reaper_slot::{ReaperFactory, ReaperSlot};
 pub use view::View;
 
@@ -72,11 +71,8 @@ struct Who {
     paused_by: BTreeMap<(String, String), String>,
 }
 
-/// The tonic service with the identity interceptor, ready for `Server::add_service`.
-pub type OperatorServer = InterceptedService<
-    CoordinatorServiceServer<OperatorService>,
-    fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
->;
+/// The tonic service, ready for `Server::add_service`.
+pub type OperatorServer = CoordinatorServiceServer<OperatorService>;
 
 impl OperatorService {
     /// The service; spawns the task that keeps its view current (call within a runtime).
@@ -97,14 +93,11 @@ impl OperatorService {
         }
     }
 
-    /// The tonic server, with [`identity_interceptor`].
+    /// The tonic server with its message size limits.
     pub fn into_server(self) -> OperatorServer {
-        InterceptedService::new(
-            CoordinatorServiceServer::new(self)
-                .max_encoding_message_size(64 * 1024 * 1024)
-                .max_decoding_message_size(4 * 1024 * 1024),
-            identity_interceptor as fn(_) -> _,
-        )
+        CoordinatorServiceServer::new(self)
+            .max_encoding_message_size(64 * 1024 * 1024)
+            .max_decoding_message_size(4 * 1024 * 1024)
     }
 
     /// Who leads and what this coordinator may do.
