@@ -31,6 +31,7 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let cfg =
         AgentConfig::from_file(&args.config).map_err(|e| anyhow::anyhow!("{}", ErrorChain(&e)))?;

@@ -48,6 +48,176 @@ pub struct CoordinatorConfig {
     /// listed may not call the operator API (agents need no entry).
     #[serde(default)]
     pub roles: crate::grpc::authz::RoleMap,
+    /// The orphan container reaper (agents' inventories); none: the defaults (report mode).
+    #[serde(default)]
+    pub reaper: ReaperSection,
+}
+
+/// The orphan reaper's policy (`reaper:`). Every key has a default.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReaperSection {
+    /// `report` (plan, expose, audit "would reap") or `enforce` (order reaps) at start;
+    /// `SetReaperMode` switches at run time.
+    #[serde(default = "default_reaper_mode")]
+    pub mode: ReaperModeName,
+    /// Containers younger than this are never reaped (PaaSTA's orphan cleanup `--max-age`).
+    #[serde(default = "default_reaper_min_age")]
+    pub min_age_seconds: f64,
+    /// Seconds between passes (each lists Marathon and Mesos).
+    #[serde(default = "default_reaper_interval")]
+    pub interval_seconds: f64,
+    /// Passes, at least half an interval apart, in which a container must be an orphan
+    /// before it is reaped.
+    #[serde(default = "default_sightings")]
+    pub sightings: u32,
+    /// Largest fraction of a host's live `mesos-` containers reaped in one pass; more
+    /// orphans than that on one host holds them all (`TOO_MANY_ON_HOST`).
+    #[serde(default = "default_max_fraction")]
+    pub max_fraction_per_host: f64,
+    /// Reap orders per minute, all hosts together.
+    #[serde(default = "default_reaps_per_minute")]
+    pub max_reaps_per_minute: u32,
+    /// Reap orders per minute to one host.
+    #[serde(default = "default_reaps_per_host")]
+    pub max_reaps_per_host_per_minute: u32,
+    /// `docker stop -t`: seconds between SIGTERM and SIGKILL.
+    #[serde(default = "default_stop_grace")]
+    pub stop_grace_seconds: u32,
+    /// How long to wait for an agent's answer to an order.
+    #[serde(default = "default_order_timeout")]
+    pub order_timeout_seconds: f64,
+    /// An agent silent this long is stale: its containers are held (`AGENT_STALE`).
+    #[serde(default = "default_agent_stale")]
+    pub agent_stale_after_seconds: f64,
+}
+
+/// `report` or `enforce`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReaperModeName {
+    /// Never order.
+    Report,
+    /// Order reaps (leader only, after the grace period).
+    Enforce,
+}
+
+impl Default for ReaperSection {
+    fn default() -> Self {
+        Self {
+            mode: default_reaper_mode(),
+            min_age_seconds: default_reaper_min_age(),
+            interval_seconds: default_reaper_interval(),
+            sightings: default_sightings(),
+            max_fraction_per_host: default_max_fraction(),
+            max_reaps_per_minute: default_reaps_per_minute(),
+            max_reaps_per_host_per_minute: default_reaps_per_host(),
+            stop_grace_seconds: default_stop_grace(),
+            order_timeout_seconds: default_order_timeout(),
+            agent_stale_after_seconds: default_agent_stale(),
+        }
+    }
+}
+
+impl ReaperSection {
+    /// The reaper policy these settings make.
+    pub fn policy(&self) -> crate::agents::ReaperPolicy {
+        use crate::agents::ReaperMode;
+        let interval = Duration::from_secs_f64(self.interval_seconds);
+        crate::agents::ReaperPolicy {
+            mode: match self.mode {
+                ReaperModeName::Report => ReaperMode::Report,
+                ReaperModeName::Enforce => ReaperMode::Enforce,
+            },
+            min_age: Duration::from_secs_f64(self.min_age_seconds),
+            max_fraction_per_host: self.max_fraction_per_host,
+            global_per_minute: self.max_reaps_per_minute,
+            host_per_minute: self.max_reaps_per_host_per_minute,
+            grace_seconds: self.stop_grace_seconds,
+            interval,
+            sightings: self.sightings,
+            sighting_gap: interval / 2,
+            order_timeout: Duration::from_secs_f64(self.order_timeout_seconds),
+        }
+    }
+
+    /// Warnings for settings that are valid but risky (shown by `check-config`).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.min_age_seconds < 600.0 {
+            out.push(format!(
+                "reaper.min_age_seconds is {}: containers this young may still be starting \
+                 (PaaSTA reaped after an hour)",
+                self.min_age_seconds
+            ));
+        }
+        if self.sightings < 2 {
+            out.push("reaper.sightings is 1: one view of Mesos decides a reap".into());
+        }
+        out
+    }
+
+    /// How long an agent may stay silent and be fresh.
+    pub fn agent_stale_after(&self) -> Duration {
+        Duration::from_secs_f64(self.agent_stale_after_seconds)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("interval_seconds", self.interval_seconds),
+            ("order_timeout_seconds", self.order_timeout_seconds),
+            ("agent_stale_after_seconds", self.agent_stale_after_seconds),
+        ];
+        for (key, v) in positive {
+            if !(v > 0.0 && v <= 86_400.0) {
+                return Err(format!("reaper.{key} must be within (0, 86400]"));
+            }
+        }
+        if !(self.min_age_seconds >= 0.0 && self.min_age_seconds <= 30.0 * 86_400.0) {
+            return Err("reaper.min_age_seconds must be within [0, 2592000]".into());
+        }
+        if !(1..=100).contains(&self.sightings) {
+            return Err("reaper.sightings must be within [1, 100]".into());
+        }
+        if !(self.max_fraction_per_host > 0.0 && self.max_fraction_per_host <= 1.0) {
+            return Err("reaper.max_fraction_per_host must be within (0, 1]".into());
+        }
+        if self.stop_grace_seconds > 3600 {
+            return Err("reaper.stop_grace_seconds must be at most 3600".into());
+        }
+        Ok(())
+    }
+}
+
+fn default_reaper_mode() -> ReaperModeName {
+    ReaperModeName::Report
+}
+fn default_reaper_min_age() -> f64 {
+    3600.0
+}
+fn default_reaper_interval() -> f64 {
+    60.0
+}
+fn default_sightings() -> u32 {
+    2
+}
+fn default_max_fraction() -> f64 {
+    0.5
+}
+fn default_reaps_per_minute() -> u32 {
+    30
+}
+fn default_reaps_per_host() -> u32 {
+    5
+}
+fn default_stop_grace() -> u32 {
+    10
+}
+fn default_order_timeout() -> f64 {
+    60.0
+}
+fn default_agent_stale() -> f64 {
+    30.0
 }
 
 /// Mutual TLS (`tls:`): PEM files, re-read when they change.
@@ -302,6 +472,7 @@ impl CoordinatorConfig {
     }
 
     fn validate(&self) -> Result<(), String> {
+        self.reaper.validate()?;
         let r = &self.reconcile;
         if r.interval_seconds.is_nan() || r.interval_seconds <= 0.0 {
             return Err("reconcile.interval_seconds must be > 0".into());

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::agents::{AgentRegistry, ReaperMode, ReaperPolicy, agent_service};
+use crate::agents::{AgentRegistry, ReaperPolicy, agent_service};
 use crate::apply::{ApplyBudget, ApplyEvent};
 use crate::atomic::Durability;
 use crate::deploy_log::{Component, DeployEvent, DeployLog, DeployLogConfig, Level};
@@ -167,11 +167,11 @@ pub async fn run(
     });
     let reaper_interval = (opts.step / 2).max(Duration::from_millis(500));
     let reaper = Arc::new(ReaperSlot::spawning(
-        ReaperMode::Report,
         ReaperPolicy {
             min_age: Duration::from_secs(600),
             grace_seconds: 1,
             interval: reaper_interval,
+            sighting_gap: reaper_interval / 2,
             order_timeout: Duration::from_secs(10),
             ..ReaperPolicy::defaults()
         },

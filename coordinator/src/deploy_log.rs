@@ -99,6 +99,11 @@ names!(Component, UnknownComponent, Build => "build", Deploy => "deploy",
 /// PaaSTA's default for an absent cluster or instance.
 pub const NOT_APPLICABLE: &str = "N/A";
 
+/// What a `N/A` field (a cluster-wide event: a denied call, a freeze, a reaper mode switch)
+/// becomes in the deploy log's file name: with `/var/log/galley/{service}.log` cluster-wide
+/// events go to `/var/log/galley/_cluster.log`. Service names never start with `_`.
+pub const CLUSTER_WIDE_FILE_NAME: &str = "_cluster";
+
 /// One deploy log event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployEvent {
@@ -253,15 +258,16 @@ impl DeployLog {
         }
     }
 
-    /// The file `event` goes to, if any.
+    /// The file `event` goes to, if any. Substituted values are made path-safe: `N/A`
+    /// becomes [`CLUSTER_WIDE_FILE_NAME`], and `/`, NUL or a leading `.` never reach the path.
     pub fn path_for(&self, event: &DeployEvent) -> Option<PathBuf> {
         let format = self.config.path_format.as_ref()?;
         let path = format
-            .replace("{service}", &event.service)
+            .replace("{service}", &path_part(&event.service))
             .replace("{component}", event.component.as_str())
             .replace("{level}", event.level.as_str())
-            .replace("{cluster}", &event.cluster)
-            .replace("{instance}", &event.instance);
+            .replace("{cluster}", &path_part(&event.cluster))
+            .replace("{instance}", &path_part(&event.instance));
         Some(PathBuf::from(path))
     }
 
@@ -319,11 +325,46 @@ pub fn matches_service(event: &DeployEvent, service: Option<&str>) -> bool {
     service.is_none_or(|s| event.service == s)
 }
 
+/// One substituted value of the file name: `N/A` is the cluster-wide file; separators, NUL
+/// and a leading dot are replaced so a value can never leave the configured directory.
+fn path_part(value: &str) -> String {
+    if value == NOT_APPLICABLE || value.is_empty() {
+        return CLUSTER_WIDE_FILE_NAME.to_owned();
+    }
+    let mut out: String = value
+        .chars()
+        .map(|c| {
+            if matches!(c, '/' | '\\' | '\0') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if out.starts_with('.') {
+        out.replace_range(..1, "_");
+    }
+    out
+}
+
+/// Appends `line` to `path`, creating the file and, when missing, its directory (a layout
+/// such as `/var/log/galley/{service}/deploy.log` gets one directory per service).
 fn append_line(path: &std::path::Path, line: &[u8]) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    };
+    let mut file = match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            open()?
+        }
+        other => other?,
+    };
     let written = file.write(line)?;
     if written != line.len() {
         return Err(std::io::Error::new(

@@ -100,6 +100,24 @@ pub enum PassStatus {
     FailedReadingMarathon(String),
 }
 
+impl PassStatus {
+    /// How loudly a pass with this outcome is logged: a pass that found nothing to do (or
+    /// planned nothing as a follower) at debug, failures at warn, the rest at info.
+    pub fn log_level(&self) -> tracing::Level {
+        match self {
+            PassStatus::UpToDate
+            | PassStatus::Follower { actions: 0, .. }
+            | PassStatus::LeaderGrace { actions: 0 }
+            | PassStatus::DryRun { actions: 0 } => tracing::Level::DEBUG,
+            PassStatus::FailedReadingSystemConfig(_)
+            | PassStatus::FailedReadingMesos(_)
+            | PassStatus::FailedReadingMarathon(_)
+            | PassStatus::LostLeadership => tracing::Level::WARN,
+            _ => tracing::Level::INFO,
+        }
+    }
+}
+
 /// What a pass saw and did (shared with read APIs; never mutated after publishing).
 #[derive(Debug, Clone, Default)]
 pub struct PassSnapshot {
@@ -254,7 +272,19 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
             status,
             snapshot: Arc::new(snapshot),
         };
-        tracing::info!(generation = record.generation, reason = ?reason, status = ?record.status, ms = record.duration.as_millis() as u64, "reconcile pass");
+        let ms = record.duration.as_millis() as u64;
+        let (generation, status) = (record.generation, &record.status);
+        match status.log_level() {
+            tracing::Level::DEBUG => {
+                tracing::debug!(generation, reason = ?reason, status = ?status, ms, "reconcile pass")
+            }
+            tracing::Level::WARN => {
+                tracing::warn!(generation, reason = ?reason, status = ?status, ms, "reconcile pass")
+            }
+            _ => {
+                tracing::info!(generation, reason = ?reason, status = ?status, ms, "reconcile pass")
+            }
+        }
         record
     }
 

@@ -68,8 +68,8 @@ pub enum HoldReason {
     MesosNoTasksOnHost,
     /// Younger than `min_age`.
     TooYoung,
-    /// Not flagged in the previous fresh observation.
-    FirstObservation,
+    /// Flagged in fewer than `sightings` fresh observations (`sighting_gap` apart).
+    TooFewSightings,
     /// An order for it is already out.
     InFlight,
     /// Too large a fraction of the host's containers would go.
@@ -105,7 +105,7 @@ named!(HoldReason {
     ViewOlderThanInventory => "VIEW_OLDER_THAN_INVENTORY",
     MesosNoTasksOnHost => "MESOS_NO_TASKS_ON_HOST",
     TooYoung => "TOO_YOUNG",
-    FirstObservation => "FIRST_OBSERVATION",
+    TooFewSightings => "TOO_FEW_SIGHTINGS",
     InFlight => "IN_FLIGHT",
     TooManyOnHost => "TOO_MANY_ON_HOST",
     HostBudget => "HOST_BUDGET",
@@ -163,10 +163,26 @@ pub struct PlanLimits {
     pub max_fraction_per_host: f64,
     /// Grace period for `docker stop`.
     pub grace_seconds: u32,
+    /// Fresh observations as an orphan before an order (at least 1).
+    pub sightings: u32,
+    /// Least time between two observations that count as separate sightings.
+    pub sighting_gap: Duration,
 }
 
 /// A container flagged in a previous pass: host, id, creation time.
 pub type SuspectKey = (String, String, i64);
+
+/// How often a suspect was seen as an orphan, and when the last sighting counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sightings {
+    /// Counted sightings.
+    pub count: u32,
+    /// When the last one counted (unix nanoseconds).
+    pub last_unix_nanos: i64,
+}
+
+/// Suspects and their sightings, carried from pass to pass.
+pub type Suspects = BTreeMap<SuspectKey, Sightings>;
 
 /// Everything a pass decides on.
 #[derive(Debug, Clone)]
@@ -178,7 +194,7 @@ pub struct PlanInputs<'a> {
     /// Mesos + Marathon, `None` when either failed.
     pub view: Option<&'a ClusterView>,
     /// Suspects of the previous pass.
-    pub previous_suspects: &'a BTreeSet<SuspectKey>,
+    pub previous_suspects: &'a Suspects,
     /// (host, container id) with an order out.
     pub in_flight: &'a BTreeSet<(String, String)>,
     /// Limits.
@@ -214,7 +230,7 @@ pub struct ReapPlan {
     /// What to order (host, target), subset of the findings with no hold.
     pub orders: Vec<(String, OrderTarget)>,
     /// Suspects to carry to the next pass.
-    pub suspects: BTreeSet<SuspectKey>,
+    pub suspects: Suspects,
 }
 
 impl fmt::Display for ReapPlan {
@@ -268,12 +284,13 @@ pub fn plan_reap(inp: &PlanInputs<'_>) -> ReapPlan {
             flagged_no_such_task += 1;
             let key = (h.host.clone(), c.id.clone(), c.created_unix_nanos);
             finding.hold = host_hold.or_else(|| {
-                plan.suspects.insert(key.clone());
+                let seen = sighting(inp, &key);
+                plan.suspects.insert(key.clone(), seen);
                 let age = inp.now_unix_nanos.saturating_sub(c.created_unix_nanos);
                 if u128::try_from(age).unwrap_or(0) < inp.limits.min_age.as_nanos() {
                     Some(HoldReason::TooYoung)
-                } else if !inp.previous_suspects.contains(&key) {
-                    Some(HoldReason::FirstObservation)
+                } else if seen.count < inp.limits.sightings.max(1) {
+                    Some(HoldReason::TooFewSightings)
                 } else if inp.in_flight.contains(&(h.host.clone(), c.id.clone())) {
                     Some(HoldReason::InFlight)
                 } else {
@@ -309,6 +326,29 @@ pub fn plan_reap(inp: &PlanInputs<'_>) -> ReapPlan {
         }
     }
     plan
+}
+
+/// `key`'s sightings after this fresh observation: one more when the last counted one is at
+/// least `sighting_gap` old, else unchanged.
+fn sighting(inp: &PlanInputs<'_>, key: &SuspectKey) -> Sightings {
+    let now = inp.now_unix_nanos;
+    match inp.previous_suspects.get(key) {
+        None => Sightings {
+            count: 1,
+            last_unix_nanos: now,
+        },
+        Some(s) => {
+            let since = u128::try_from(now.saturating_sub(s.last_unix_nanos)).unwrap_or(0);
+            if since >= inp.limits.sighting_gap.as_nanos() {
+                Sightings {
+                    count: s.count.saturating_add(1),
+                    last_unix_nanos: now,
+                }
+            } else {
+                *s
+            }
+        }
+    }
 }
 
 /// A hold that applies to every candidate of the host, if any.

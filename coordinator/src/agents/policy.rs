@@ -34,13 +34,19 @@ pub struct ReaperPolicy {
     pub grace_seconds: u32,
     /// Time between passes.
     pub interval: Duration,
+    /// Passes (at least `sighting_gap` apart) in which a container must be an orphan before
+    /// it is reaped.
+    pub sightings: u32,
+    /// Least time between two passes that count as separate sightings (`interval / 2` from
+    /// the config).
+    pub sighting_gap: Duration,
     /// How long to wait for an agent's answer.
     pub order_timeout: Duration,
 }
 
 impl ReaperPolicy {
     /// The defaults: report mode, 60 min, half a host at most, 30/min globally, 5/min per host,
-    /// 10 s grace, a pass a minute.
+    /// 10 s grace, a pass a minute, two sightings.
     pub fn defaults() -> Self {
         Self {
             mode: ReaperMode::Report,
@@ -50,6 +56,8 @@ impl ReaperPolicy {
             host_per_minute: 5,
             grace_seconds: 10,
             interval: Duration::from_secs(60),
+            sightings: 2,
+            sighting_gap: Duration::from_secs(30),
             order_timeout: Duration::from_secs(60),
         }
     }
@@ -60,6 +68,8 @@ impl ReaperPolicy {
             min_age: self.min_age,
             max_fraction_per_host: self.max_fraction_per_host,
             grace_seconds: self.grace_seconds,
+            sightings: self.sightings.max(1),
+            sighting_gap: self.sighting_gap,
         }
     }
 }

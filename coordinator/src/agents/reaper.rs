@@ -2,21 +2,28 @@
 //! with [`plan_reap`], publish the plan, and (enforce mode, while leader) send the orders.
 //! Also the operator's one-shot [`ReaperHandle::reap_now`].
 //!
+//! The loop's first pass waits for the first full agent inventory (at most one interval), so
+//! suspects start being counted as soon as there is something to count. The mode (report or
+//! enforce) is switched at run time with [`ReaperHandle::set_mode`]: suspects, budgets and
+//! counters carry over, and a pass runs at once (its sightings count only `interval / 2`
+//! after the previous ones, so a switch never brings an order forward).
+//!
 //! Inputs: a [`MarathonApi`], a [`MesosApi`], the [`AgentRegistry`], the leader term
 //! (`watch<Option<u64>>`, `None` = not leader = never order), the [`ReaperPolicy`], an
 //! [`AuditSink`]. Outputs: [`ReaperStatus`] on a `watch`, [`AuditEvent`]s, [`ReaperCounters`].
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::audit::{AuditEvent, AuditSink, ReaperCounters};
 use super::model::{OrderOutcome, OrderSpec, OrderTarget};
-use super::planner::{ClusterView, OrphanReason, PlanInputs, ReapPlan, SuspectKey, plan_reap};
+use super::planner::{ClusterView, OrphanReason, PlanInputs, ReapPlan, Suspects, plan_reap};
 use super::policy::{Budgets, ReaperMode, ReaperPolicy};
 use super::registry::{AgentRegistry, DeliveryError};
 use crate::error_chain::ErrorChain;
@@ -49,6 +56,8 @@ pub struct ReaperStatus {
     pub blocked: Option<String>,
     /// Leader term at the last pass.
     pub leader_term: Option<u64>,
+    /// The mode of the last pass.
+    pub mode: Option<ReaperMode>,
 }
 
 type FetchView = Box<dyn Fn() -> BoxFuture<'static, Result<ClusterView, ViewError>> + Send + Sync>;
@@ -62,12 +71,14 @@ pub struct ReaperHandle {
 struct Shared {
     registry: AgentRegistry,
     policy: ReaperPolicy,
+    mode: watch::Sender<ReaperMode>,
+    wake: Notify,
     leader: watch::Receiver<Option<u64>>,
     audit: Arc<dyn AuditSink>,
     counters: Arc<ReaperCounters>,
     status: watch::Sender<ReaperStatus>,
     fetch: FetchView,
-    suspects: Mutex<BTreeSet<SuspectKey>>,
+    suspects: Mutex<Suspects>,
     in_flight: Mutex<BTreeSet<(String, String)>>,
     budgets: Mutex<Budgets>,
 }
@@ -85,14 +96,40 @@ impl ReaperHandle {
         let handle = Self::new(marathon, mesos, registry, leader, policy, audit);
         let h = handle.clone();
         let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(h.shared.policy.interval);
+            let interval = h.shared.policy.interval;
+            h.wait_for_first_inventory(interval).await;
+            let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = h.shared.wake.notified() => {}
+                }
                 h.pass().await;
             }
         });
         (handle, task)
+    }
+
+    /// Waits until an agent has sent a full inventory, or `at_most`.
+    async fn wait_for_first_inventory(&self, at_most: Duration) {
+        let mut inventories = self.shared.registry.inventories();
+        let _ = tokio::time::timeout(at_most, inventories.wait_for(|n| *n > 0)).await;
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> ReaperMode {
+        *self.shared.mode.borrow()
+    }
+
+    /// Switches to `mode` and returns the previous one; a change runs a pass soon (suspects
+    /// and their sightings carry over).
+    pub fn set_mode(&self, mode: ReaperMode) -> ReaperMode {
+        let previous = self.shared.mode.send_replace(mode);
+        if previous != mode {
+            self.shared.wake.notify_one();
+        }
+        previous
     }
 
     /// Builds the handle without a loop (drive it with [`Self::pass`]).
@@ -117,6 +154,8 @@ impl ReaperHandle {
         Self {
             shared: Arc::new(Shared {
                 registry,
+                mode: watch::Sender::new(policy.mode),
+                wake: Notify::new(),
                 policy,
                 leader,
                 audit,
@@ -152,6 +191,7 @@ impl ReaperHandle {
         ReaperCounters::inc(&s.counters.passes);
         let view = (s.fetch)().await;
         let term = *s.leader.borrow();
+        let mode = self.mode();
         let blocked = view.as_ref().err().map(|e| ErrorChain(e).to_string());
         if let Some(detail) = &blocked {
             ReaperCounters::inc(&s.counters.passes_blocked);
@@ -179,7 +219,7 @@ impl ReaperHandle {
         });
         self.account(&plan, &previous);
         *lock(&s.suspects) = plan.suspects.clone();
-        match (s.policy.mode, term) {
+        match (mode, term) {
             (ReaperMode::Enforce, Some(term)) => {
                 for (host, target) in &plan.orders {
                     lock(&s.budgets).record(now, host);
@@ -210,11 +250,12 @@ impl ReaperHandle {
             st.last_plan = Some(plan.clone());
             st.blocked = blocked;
             st.leader_term = term;
+            st.mode = Some(mode);
         });
         plan
     }
 
-    fn account(&self, plan: &ReapPlan, previous: &BTreeSet<SuspectKey>) {
+    fn account(&self, plan: &ReapPlan, previous: &Suspects) {
         let s = &self.shared;
         let count = |r| plan.findings.iter().filter(|f| f.reason == r).count() as u64;
         let c = &s.counters;
@@ -240,8 +281,8 @@ impl ReaperHandle {
                 f.target.created_unix_nanos,
             );
             if f.reason == OrphanReason::NoSuchTask
-                && plan.suspects.contains(&key)
-                && !previous.contains(&key)
+                && plan.suspects.contains_key(&key)
+                && !previous.contains_key(&key)
             {
                 s.audit.record(AuditEvent::OrphanFlagged {
                     host: f.host.clone(),

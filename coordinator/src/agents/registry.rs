@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::model::{ContainerObs, HostSnapshot, OrderOutcome, OrderSpec};
@@ -87,6 +87,8 @@ pub enum DeliveryError {
 pub struct AgentRegistry {
     inner: Arc<Mutex<State>>,
     stale_after: Duration,
+    /// Counts full inventories received (so the reaper can start once one is in).
+    inventories: Arc<watch::Sender<u64>>,
 }
 
 #[derive(Debug, Default)]
@@ -113,7 +115,18 @@ impl AgentRegistry {
         Self {
             inner: Arc::default(),
             stale_after,
+            inventories: Arc::new(watch::Sender::new(0)),
         }
+    }
+
+    /// The number of full inventories received so far, and its changes.
+    pub fn inventories(&self) -> watch::Receiver<u64> {
+        self.inventories.subscribe()
+    }
+
+    /// How long an agent may stay silent and still be fresh.
+    pub fn stale_after(&self) -> Duration {
+        self.stale_after
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -156,11 +169,14 @@ impl AgentRegistry {
 
     /// A full inventory replaces what was held.
     pub fn replace_inventory(&self, host: &str, session: u64, containers: Vec<ContainerObs>) {
-        self.with_session(host, session, |e| {
+        let replaced = self.with_session(host, session, |e| {
             e.containers = containers.into_iter().map(|c| (c.id.clone(), c)).collect();
             e.has_inventory = true;
             e.last_change = Instant::now();
         });
+        if replaced.is_some() {
+            self.inventories.send_modify(|n| *n += 1);
+        }
     }
 
     /// Applies a delta.

@@ -117,6 +117,7 @@ async fn parent(n: usize, c: usize, secs: u64) -> anyhow::Result<()> {
     });
     let (audit, mut audit_rx) = ChannelAudit::new(100_000);
     let policy = ReaperPolicy {
+        sighting_gap: Duration::ZERO,
         mode: ReaperMode::Enforce,
         global_per_minute: 10_000,
         host_per_minute: 20,

@@ -7,7 +7,8 @@
 //! certificate, key and CA are loaded as `serve` would). Warnings (exit 0): `soa_dir` or
 //! `system_config_dir` does not exist yet, as on a master that puppet has not finished; no
 //! `tls` section (`serve` then refuses to start without `--insecure`); no `election` section
-//! (this coordinator would lead alone).
+//! (this coordinator would lead alone); a `reaper` setting that is valid but risky (a minimum
+//! age under 10 minutes, a single sighting).
 
 use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
@@ -75,6 +76,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!(
             "warning: no `election` section: this coordinator leads alone; run one per cluster"
         );
+    }
+    for w in config.reaper.warnings() {
+        eprintln!("warning: {w}");
     }
     println!("config OK: {}", args.config.display());
     Ok(ExitCode::SUCCESS)

@@ -11,7 +11,7 @@ use galley_coordinator::apply::{ApplyBudget, ApplyEvent};
 use galley_coordinator::config::CoordinatorConfig;
 use galley_coordinator::deploy_log::{Component, DeployEvent, DeployLog, DeployLogConfig, Level};
 use galley_coordinator::election::{
-    ElectionState, LeaderElection, Leadership, SoleLeader, ZkElection, ZkSettings, acting_term,
+    Election, LeaderElection, Leadership, SoleLeader, ZkElection, ZkSettings, acting_term,
     destructive_term, spawn_gate,
 };
 use galley_coordinator::haproxy::{HaproxyClient, HaproxySettings};
@@ -173,9 +173,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     wait_for_signal().await;
     let _ = shutdown_tx.send(true);
     let _ = grpc_stop.send(());
-    if let Some(zk) = election {
-        zk.leave(Duration::from_secs(5)).await;
-    }
+    election.leave(Duration::from_secs(5)).await;
     if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(10), grpc).await {
         tracing::warn!(error = %galley_coordinator::error_chain::ErrorChain(&e), "gRPC server");
     }
@@ -285,23 +283,26 @@ pub async fn start_monitoring(
 }
 
 /// Joins the ZooKeeper election of `config.election` (or leads alone without one) and returns
-/// the election (to leave it at shutdown) and the leadership gate every component reads.
+/// the election (hold it until shutdown, then leave it) and the leadership gate every
+/// component reads.
 pub fn start_election(
     config: &CoordinatorConfig,
     cluster: &str,
     shutdown: tokio::sync::watch::Receiver<bool>,
-) -> (Option<ZkElection>, tokio::sync::watch::Receiver<Leadership>) {
+) -> (Election, tokio::sync::watch::Receiver<Leadership>) {
     let port = config.listen.rsplit(':').next().unwrap_or("50051");
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "localhost".to_owned());
     let Some(e) = &config.election else {
         tracing::warn!("no `election` configured: this coordinator is the only one and leads");
-        let states: tokio::sync::watch::Receiver<ElectionState> = SoleLeader::new().states();
-        return (
-            None,
-            spawn_gate(states, format!("{hostname}:{port}"), Duration::ZERO),
+        let election = Election::Sole(SoleLeader::new());
+        let gate = spawn_gate(
+            election.states(),
+            format!("{hostname}:{port}"),
+            Duration::ZERO,
         );
+        return (election, gate);
     };
     let id = e.id.clone().unwrap_or_else(|| format!("{hostname}:{port}"));
     let settings = zk_settings(e, cluster, id.clone());
@@ -312,7 +313,7 @@ pub fn start_election(
         id,
         Duration::from_secs_f64(e.grace_period_seconds),
     );
-    (Some(zk), gate)
+    (Election::Zk(zk), gate)
 }
 
 /// The ZooKeeper settings of `election` (`id`: what this client announces).
@@ -374,8 +375,7 @@ pub async fn wait_for_signal() {
 /// Starts the gRPC server on `config.listen`: the operator API, the agent service with the
 /// orphan reaper (report mode), health and reflection. Returns its stop switch and task.
 /// Copies agent and reaper state into Prometheus every 5 s: agents connected/stale, and the
-/// reaper's order and result counters (a mode switch restarts the reaper and its counters;
-/// deltas are taken from the new totals then).
+/// reaper's order and result counters.
 fn export_agent_metrics(
     metrics: Arc<Metrics>,
     registry: galley_coordinator::agents::AgentRegistry,
@@ -470,9 +470,7 @@ pub async fn start_grpc(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<Result<(), galley_coordinator::server::ServerError>>,
 )> {
-    use galley_coordinator::agents::{
-        AgentRegistry, ReaperMode, ReaperPolicy, agent_service_audited,
-    };
+    use galley_coordinator::agents::{AgentRegistry, agent_service_audited};
     use galley_coordinator::grpc::{OperatorDeps, OperatorService, ReaperSlot};
     use galley_coordinator::server::{self, DeployLogAudit, Services};
     let Security { leadership, tls } = security;
@@ -481,14 +479,21 @@ pub async fn start_grpc(
     tracing::info!(addr = %listener.local_addr()?, "gRPC API (reflection, health) listening");
     // Orders need the destructive term (leading, grace over); acks carry the acting term.
     let (leader, acting) = (destructive_term(&leadership), shared.acting.clone());
-    let registry = AgentRegistry::new(Duration::from_secs(30));
+    let registry = AgentRegistry::new(config.reaper.agent_stale_after());
     let audit = Arc::new(DeployLogAudit {
         log: deploy_log.clone(),
         cluster: cluster.to_owned(),
     });
+    let policy = config.reaper.policy();
+    tracing::info!(
+        mode = ?policy.mode,
+        min_age_seconds = policy.min_age.as_secs_f64(),
+        interval_seconds = policy.interval.as_secs_f64(),
+        sightings = policy.sightings,
+        "orphan reaper"
+    );
     let reaper = Arc::new(ReaperSlot::spawning(
-        ReaperMode::Report,
-        ReaperPolicy::defaults(),
+        policy,
         shared.marathon.clone(),
         shared.mesos.clone(),
         registry.clone(),

@@ -112,8 +112,11 @@ async fn log_appends_broadcasts_and_keeps_recent() {
         .collect();
     assert_eq!(web, ["three"]);
 
+    // A path below a regular file can never be written.
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, "").unwrap();
     let broken = DeployLog::new(DeployLogConfig {
-        path_format: Some(format!("{}/missing/dir/x.log", dir.path().display())),
+        path_format: Some(format!("{}/x.log", blocker.display())),
         recent_capacity: 1,
         broadcast_capacity: 1,
     });
@@ -124,4 +127,78 @@ async fn log_appends_broadcasts_and_keeps_recent() {
         1,
         "kept even when the file write failed"
     );
+}
+
+fn cluster_wide(message: &str) -> DeployEvent {
+    DeployEvent::new(
+        at(0),
+        Level::Event,
+        Component::Deploy,
+        "norcal",
+        NOT_APPLICABLE,
+        NOT_APPLICABLE,
+        message,
+    )
+}
+
+fn messages(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| DeployEvent::from_line(l).unwrap().message)
+        .collect()
+}
+
+/// Cluster-wide events (no service) go to `_cluster` in a per-service layout, whether the
+/// service names a file or a directory; service events stay in their own file.
+#[test]
+fn cluster_wide_events_have_a_home_in_both_per_service_layouts() {
+    for layout in ["{service}.log", "{service}/deploy-{instance}.log"] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = DeployLog::new(DeployLogConfig {
+            path_format: Some(format!("{}/{layout}", dir.path().display())),
+            recent_capacity: 4,
+            broadcast_capacity: 4,
+        });
+        log.log(cluster_wide("froze reconciling")).unwrap();
+        log.log(event("web", "bounced")).unwrap();
+        let (cluster_file, web_file) = if layout.starts_with("{service}/") {
+            ("_cluster/deploy-_cluster.log", "web/deploy-main.log")
+        } else {
+            ("_cluster.log", "web.log")
+        };
+        assert_eq!(
+            messages(&dir.path().join(cluster_file)),
+            ["froze reconciling"]
+        );
+        assert_eq!(messages(&dir.path().join(web_file)), ["bounced"]);
+        assert!(!dir.path().join("N").exists(), "no N/A.log below N/");
+    }
+}
+
+/// A single-file layout keeps everything in that file.
+#[test]
+fn one_file_layout_keeps_cluster_wide_events_with_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deploy.log");
+    let log = DeployLog::new(DeployLogConfig {
+        path_format: Some(path.display().to_string()),
+        recent_capacity: 4,
+        broadcast_capacity: 4,
+    });
+    log.log(cluster_wide("froze")).unwrap();
+    log.log(event("web", "bounced")).unwrap();
+    assert_eq!(messages(&path), ["froze", "bounced"]);
+}
+
+/// Substituted names never leave the directory: separators and a leading dot are replaced.
+#[test]
+fn substituted_names_cannot_escape_the_directory() {
+    let log = DeployLog::new(DeployLogConfig {
+        path_format: Some("/var/log/galley/{service}.log".into()),
+        recent_capacity: 1,
+        broadcast_capacity: 1,
+    });
+    let path = log.path_for(&event("../../etc/passwd", "x")).unwrap();
+    assert_eq!(path, PathBuf::from("/var/log/galley/_._.._etc_passwd.log"));
 }

@@ -80,6 +80,36 @@ impl LeaderElection for SoleLeader {
     }
 }
 
+/// The election a coordinator takes part in for its whole life: alone (no `election`
+/// section) or through ZooKeeper. Keep it until shutdown: the gate of [`spawn_gate`] ends,
+/// and this coordinator stops acting, when the election is dropped.
+pub enum Election {
+    /// The only coordinator (term 1, forever).
+    Sole(SoleLeader),
+    /// A ZooKeeper election.
+    Zk(ZkElection),
+}
+
+impl LeaderElection for Election {
+    fn states(&self) -> watch::Receiver<ElectionState> {
+        match self {
+            Election::Sole(s) => s.states(),
+            Election::Zk(z) => z.states(),
+        }
+    }
+}
+
+impl Election {
+    /// Leaves the election: a ZooKeeper node is deleted (within `timeout`) so a successor
+    /// leads at once; a sole leader simply ends.
+    pub async fn leave(self, timeout: Duration) {
+        match self {
+            Election::Sole(_) => {}
+            Election::Zk(z) => z.leave(timeout).await,
+        }
+    }
+}
+
 /// What this coordinator may do now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leadership {

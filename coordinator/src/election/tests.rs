@@ -86,3 +86,20 @@ fn sole_leader_is_term_one() {
     let l = Leadership::sole("me", 1);
     assert_eq!(l.leader_name(), "me");
 }
+
+/// A sole leader kept alive acts and is destructive at once (grace 0) for as long as it lives,
+/// long after the gate started; dropping it ends acting (the bug of issue 14 was that `serve`
+/// dropped it at once).
+#[tokio::test(start_paused = true)]
+async fn sole_election_keeps_acting_while_held() {
+    let election = Election::Sole(SoleLeader::new());
+    let gate = spawn_gate(election.states(), "me:1".into(), Duration::ZERO);
+    settle().await;
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    settle().await;
+    assert_eq!(gate.borrow().acting, Some(1));
+    assert_eq!(gate.borrow().destructive, Some(1));
+    election.leave(Duration::from_secs(1)).await;
+    settle().await;
+    assert_eq!(gate.borrow().acting, None);
+}

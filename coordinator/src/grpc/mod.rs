@@ -31,7 +31,7 @@ use crate::reconciler::ReconcilerHandle;
 
 pub use error::OperatorError;
 pub use identity::caller;
-pub use reaper_slot::{ReaperFactory, ReaperSlot};
+pub use reaper_slot::ReaperSlot;
 pub use view::View;
 
 /// What the operator API steers and reads.

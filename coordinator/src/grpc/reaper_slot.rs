@@ -1,11 +1,12 @@
-//! [`ReaperSlot`]: the running orphan reaper and its mode, switchable at run time.
+//! [`ReaperSlot`]: the running orphan reaper, its loop task, and its mode, switchable at run
+//! time.
 //!
-//! The reaper fixes its policy when spawned, so switching modes replaces the reaper: the old
-//! loop is stopped and a new one is spawned by the factory with the new mode. The new reaper
-//! starts with no suspects, so a container is reaped only after two fresh observations again
-//! (never sooner than before the switch).
+//! A mode switch changes the running reaper's mode: its suspects (and their sightings),
+//! budgets and counters carry over, so switching report → enforce orders a container that
+//! report mode already saw often enough at the next pass, never sooner than its sightings
+//! allow (see `agents::planner`).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -14,26 +15,16 @@ use crate::agents::{AgentRegistry, AuditSink, ReaperHandle, ReaperMode, ReaperPo
 use crate::marathon::MarathonApi;
 use crate::mesos::MesosApi;
 
-/// Builds and spawns a reaper in the given mode.
-pub type ReaperFactory = Box<dyn Fn(ReaperMode) -> (ReaperHandle, JoinHandle<()>) + Send + Sync>;
-
 /// The current reaper; see the module docs.
 pub struct ReaperSlot {
-    factory: ReaperFactory,
-    state: Mutex<SlotState>,
-}
-
-struct SlotState {
-    mode: ReaperMode,
     handle: ReaperHandle,
     task: JoinHandle<()>,
 }
 
 impl ReaperSlot {
-    /// A slot whose reapers run `policy` with the mode switched in, over these clients; the
-    /// first one in `mode`. `leader` is the term orders may carry (`None`: never order).
+    /// Spawns a reaper running `policy` (its `mode` first) over these clients. `leader` is
+    /// the term orders may carry (`None`: never order).
     pub fn spawning<M: MarathonApi, Me: MesosApi>(
-        mode: ReaperMode,
         policy: ReaperPolicy,
         marathon: Arc<M>,
         mesos: Arc<Me>,
@@ -41,60 +32,28 @@ impl ReaperSlot {
         leader: watch::Receiver<Option<u64>>,
         audit: Arc<dyn AuditSink>,
     ) -> Self {
-        let factory = move |mode: ReaperMode| {
-            ReaperHandle::spawn(
-                marathon.clone(),
-                mesos.clone(),
-                registry.clone(),
-                leader.clone(),
-                ReaperPolicy {
-                    mode,
-                    ..policy.clone()
-                },
-                audit.clone(),
-            )
-        };
-        Self::new(mode, Box::new(factory))
-    }
-
-    /// Spawns the first reaper in `mode`.
-    pub fn new(mode: ReaperMode, factory: ReaperFactory) -> Self {
-        let (handle, task) = factory(mode);
-        Self {
-            factory,
-            state: Mutex::new(SlotState { mode, handle, task }),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        let (handle, task) = ReaperHandle::spawn(marathon, mesos, registry, leader, policy, audit);
+        Self { handle, task }
     }
 
     /// The running reaper.
     pub fn handle(&self) -> ReaperHandle {
-        self.lock().handle.clone()
+        self.handle.clone()
     }
 
     /// Its mode.
     pub fn mode(&self) -> ReaperMode {
-        self.lock().mode
+        self.handle.mode()
     }
 
     /// Switches to `mode` (no-op when already in it); returns the previous mode.
     pub fn set_mode(&self, mode: ReaperMode) -> ReaperMode {
-        let mut st = self.lock();
-        let previous = st.mode;
-        if previous != mode {
-            st.task.abort();
-            let (handle, task) = (self.factory)(mode);
-            *st = SlotState { mode, handle, task };
-        }
-        previous
+        self.handle.set_mode(mode)
     }
 }
 
 impl Drop for ReaperSlot {
     fn drop(&mut self) {
-        self.lock().task.abort();
+        self.task.abort();
     }
 }

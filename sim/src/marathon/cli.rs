@@ -33,6 +33,7 @@ pub struct MarathonArgs {
 pub fn run(args: MarathonArgs) -> anyhow::Result<()> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .try_init();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(serve(args))

@@ -29,14 +29,29 @@ pub struct RestartState {
     pub healthy_seen: BTreeSet<String>,
 }
 
+/// Runtime state of a ScaleApplication, as Marathon 1.4's `DeploymentActor.scaleRunnable`
+/// and `TaskStartActor` keep it (`src/main/scala/mesosphere/marathon/upgrade/`, tag v1.4.13).
+#[derive(Debug, Clone)]
+pub struct ScaleState {
+    /// The tasks killed to scale down; the action waits until Mesos confirms each kill.
+    pub killed: Vec<String>,
+    /// Tasks launched from here on (`seq` at least this) are the ones the action started.
+    pub first_new_seq: u64,
+    /// `TaskStartActor.nrToStart`: scale target minus the instances already launched or
+    /// queued, whatever their version. The action is done once this many new tasks are ready
+    /// (`StartingBehavior.checkFinished`); tasks of an older version do not hold it up.
+    pub to_start: u32,
+}
+
 /// An action inside a step.
 #[derive(Debug, Clone)]
 pub enum ActionKind {
     Start,
     Scale {
         instances: u32,
+        /// Tasks chosen for killing by the caller (kill-and-scale).
         victims: Vec<String>,
-        initialized: bool,
+        state: Option<ScaleState>,
     },
     Restart {
         state: Option<RestartState>,
@@ -97,7 +112,7 @@ pub fn plan_steps(changes: &[Change]) -> Vec<Vec<Action>> {
                     ActionKind::Scale {
                         instances,
                         victims: vec![],
-                        initialized: false,
+                        state: None,
                     },
                 ));
             }
@@ -116,7 +131,7 @@ pub fn plan_steps(changes: &[Change]) -> Vec<Vec<Action>> {
                         ActionKind::Scale {
                             instances,
                             victims,
-                            initialized: false,
+                            state: None,
                         },
                     ));
                 }
@@ -286,16 +301,16 @@ impl Cluster {
             ActionKind::Scale {
                 instances,
                 victims,
-                initialized,
+                state,
             } => {
                 if !self.apps.contains_key(&app_id) {
                     return true;
                 }
-                if !*initialized {
-                    *initialized = true;
-                    *victims = self.start_scale(&app_id, *instances, victims);
-                }
-                self.scale_progress(&app_id, *instances, victims)
+                let st = match state {
+                    Some(st) => st,
+                    None => state.insert(self.start_scale(&app_id, *instances, victims)),
+                };
+                self.scale_progress(&app_id, *instances, st)
             }
             ActionKind::Restart { state } => self.restart_progress(&app_id, state),
         }

@@ -3,12 +3,14 @@
 
 use std::collections::BTreeSet;
 
-use super::deploy::RestartState;
+use super::deploy::{RestartState, ScaleState};
 use super::state::{Cluster, Task, TaskState};
 
 impl Cluster {
-    /// Kills for a ScaleApplication: the chosen victims, then more to get down to `n`.
-    pub(super) fn start_scale(&mut self, app_id: &str, n: u32, chosen: &[String]) -> Vec<String> {
+    /// Starts a ScaleApplication (`DeploymentActor.scaleRunnable`): kills the chosen victims,
+    /// then more to get down to `n`, and counts how many instances it must start
+    /// (`TaskStartActor.nrToStart`: `n` minus what is active or queued, of any version).
+    pub(super) fn start_scale(&mut self, app_id: &str, n: u32, chosen: &[String]) -> ScaleState {
         let active: Vec<String> = self
             .app_tasks(app_id)
             .iter()
@@ -29,10 +31,20 @@ impl Cluster {
         for v in &victims {
             self.kill_task(v, "scaling down");
         }
-        victims
+        let launched = active.len().saturating_sub(victims.len()) as u32 + self.queued(app_id);
+        ScaleState {
+            killed: victims,
+            first_new_seq: self.next_seq,
+            to_start: n.saturating_sub(launched),
+        }
     }
 
-    pub(super) fn scale_progress(&mut self, app_id: &str, n: u32, victims: &[String]) -> bool {
+    /// Keeps `n` instances launched (`StartingBehavior`'s `Sync`) and tells whether the action
+    /// has finished: every kill confirmed and `to_start` tasks launched by it ready. Tasks that
+    /// were there before (an older version left by a cancelled deployment among them) neither
+    /// count nor block, as in Marathon 1.4, where `ReadinessBehavior` only counts instances of
+    /// the deployment's own version.
+    pub(super) fn scale_progress(&mut self, app_id: &str, n: u32, st: &ScaleState) -> bool {
         let now = self.now();
         let active = self
             .app_tasks(app_id)
@@ -43,19 +55,19 @@ impl Cluster {
             return true;
         };
         let has_health = app.spec.health.is_some();
-        let config = app.config_version.clone();
         if active + app.queued < n
             && let Some(app) = self.apps.get_mut(app_id)
         {
             app.queued = n - active;
             app.queue_since.get_or_insert(now);
         }
-        let ready = self
+        let started_ready = self
             .app_tasks(app_id)
             .iter()
-            .filter(|t| t.config_version == config && t.ready(has_health))
+            .filter(|t| t.seq >= st.first_new_seq && t.ready(has_health))
             .count();
-        victims.iter().all(|v| !self.tasks.contains_key(v)) && ready >= n as usize
+        st.killed.iter().all(|v| !self.tasks.contains_key(v))
+            && started_ready >= st.to_start as usize
     }
 
     pub(super) fn restart_progress(

@@ -87,23 +87,22 @@ fn check(case: Case, expect: &str) {
             .map(|(h, n)| ((*h).to_owned(), *n))
             .collect(),
     };
-    let previous: BTreeSet<SuspectKey> = if case.previous_all {
+    let previous: Suspects = if case.previous_all {
         hosts
             .iter()
             .flat_map(|h| {
-                h.containers
-                    .iter()
-                    .map(|c| (h.host.clone(), c.id.clone(), c.created_unix_nanos))
+                h.containers.iter().map(|c| {
+                    (
+                        (h.host.clone(), c.id.clone(), c.created_unix_nanos),
+                        seen_once_a_minute_ago(),
+                    )
+                })
             })
             .collect()
     } else {
-        BTreeSet::new()
+        Suspects::new()
     };
-    let limits = PlanLimits {
-        min_age: Duration::from_secs(3600),
-        max_fraction_per_host: 0.5,
-        grace_seconds: 10,
-    };
+    let limits = limits(0.5);
     let plan = plan_reap(&PlanInputs {
         now_unix_nanos: NOW,
         hosts: &hosts,
@@ -116,6 +115,25 @@ fn check(case: Case, expect: &str) {
         default_host_budget: 2,
     });
     assert_eq!(plan.to_string().trim(), expect.trim(), "\n{plan}");
+}
+
+/// One sighting, a minute before `NOW`.
+fn seen_once_a_minute_ago() -> Sightings {
+    Sightings {
+        count: 1,
+        last_unix_nanos: NOW - 60_000_000_000,
+    }
+}
+
+/// The default limits: an hour's minimum age, two sightings 30 s apart.
+fn limits(fraction: f64) -> PlanLimits {
+    PlanLimits {
+        min_age: Duration::from_secs(3600),
+        max_fraction_per_host: fraction,
+        grace_seconds: 10,
+        sightings: 2,
+        sighting_gap: Duration::from_secs(30),
+    }
 }
 
 fn busy_host(name: &str, orphans: &[(&str, i64)]) -> HostSnapshot {
@@ -150,7 +168,7 @@ fn young_orphan_is_held() {
 fn first_observation_is_held() {
     let mut k = case(vec![busy_host("h1", &[("o1", 2)])]);
     k.previous_all = false;
-    check(k, "h1 mesos-o1 NO_SUCH_TASK FIRST_OBSERVATION");
+    check(k, "h1 mesos-o1 NO_SUCH_TASK TOO_FEW_SIGHTINGS");
 }
 
 #[test]
@@ -280,10 +298,10 @@ proptest! {
             live_task_ids: live_ids.clone(),
             mesos_tasks_per_host: hosts.iter().enumerate().map(|(i, (_, _, n))| (format!("h{i}"), *n)).collect(),
         };
-        let previous: BTreeSet<SuspectKey> = if previous_all {
-            snaps.iter().flat_map(|h| h.containers.iter().map(|c| (h.host.clone(), c.id.clone(), c.created_unix_nanos))).collect()
-        } else { BTreeSet::new() };
-        let limits = PlanLimits { min_age: Duration::from_secs(3600), max_fraction_per_host: fraction, grace_seconds: 1 };
+        let previous: Suspects = if previous_all {
+            snaps.iter().flat_map(|h| h.containers.iter().map(|c| ((h.host.clone(), c.id.clone(), c.created_unix_nanos), seen_once_a_minute_ago()))).collect()
+        } else { Suspects::new() };
+        let limits = limits(fraction);
         let plan = plan_reap(&PlanInputs {
             now_unix_nanos: NOW, hosts: &snaps, view: Some(&view), previous_suspects: &previous,
             in_flight: &BTreeSet::new(), limits: &limits, global_budget: 1000,
@@ -298,4 +316,51 @@ proptest! {
             prop_assert!(snap.fresh);
         }
     }
+}
+
+/// Sightings count only `sighting_gap` apart, and `sightings` of them are needed: a pass
+/// soon after another (a mode switch, a new agent) never brings an order forward.
+#[test]
+fn sightings_count_only_a_gap_apart() {
+    let hosts = vec![busy_host("h1", &[("o1", 2)])];
+    let key = ("h1".to_owned(), "o1".to_owned(), NOW - 2 * HOUR);
+    let view = ClusterView {
+        fetched_at: Instant::now() + Duration::from_secs(1),
+        live_task_ids: ["live".to_owned()].into(),
+        mesos_tasks_per_host: [("h1".to_owned(), 3)].into(),
+    };
+    let pass = |previous: &Suspects, now: i64, sightings: u32| {
+        let limits = PlanLimits {
+            sightings,
+            ..limits(0.5)
+        };
+        plan_reap(&PlanInputs {
+            now_unix_nanos: now,
+            hosts: &hosts,
+            view: Some(&view),
+            previous_suspects: previous,
+            in_flight: &BTreeSet::new(),
+            limits: &limits,
+            global_budget: 10,
+            host_budget: &BTreeMap::new(),
+            default_host_budget: 10,
+        })
+    };
+    let sec = 1_000_000_000i64;
+    let first = pass(&Suspects::new(), NOW, 2);
+    assert!(first.orders.is_empty());
+    assert_eq!(first.suspects[&key].count, 1);
+    // Ten seconds later: the same sighting, still held.
+    let soon = pass(&first.suspects, NOW + 10 * sec, 2);
+    assert!(soon.orders.is_empty(), "{soon}");
+    assert_eq!(soon.suspects[&key], first.suspects[&key]);
+    // A minute later: the second sighting, ordered.
+    let later = pass(&soon.suspects, NOW + 60 * sec, 2);
+    assert_eq!(later.orders.len(), 1, "{later}");
+    // With three sightings needed, the second one still holds.
+    let three = pass(&soon.suspects, NOW + 60 * sec, 3);
+    assert!(three.orders.is_empty());
+    assert_eq!(three.findings[0].hold, Some(HoldReason::TooFewSightings));
+    let third = pass(&three.suspects, NOW + 120 * sec, 3);
+    assert_eq!(third.orders.len(), 1, "{third}");
 }

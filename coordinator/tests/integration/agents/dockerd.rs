@@ -190,6 +190,8 @@ async fn scenario(docker: Docker, sock: String, image: String, run_id: String) {
     }));
     let mesos = Arc::new(MesosClient::new(&sim.mesos_url(), Duration::from_secs(2)));
     let policy = ReaperPolicy {
+        // Passes are driven back to back: every one is a sighting.
+        sighting_gap: Duration::ZERO,
         mode: ReaperMode::Enforce,
         min_age: MIN_AGE,
         grace_seconds: 1,

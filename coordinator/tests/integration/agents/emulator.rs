@@ -68,7 +68,7 @@ async fn enforce_reaps_exactly_the_old_orphans_on_every_host() {
         first
             .findings
             .iter()
-            .any(|f| f.hold == Some(HoldReason::FirstObservation))
+            .any(|f| f.hold == Some(HoldReason::TooFewSightings))
     );
     let second = h.reaper.pass().await;
     assert_eq!(second.orders.len(), 4, "{second}");

@@ -103,6 +103,8 @@ pub fn build_reaper(
     let mesos = Arc::new(MesosClient::new(&sim.mesos_url(), Duration::from_secs(2)));
     let (audit, audit_rx) = ChannelAudit::new(10_000);
     let policy = ReaperPolicy {
+        // Passes are driven back to back: every one is a sighting.
+        sighting_gap: Duration::ZERO,
         mode,
         grace_seconds: 1,
         order_timeout: Duration::from_secs(5),

@@ -148,12 +148,43 @@ async fn run(ops: Vec<Op>) {
     h.sim.shutdown().await;
 }
 
+/// `PROPTEST_CASES` when set, else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    // 32 cases in CI; `PROPTEST_CASES=10000` for a long run.
+    #![proptest_config(ProptestConfig { cases: cases(32), ..ProptestConfig::default() })]
 
     #[test]
     fn random_operations_keep_invariants(ops in proptest::collection::vec(op(), 1..12)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         rt.block_on(run(ops));
     }
+}
+
+/// The case the property test found (CI, issue 14): a forced scale over a running restart
+/// deployment. The restart is cancelled with a task of the old version still running; the
+/// scale must finish once the instances it started are ready (Marathon 1.4's
+/// `TaskStartActor`), not wait for every task to be of the new version.
+#[tokio::test]
+async fn forced_scale_over_a_running_restart_finishes() {
+    run(vec![Op::Create(0, 1), Op::Restart(0), Op::Scale(0, 2)]).await;
+}
+
+/// The same with ticks between the calls, so the restart has launched its new task.
+#[tokio::test]
+async fn forced_scale_over_a_half_done_restart_finishes() {
+    run(vec![
+        Op::Create(0, 1),
+        Op::Tick(30),
+        Op::Restart(0),
+        Op::Tick(2),
+        Op::Scale(0, 2),
+    ])
+    .await;
 }
