@@ -56,6 +56,9 @@ fi
 export GALLEY_GRPCURL
 export GALLEY_REQUIRE_GRPCURL=1
 
+step "binaries for the product suite (tests/: galley-e2e starts them as processes)"
+cargo build --workspace --bins --locked
+
 step "tests"
 cargo test --workspace --locked --no-fail-fast
 

@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use galley_common::refs::{DesiredState, RefIndex, control_tag_name, deploy_tag_name};
+use galley_common::refs::{
+    DesiredState, RefIndex, control_tag_name, deploy_tag_name, parse_control_tag, parse_deploy_tag,
+};
 
 use super::push::{PushCredentials, PushError, push_tag_blocking};
 use crate::deploy_log::{Component, DeployEvent, DeployLog, Level, NOT_APPLICABLE};
@@ -225,7 +227,7 @@ impl TagWriter {
     }
 
     async fn write_inner(&self, request: &TagRequest) -> Result<TagWritten, TagError> {
-        let ts = (self.clock)().format("%Y%m%dT%H%M%S").to_string();
+        let now = (self.clock)();
         let (ref_name, sha, url, (_, names)) = match request {
             TagRequest::MarkForDeployment {
                 service,
@@ -255,6 +257,13 @@ impl TagWriter {
                     });
                 }
                 let (url, index) = self.refs(service, &plan).await?;
+                let newest = index
+                    .1
+                    .iter()
+                    .filter_map(|n| parse_deploy_tag(n))
+                    .filter(|(g, _)| g == deploy_group)
+                    .map(|(_, ts)| ts);
+                let ts = tag_timestamp(now, newest);
                 let ref_name = deploy_tag_name(deploy_group, &ts);
                 (ref_name, sha.to_ascii_lowercase(), url, index)
             }
@@ -288,6 +297,13 @@ impl TagWriter {
                     }
                 })?;
                 let sha = sha.to_string();
+                let newest = index
+                    .1
+                    .iter()
+                    .filter_map(|n| parse_control_tag(n))
+                    .filter(|t| t.control_branches.contains(&branch.as_str()))
+                    .map(|t| t.force_bounce);
+                let ts = tag_timestamp(now, newest);
                 (control_tag_name(&branch, &ts, *state), sha, url, index)
             }
         };
@@ -423,6 +439,25 @@ fn check_sha(sha: &str) -> Result<(), TagError> {
     }
 }
 
+/// The timestamp of a new tag: now (UTC, `%Y%m%dT%H%M%S`), or one second after the newest
+/// tag of the same kind (`existing`) when that is not older than now. PaaSTA used the clock
+/// alone, so `stop` then `start` within one second made two tags with one timestamp and the
+/// stop won; a Galley tag is always the newest of its group or instance.
+fn tag_timestamp<'a>(now: DateTime<Utc>, existing: impl Iterator<Item = &'a str>) -> String {
+    const FORMAT: &str = "%Y%m%dT%H%M%S";
+    let newest = existing
+        .filter_map(|ts| chrono::NaiveDateTime::parse_from_str(ts, FORMAT).ok())
+        .max();
+    let now = now.naive_utc();
+    let at = match newest {
+        Some(n) if n.and_utc().timestamp() >= now.and_utc().timestamp() => {
+            n + chrono::Duration::seconds(1)
+        }
+        _ => now,
+    };
+    at.format(FORMAT).to_string()
+}
+
 /// Names end up in ref names and paths: non-empty, no `/`, no whitespace, no `..`.
 fn check_name(field: &'static str, value: &str) -> Result<(), TagError> {
     let bad = value.is_empty()
@@ -436,4 +471,34 @@ fn check_name(field: &'static str, value: &str) -> Result<(), TagError> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::tag_timestamp;
+
+    #[test]
+    fn a_new_tag_is_newer_than_every_tag_of_its_kind() {
+        let now = chrono::Utc
+            .with_ymd_and_hms(2026, 12, 6, 5, 38, 47)
+            .unwrap();
+        assert_eq!(tag_timestamp(now, std::iter::empty()), "20261206T053847");
+        assert_eq!(
+            tag_timestamp(now, ["20261206T053846"].into_iter()),
+            "20261206T053847",
+            "older tags do not matter"
+        );
+        assert_eq!(
+            tag_timestamp(now, ["20261206T053847", "junk"].into_iter()),
+            "20261206T053848",
+            "a stop written this second: the start is one second later"
+        );
+        assert_eq!(
+            tag_timestamp(now, ["20261206T053850"].into_iter()),
+            "20261206T053851",
+            "a clock behind the newest tag still writes the newest"
+        );
+    }
 }

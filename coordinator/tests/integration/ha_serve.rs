@@ -18,8 +18,8 @@ use tokio::time::Instant;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::election::{unique_path, zookeeper};
-use crate::pki::Pki;
 use crate::reconcile::{SHA1, SHA2, deployments_text};
+use galley_e2e::pki::Pki;
 
 const SESSION_S: f64 = 2.0;
 

@@ -18,7 +18,7 @@ mod ha_serve;
 mod hacheck;
 mod monitoring;
 mod monitoring_live;
-mod pki;
+
 mod proxy;
 mod reconcile;
 mod tls;

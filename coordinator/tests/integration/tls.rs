@@ -26,7 +26,7 @@ use galley_proto::v1::{self as pb, AgentMessage};
 use galley_sim::SimClock;
 use galley_sim::docker::{DockerEngine, DockerSim};
 
-use crate::pki::Pki;
+use galley_e2e::pki::Pki;
 use tokio::sync::watch;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 

@@ -51,7 +51,7 @@ async fn serve(args: DockerArgs) -> anyhow::Result<()> {
         "galley-sim docker: serving on {}",
         handle.socket_path().display()
     );
-    tokio::signal::ctrl_c().await?;
+    crate::marathon::cli::wait_for_signal().await?;
     handle.shutdown().await;
     Ok(())
 }

@@ -51,6 +51,12 @@ pub struct Pki {
     pub other_ca: Ca,
 }
 
+impl Default for Pki {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Pki {
     /// Two fresh CAs.
     pub fn new() -> Self {
