@@ -220,6 +220,8 @@ pub struct Finding {
     pub reason: OrphanReason,
     /// `None`: ordered; otherwise why not.
     pub hold: Option<HoldReason>,
+    /// Fresh observations of it as an orphan so far (0 when its host could not be judged).
+    pub sightings: u32,
 }
 
 /// The outcome of a pass.
@@ -275,6 +277,7 @@ pub fn plan_reap(inp: &PlanInputs<'_>) -> ReapPlan {
                 task_id: c.task_ids().next().map(str::to_owned),
                 reason,
                 hold: None,
+                sightings: 0,
             };
             if reason == OrphanReason::NoTaskId {
                 finding.hold = Some(HoldReason::NeverReaped);
@@ -286,6 +289,7 @@ pub fn plan_reap(inp: &PlanInputs<'_>) -> ReapPlan {
             finding.hold = host_hold.or_else(|| {
                 let seen = sighting(inp, &key);
                 plan.suspects.insert(key.clone(), seen);
+                finding.sightings = seen.count;
                 let age = inp.now_unix_nanos.saturating_sub(c.created_unix_nanos);
                 if u128::try_from(age).unwrap_or(0) < inp.limits.min_age.as_nanos() {
                     Some(HoldReason::TooYoung)

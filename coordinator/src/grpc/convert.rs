@@ -266,6 +266,7 @@ pub fn orphan(f: &Finding) -> pb::Orphan {
         task_id: f.task_id.clone().unwrap_or_default(),
         reason: f.reason.name().to_owned(),
         hold: f.hold.map(|h| h.name().to_owned()).unwrap_or_default(),
+        sightings: f.sightings,
     }
 }
 
