@@ -128,6 +128,11 @@ impl Grpcurl {
         out.json()
     }
 
+    /// The grpcurl program.
+    pub fn program(&self) -> &str {
+        &self.bin
+    }
+
     /// The address it dials.
     pub fn addr(&self) -> &str {
         &self.addr
