@@ -5,8 +5,20 @@
 //! The result is a `serde_json::Value`, because every consumer (deep merge, the config hash)
 //! works on JSON-shaped data. Mapping keys that are not strings are converted the way Python's
 //! `json.dumps` converts dict keys (`1` → `"1"`, `True` → `"true"`, `None` → `"null"`).
+//!
+//! Hostile input is bounded (PyYAML had no bounds; these are Galley's): collections nest at
+//! most [`MAX_DEPTH`] deep, and a document expands to at most [`MAX_NODES`] nodes, an alias
+//! counting as the size of what it repeats — so a "billion laughs" alias bomb is refused
+//! after a bounded amount of work and memory instead of growing without limit.
 
 use std::collections::HashMap;
+
+/// The deepest nesting of sequences and mappings a document may have.
+pub const MAX_DEPTH: usize = 64;
+
+/// The most nodes (scalars, sequences, mappings; aliases at their expanded size) a document
+/// may expand to.
+pub const MAX_NODES: u64 = 500_000;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
 use serde_json::{Map, Number, Value};
@@ -40,14 +52,21 @@ pub fn load(text: &str) -> Result<Value, YamlError> {
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
         line: 1,
+        depth: 0,
+        nodes: 0,
     };
     composer.document()
 }
 
 struct Composer<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
-    anchors: HashMap<usize, Value>,
+    /// Anchor id → its value and the nodes it expands to.
+    anchors: HashMap<usize, (Value, u64)>,
     line: usize,
+    /// Collections open around the current node.
+    depth: usize,
+    /// Nodes produced so far (aliases at their expanded size).
+    nodes: u64,
 }
 
 impl<'a> Composer<'a> {
@@ -101,20 +120,49 @@ impl<'a> Composer<'a> {
         }
     }
 
+    /// Counts `n` more nodes against [`MAX_NODES`].
+    fn count(&mut self, n: u64) -> Result<(), YamlError> {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            return Err(self.unsupported(format!(
+                "the document expands to more than {MAX_NODES} nodes (aliases count at the \
+                 size of what they repeat)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Enters a collection, refusing nesting deeper than [`MAX_DEPTH`].
+    fn enter(&mut self) -> Result<(), YamlError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.unsupported(format!("collections nested more than {MAX_DEPTH} deep")));
+        }
+        Ok(())
+    }
+
     fn node(&mut self, event: Event<'a>) -> Result<Value, YamlError> {
+        let start = self.nodes;
         match event {
-            Event::Alias(id) => self
-                .anchors
-                .get(&id)
-                .cloned()
-                .ok_or_else(|| self.unsupported("found undefined alias")),
+            Event::Alias(id) => {
+                let (value, size) = self
+                    .anchors
+                    .get(&id)
+                    .map(|(v, n)| (v.clone(), *n))
+                    .ok_or_else(|| self.unsupported("found undefined alias"))?;
+                self.count(size)?;
+                Ok(value)
+            }
             Event::Scalar(text, style, anchor, tag) => {
+                self.count(1)?;
                 let v = self.scalar(&text, style, tag.as_deref())?;
-                self.remember(anchor, &v);
+                self.remember(anchor, &v, start);
                 Ok(v)
             }
             Event::SequenceStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), "seq")?;
+                self.count(1)?;
+                self.enter()?;
                 let mut items = Vec::new();
                 loop {
                     match self.next()? {
@@ -122,23 +170,29 @@ impl<'a> Composer<'a> {
                         e => items.push(self.node(e)?),
                     }
                 }
+                self.depth -= 1;
                 let v = Value::Array(items);
-                self.remember(anchor, &v);
+                self.remember(anchor, &v, start);
                 Ok(v)
             }
             Event::MappingStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), "map")?;
+                self.count(1)?;
+                self.enter()?;
                 let v = Value::Object(self.mapping()?);
-                self.remember(anchor, &v);
+                self.depth -= 1;
+                self.remember(anchor, &v, start);
                 Ok(v)
             }
             other => Err(self.unsupported(format!("unexpected event {other:?}"))),
         }
     }
 
-    fn remember(&mut self, anchor: usize, value: &Value) {
+    /// Keeps an anchored value with the nodes it took since `start`.
+    fn remember(&mut self, anchor: usize, value: &Value, start: u64) {
         if anchor > 0 {
-            self.anchors.insert(anchor, value.clone());
+            let size = self.nodes.saturating_sub(start).max(1);
+            self.anchors.insert(anchor, (value.clone(), size));
         }
     }
 

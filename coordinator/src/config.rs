@@ -447,10 +447,11 @@ pub enum ConfigError {
 impl CoordinatorConfig {
     /// Loads and validates `path`.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.into(),
-            source,
-        })?;
+        let text = crate::fsutil::read_config_file(path, crate::fsutil::MAX_CONFIG_FILE_BYTES)
+            .map_err(|source| ConfigError::Io {
+                path: path.into(),
+                source,
+            })?;
         Self::from_yaml(path, &text)
     }
 
@@ -548,10 +549,11 @@ fn read_credentials(path: Option<&Path>) -> Result<Option<(String, String)>, Con
     let Some(path) = path else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text =
+        crate::fsutil::read_config_file(path, 64 << 10).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let (user, pass) = text
         .trim()
         .split_once(':')

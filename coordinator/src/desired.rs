@@ -18,7 +18,7 @@ use galley_common::smartstack::ServiceNamespaceConfig;
 use galley_common::soa::{InstanceConfig, InstanceKind, ServiceConfig, ServiceSource};
 use serde_json::Value;
 
-use crate::fsutil::read_small;
+use crate::fsutil::{MAX_CONFIG_FILE_BYTES, read_config_file};
 use crate::plan::{Desired, DesiredInstance, DrainKind, HacheckParams, HappyParams};
 use crate::soa_dir;
 
@@ -113,7 +113,7 @@ fn read_service(soa_dir: &Path, service: &str, ctx: &DesiredContext, report: &mu
             .insert((service.to_string(), inst.to_string()));
     }
     let path = soa_dir.join(service).join("deployments.json");
-    let deployments = match read_small(&path) {
+    let deployments = match read_config_file(&path, MAX_CONFIG_FILE_BYTES) {
         Ok(text) => match Deployments::parse(&text) {
             Ok(d) => Some(d),
             Err(e) => {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use galley_common::soa::{SERVICE_FILES, ServiceSource, is_instance_file};
 
-use crate::fsutil::read_small;
+use crate::fsutil::{MAX_CONFIG_FILE_BYTES, read_config_file};
 
 /// A service directory that could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +96,8 @@ pub fn read_service(soa_dir: &Path, service: &str) -> Result<ServiceSource, SoaR
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
-        let text = read_small(&path).map_err(|source| SoaReadError::ReadFile { path, source })?;
+        let text = read_config_file(&path, MAX_CONFIG_FILE_BYTES)
+            .map_err(|source| SoaReadError::ReadFile { path, source })?;
         source.files.insert(name, text);
     }
     Ok(source)

@@ -24,9 +24,13 @@ pub fn read_system_config(dir: &Path) -> Result<SystemConfig, String> {
         .map_err(|e| format!("cannot read system config dir {}: {e}", dir.display()))?;
     let mut texts = Vec::new();
     for path in files {
-        // Unreadable files are skipped, as PaaSTA did.
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            texts.push((path.display().to_string(), text));
+        // Unreadable files are skipped, as PaaSTA did (and so are FIFOs, devices and files
+        // over the size limit).
+        match crate::fsutil::read_config_file(&path, crate::fsutil::MAX_CONFIG_FILE_BYTES) {
+            Ok(text) => texts.push((path.display().to_string(), text)),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "system config file skipped")
+            }
         }
     }
     let raw = galley_common::system_config::merge_files(texts)

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{YamlError, load};
+use super::{MAX_DEPTH, YamlError, load};
 
 fn v(text: &str) -> serde_json::Value {
     load(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
@@ -119,4 +119,52 @@ fn errors_name_the_line() {
         load("a: !!python/object:foo {}\n"),
         Err(YamlError::Unsupported { .. })
     ));
+}
+
+/// A "billion laughs" alias bomb (issue 15: 515 bytes grew `serve` past 2 GB) is refused
+/// after a bounded amount of work, naming the limit.
+#[test]
+fn an_alias_bomb_is_refused() {
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let prev = format!("*a{}", i - 1);
+        text.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            vec![prev.as_str(); 10].join(", ")
+        ));
+    }
+    let err = load(&text).unwrap_err();
+    assert!(err.to_string().contains("more than 500000 nodes"), "{err}");
+}
+
+/// Nesting is bounded in block and flow style alike: 10,000 levels get an error, not a stack
+/// overflow (issue 15: `- - - … x` aborted the coordinator).
+#[test]
+fn deep_nesting_is_refused_not_overflowed() {
+    let block = format!("{}x\n", "- ".repeat(10_000));
+    let err = load(&block).unwrap_err();
+    assert!(
+        err.to_string().contains("nested more than 64 deep"),
+        "{err}"
+    );
+    let mut mapping = String::new();
+    for i in 0..10_000 {
+        mapping.push_str(&format!("{}k{i}:\n", "  ".repeat(i)));
+    }
+    assert!(load(&mapping).is_err());
+    let flow = format!("{}x{}", "[".repeat(10_000), "]".repeat(10_000));
+    assert!(load(&flow).is_err());
+}
+
+/// What real configs do stays well inside the limits: 64 levels, aliases repeated a lot.
+#[test]
+fn real_configs_fit_the_limits() {
+    let deep = format!("{}x\n", "- ".repeat(MAX_DEPTH));
+    assert!(load(&deep).is_ok());
+    let mut text = String::from("common: &common {cpus: 0.5, mem: 1024, env: {A: b}}\n");
+    for i in 0..5_000 {
+        text.push_str(&format!("i{i}:\n  <<: *common\n  instances: {i}\n"));
+    }
+    let v = load(&text).expect("5,000 instances sharing an anchor");
+    assert_eq!(v["i4999"]["mem"], 1024);
 }

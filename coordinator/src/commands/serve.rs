@@ -149,8 +149,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     export_leadership(shared.metrics.clone(), leadership.clone());
-    let _replication =
-        start_monitoring(&config, &cluster, &handle, &shared, events, shutdown_rx).await?;
+    // The monitor's lines ("Replication: ...") are PaaSTA's `monitoring` component, and only
+    // the acting coordinator writes them (as PaaSTA's check ran on one host).
+    let monitor_events = leader_only(
+        component_sink(deploy_log.clone(), cluster.clone(), Component::Monitoring),
+        shared.acting.clone(),
+    );
+    let _replication = start_monitoring(
+        &config,
+        &cluster,
+        &handle,
+        &shared,
+        monitor_events,
+        shutdown_rx,
+    )
+    .await?;
     let deploy = start_git_watch(
         &config,
         &handle,
@@ -338,6 +351,27 @@ pub fn event_sink(
     log: Arc<DeployLog>,
     cluster: String,
 ) -> galley_coordinator::reconciler::EventSink {
+    component_sink(log, cluster, Component::Deploy)
+}
+
+/// Passes events on only while this coordinator acts (leads).
+fn leader_only(
+    inner: galley_coordinator::reconciler::EventSink,
+    acting: tokio::sync::watch::Receiver<Option<u64>>,
+) -> galley_coordinator::reconciler::EventSink {
+    Arc::new(move |e: ApplyEvent| {
+        if acting.borrow().is_some() {
+            inner(e);
+        }
+    })
+}
+
+/// Sends events to the deploy log as `component`.
+fn component_sink(
+    log: Arc<DeployLog>,
+    cluster: String,
+    component: Component,
+) -> galley_coordinator::reconciler::EventSink {
     Arc::new(move |e: ApplyEvent| {
         let level = if e.level == "event" {
             Level::Event
@@ -347,7 +381,7 @@ pub fn event_sink(
         let event = DeployEvent::new(
             chrono::Utc::now(),
             level,
-            Component::Deploy,
+            component,
             &cluster,
             &e.service,
             &e.instance,

@@ -6,6 +6,11 @@
 //! - Only while leading (`acting`) does a local change (an operator's write, which the
 //!   authorization layer lets through on the leader only) get written to the znode. A
 //!   follower's local state is always overwritten by the znode's.
+//! - A leader's local change that is not yet written always wins over what it reads back: the
+//!   echo of an older write of its own must never undo a newer one (an `UnfreezeCluster`
+//!   right before a `FreezeCluster` once left the cluster unfrozen). Writes are
+//!   compare-and-set on the znode version just read; a lost race re-reads and writes again.
+//!   So the switches that hold are those of the last write that was answered OK.
 //! - Unreadable JSON in the znode is logged and ignored (the local switches stay).
 
 use std::time::Duration;
@@ -87,9 +92,10 @@ async fn sync(
     }
     let mut states = client.state_watcher();
     let mut versions = control.subscribe();
+    // The local version last written to (or read from) the znode.
     let mut applied = *versions.borrow_and_update();
     loop {
-        let (data, _, watcher) = client
+        let (data, stat, watcher) = client
             .get_and_watch_data(path)
             .await
             .map_err(op("read", path))?;
@@ -100,13 +106,30 @@ async fn sync(
                 None
             }
         };
+        let pending = *versions.borrow() != applied;
+        if acting.borrow().is_some() && pending {
+            // The leader's newer local state goes to ZooKeeper, unless another write got
+            // there since the read above (then read again).
+            let version = *versions.borrow_and_update();
+            let local = control.snapshot();
+            let bytes = serde_json::to_vec(&local).unwrap_or_default();
+            match client.set_data(path, &bytes, Some(stat.version)).await {
+                Ok(_) => applied = version,
+                Err(zookeeper_client::Error::BadVersion) => {
+                    tracing::debug!(path, "switch znode changed under a write: re-reading");
+                }
+                Err(e) => return Err(op("write", path)(e)),
+            }
+            continue;
+        }
         if let Some(remote) = &remote
             && control.snapshot() != *remote
         {
             tracing::info!(path, frozen = ?remote.frozen, paused = remote.paused.len(), "operator switches from ZooKeeper");
             control.replace(remote);
-            applied = *versions.borrow_and_update();
         }
+        // In step with the znode now (a follower's own changes are undone above).
+        applied = *versions.borrow_and_update();
         let changed = watcher.changed();
         tokio::pin!(changed);
         loop {
@@ -116,23 +139,13 @@ async fn sync(
                     if v.is_err() {
                         return Ok(());
                     }
-                    let v = *versions.borrow_and_update();
-                    if v == applied {
+                    if *versions.borrow() == applied {
+                        versions.borrow_and_update();
                         continue;
                     }
-                    let local = control.snapshot();
-                    if acting.borrow().is_some() {
-                        let bytes = serde_json::to_vec(&local).unwrap_or_default();
-                        client
-                            .set_data(path, &bytes, None)
-                            .await
-                            .map_err(op("write", path))?;
-                        applied = v;
-                    } else if let Some(remote) = &remote {
-                        // A follower's switches are the znode's.
-                        control.replace(remote);
-                        applied = *versions.borrow_and_update();
-                    }
+                    // A local change: the leader writes it, a follower's is undone by the
+                    // znode's (read at the top of the outer loop either way).
+                    break;
                 }
                 st = states.changed() => match st {
                     SessionState::Disconnected | SessionState::ConnectedReadOnly => {}

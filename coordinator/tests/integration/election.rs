@@ -255,3 +255,88 @@ async fn a_new_leader_waits_the_grace_period_before_destructive_actions() {
     assert!(acting_at.elapsed() >= grace - Duration::from_millis(50));
     node.leave().await;
 }
+
+/// Issue 15: `UnfreezeCluster` right before `FreezeCluster`, both answered OK, must leave the
+/// cluster frozen with the newest reason — on the leader at once and, through ZooKeeper, on a
+/// follower. A stress of interleaved freezes, unfreezes, pauses and resumes on the leader
+/// (two switch syncs on one znode, as two coordinators run them): after every write the
+/// leader's switches are that write's, and they stay so while the echoes of the earlier
+/// writes come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interleaved_switch_writes_hold_on_the_leader_and_reach_the_follower() {
+    use galley_coordinator::election::{spawn_switch_sync, switches_path};
+    use galley_coordinator::reconciler::Control;
+
+    let Some(zk) = zookeeper() else { return };
+    let base = unique_path("switch-stress");
+    let path = switches_path(&format!("{base}/leader"));
+    let settings = |id: &str| ZkSettings {
+        hosts: zk.clone(),
+        path: path.clone(),
+        session_timeout: Duration::from_secs(4),
+        id: id.to_owned(),
+    };
+    let (leader, follower) = (Control::default(), Control::default());
+    let (_acting_tx, acting) = watch::channel(Some(1u64));
+    let (_following_tx, following) = watch::channel(None::<u64>);
+    let (_stop_tx, stop) = watch::channel(false);
+    let tasks = [
+        spawn_switch_sync(
+            settings("leader"),
+            path.clone(),
+            leader.clone(),
+            acting,
+            stop.clone(),
+        ),
+        spawn_switch_sync(
+            settings("follower"),
+            path.clone(),
+            follower.clone(),
+            following,
+            stop,
+        ),
+    ];
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let key = ("web".to_owned(), "main".to_owned());
+    let mut reverted = 0;
+    for i in 0..150u32 {
+        leader.unfreeze();
+        if i % 3 == 0 {
+            tokio::task::yield_now().await;
+        }
+        leader.freeze(&format!("incident {i}"));
+        if i % 2 == 0 {
+            leader.pause(key.clone(), &format!("debugging {i}"));
+        } else {
+            leader.resume(&key);
+        }
+        // The echoes of this round's writes come back within a few milliseconds.
+        tokio::time::sleep(Duration::from_millis(u64::from(i % 7))).await;
+        if leader.frozen().as_deref() != Some(format!("incident {i}").as_str())
+            || leader.is_paused(&key) != (i % 2 == 0)
+        {
+            reverted += 1;
+        }
+    }
+    assert_eq!(
+        reverted, 0,
+        "the leader's answered writes were undone {reverted} times"
+    );
+    let want = leader.snapshot();
+    assert_eq!(want.frozen.as_deref(), Some("incident 149"));
+    let start = Instant::now();
+    while follower.snapshot() != want {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the follower never caught up: {:?} vs {want:?}",
+            follower.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(leader.snapshot(), want, "the leader kept its last write");
+    for t in tasks {
+        t.abort();
+    }
+}
