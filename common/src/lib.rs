@@ -12,6 +12,7 @@ pub mod marathon_app;
 pub mod marathon_config;
 pub mod merge;
 pub mod monitoring;
+pub mod names;
 pub mod observed;
 pub mod pyjson;
 pub mod refs;

@@ -95,8 +95,8 @@ pub struct Metrics {
     pub agents_connected: Gauge,
     /// Agents connected but not heard from recently.
     pub agents_stale: Gauge,
-    /// Orphan containers found.
-    pub orphans_found: Counter,
+    /// Orphan containers (`NO_SUCH_TASK`) in the reaper's last pass.
+    pub orphans: Gauge,
     /// Reaps ordered/done/refused.
     pub reaps: Family<OpLabels, Counter>,
     /// Sensu events by outcome (`sent`, `failed`, `dropped`).
@@ -145,7 +145,7 @@ impl Metrics {
             destructive_allowed: Gauge::default(),
             agents_connected: Gauge::default(),
             agents_stale: Gauge::default(),
-            orphans_found: Counter::default(),
+            orphans: Gauge::default(),
             reaps: Family::default(),
             sensu_events: Family::default(),
             git_poll_duration: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
@@ -220,9 +220,9 @@ impl Metrics {
             m.agents_stale.clone(),
         );
         r.register(
-            "orphans_found",
-            "Orphan containers found",
-            m.orphans_found.clone(),
+            "orphans",
+            "Orphan containers (NO_SUCH_TASK) in the reaper's last pass",
+            m.orphans.clone(),
         );
         r.register(
             "reaps",

@@ -27,6 +27,18 @@ pub enum SoaReadError {
         /// The directory.
         path: PathBuf,
     },
+    /// The service name cannot be a directory of the soa dir.
+    #[error("bad service name")]
+    BadName(#[source] galley_common::names::NameError),
+    /// The service directory is a symlink that leads out of the soa dir (PaaSTA followed it;
+    /// Galley never reads or writes outside the soa dir).
+    #[error("service directory {path} is a symlink to {target}, outside the soa dir")]
+    OutsideSoaDir {
+        /// The service directory.
+        path: PathBuf,
+        /// Where it leads.
+        target: PathBuf,
+    },
     /// A file exists but cannot be read (or is not UTF-8).
     #[error("cannot read {path}")]
     ReadFile {
@@ -69,7 +81,9 @@ pub fn list_services(soa_dir: &Path) -> Result<Vec<String>, SoaReadError> {
 
 /// Reads the files of one service that configuration parsing needs.
 pub fn read_service(soa_dir: &Path, service: &str) -> Result<ServiceSource, SoaReadError> {
+    galley_common::names::check("service", service).map_err(SoaReadError::BadName)?;
     let dir = soa_dir.join(service);
+    check_inside(soa_dir, &dir)?;
     let entries = fs::read_dir(&dir).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => SoaReadError::NoSuchService { path: dir.clone() },
         _ => SoaReadError::ListDir {
@@ -101,4 +115,29 @@ pub fn read_service(soa_dir: &Path, service: &str) -> Result<ServiceSource, SoaR
         source.files.insert(name, text);
     }
     Ok(source)
+}
+
+/// Refuses a service directory that is a symlink leading out of `soa_dir` (a symlink to
+/// another service directory of the same tree is fine).
+fn check_inside(soa_dir: &Path, dir: &Path) -> Result<(), SoaReadError> {
+    let is_link = fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link {
+        return Ok(());
+    }
+    let target = fs::canonicalize(dir).map_err(|source| SoaReadError::ListDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let root = fs::canonicalize(soa_dir).map_err(|source| SoaReadError::ListDir {
+        path: soa_dir.to_path_buf(),
+        source,
+    })?;
+    if target.starts_with(&root) {
+        Ok(())
+    } else {
+        Err(SoaReadError::OutsideSoaDir {
+            path: dir.to_path_buf(),
+            target,
+        })
+    }
 }

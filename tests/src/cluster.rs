@@ -145,6 +145,24 @@ impl Cluster {
         .expect("sensu.json");
     }
 
+    /// A copy of the system config for coordinator `node` (`etc-paasta-<node>/`) whose
+    /// `sensu.json` names `sensu`, as each master's own Sensu client: on a real cluster every
+    /// coordinator talks to the Sensu client of its own host. Call it after
+    /// [`SimProc::start`], which writes `synapse.json` into the shared one. Returns the dir.
+    pub fn node_system_config(&self, node: &str, sensu: &crate::observe::SensuListener) -> PathBuf {
+        let dir = self.root.join(format!("etc-paasta-{node}"));
+        copy_dir(&self.sys, &dir);
+        std::fs::write(
+            dir.join("sensu.json"),
+            format!(
+                r#"{{"sensu_host": "127.0.0.1", "sensu_port": {}}}"#,
+                sensu.port
+            ),
+        )
+        .expect("sensu.json");
+        dir
+    }
+
     /// Starts `galley-coordinator serve --config FILE [extra…]` as process `name`.
     pub fn serve(&self, name: &str, config: &Path, extra: &[&str]) -> Proc {
         let cfg = config.display().to_string();

@@ -10,13 +10,16 @@
 //!
 //! The shared piece is [`Proc`] (start a binary, stop it, read its log) with [`eventually`]
 //! (wait for a condition with a deadline, and say what was last seen when it never holds);
-//! the rest are thin observers.
+//! the rest are thin observers ([`docker`]: containers on an engine's socket, the emulators'
+//! or the private real dockerd's).
 
 pub mod cluster;
+pub mod docker;
 pub mod grpcurl;
 pub mod observe;
 pub mod pki;
 pub mod proc;
+pub mod zookeeper;
 
 pub use cluster::{Cluster, SimProc};
 pub use grpcurl::Grpcurl;

@@ -23,6 +23,7 @@ pub mod policy;
 pub mod reaper;
 pub mod registry;
 pub mod service;
+pub mod validate;
 
 pub use audit::{AuditEvent, AuditSink, ChannelAudit, ReaperCounters, TracingAudit};
 pub use model::{ContainerObs, ContainerState, HostSnapshot, OrderOutcome, OrderSpec, OrderTarget};
@@ -31,5 +32,5 @@ pub use policy::{ReaperMode, ReaperPolicy};
 pub use reaper::{
     ReapNowError, ReapNowItem, ReapNowOutcome, ReaperHandle, ReaperStatus, ViewError,
 };
-pub use registry::{AgentRegistry, AgentStatus, DeliveryError};
+pub use registry::{AgentRegistry, AgentStatus, DeliveryError, RegistryError, RegistryLimits};
 pub use service::{AgentServiceImpl, DenialAudit, agent_service, agent_service_audited};

@@ -80,6 +80,8 @@ struct Shared {
     fetch: FetchView,
     suspects: Mutex<Suspects>,
     in_flight: Mutex<BTreeSet<(String, String)>>,
+    /// (host, container id) audited as "would reap" in the last report-mode pass.
+    would_reap: Mutex<BTreeSet<(String, String)>>,
     budgets: Mutex<Budgets>,
 }
 
@@ -164,6 +166,7 @@ impl ReaperHandle {
                 fetch,
                 suspects: Mutex::default(),
                 in_flight: Mutex::default(),
+                would_reap: Mutex::default(),
                 budgets: Mutex::default(),
             }),
         }
@@ -234,15 +237,23 @@ impl ReaperHandle {
                 }
             }
             _ => {
+                // Audited once per container while it stays reapable, not every pass.
+                let mut audited = lock(&s.would_reap);
+                let mut now_reapable = BTreeSet::new();
                 for (host, target) in &plan.orders {
                     ReaperCounters::inc(&s.counters.orders_would_send);
-                    s.audit.record(AuditEvent::WouldReap {
-                        host: host.clone(),
-                        container_id: target.container_id.clone(),
-                        name: target.name.clone(),
-                        reason: "NO_SUCH_TASK".to_owned(),
-                    });
+                    let key = (host.clone(), target.container_id.clone());
+                    if !audited.contains(&key) {
+                        s.audit.record(AuditEvent::WouldReap {
+                            host: host.clone(),
+                            container_id: target.container_id.clone(),
+                            name: target.name.clone(),
+                            reason: "NO_SUCH_TASK".to_owned(),
+                        });
+                    }
+                    now_reapable.insert(key);
                 }
+                *audited = now_reapable;
             }
         }
         s.status.send_modify(|st| {

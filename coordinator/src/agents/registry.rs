@@ -82,11 +82,58 @@ pub enum DeliveryError {
     },
 }
 
+/// How much the registry keeps (README "Limits"): every agent is someone who may be lying, so
+/// neither hosts nor containers nor the time a dead agent's inventory is kept are unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistryLimits {
+    /// Hosts with an inventory at once (a new host beyond it is refused).
+    pub max_hosts: usize,
+    /// Containers in one host's inventory (a bigger inventory ends the session).
+    pub max_containers_per_host: usize,
+    /// A disconnected agent's inventory is forgotten this long after its last message.
+    pub forget_after: Duration,
+}
+
+impl Default for RegistryLimits {
+    /// 10,000 hosts, 2,000 containers a host, 15 minutes.
+    fn default() -> Self {
+        Self {
+            max_hosts: 10_000,
+            max_containers_per_host: 2_000,
+            forget_after: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// A registry limit an agent ran into.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    /// Too many hosts already.
+    #[error("the coordinator already tracks {max} hosts; host {host} is refused")]
+    TooManyHosts {
+        /// The refused host.
+        host: String,
+        /// The limit.
+        max: usize,
+    },
+    /// An inventory over the per-host limit.
+    #[error("host {host} reports {count} containers, over the limit of {max}")]
+    TooManyContainers {
+        /// The host.
+        host: String,
+        /// Containers it would have.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
 /// Shared registry; clones share state.
 #[derive(Debug, Clone)]
 pub struct AgentRegistry {
     inner: Arc<Mutex<State>>,
     stale_after: Duration,
+    limits: RegistryLimits,
     /// Counts full inventories received (so the reaper can start once one is in).
     inventories: Arc<watch::Sender<u64>>,
 }
@@ -112,11 +159,29 @@ struct Entry {
 impl AgentRegistry {
     /// An empty registry; agents silent for longer than `stale_after` are stale.
     pub fn new(stale_after: Duration) -> Self {
+        Self::with_limits(stale_after, RegistryLimits::default())
+    }
+
+    /// A registry with `limits`.
+    pub fn with_limits(stale_after: Duration, limits: RegistryLimits) -> Self {
         Self {
             inner: Arc::default(),
             stale_after,
+            limits,
             inventories: Arc::new(watch::Sender::new(0)),
         }
+    }
+
+    /// Forgets agents disconnected for longer than `forget_after`.
+    fn prune(&self, st: &mut State, now: Instant) {
+        let forget = self.limits.forget_after;
+        st.agents.retain(|host, e| {
+            let keep = e.outbound.is_some() || now.duration_since(e.last_seen) < forget;
+            if !keep {
+                tracing::info!(host = %host, "forgetting the inventory of a disconnected agent");
+            }
+            keep
+        });
     }
 
     /// The number of full inventories received so far, and its changes.
@@ -135,10 +200,20 @@ impl AgentRegistry {
 
     /// Opens a session for `identity.hostname`, replacing any previous one. Returns the session
     /// number and the receiver of what to send down.
-    pub fn open_session(&self, identity: AgentIdentity) -> (u64, mpsc::Receiver<Outbound>) {
+    pub fn open_session(
+        &self,
+        identity: AgentIdentity,
+    ) -> Result<(u64, mpsc::Receiver<Outbound>), RegistryError> {
         let (tx, rx) = mpsc::channel(OUTBOUND_CAP);
         let now = Instant::now();
         let mut st = self.lock();
+        self.prune(&mut st, now);
+        if !st.agents.contains_key(&identity.hostname) && st.agents.len() >= self.limits.max_hosts {
+            return Err(RegistryError::TooManyHosts {
+                host: identity.hostname,
+                max: self.limits.max_hosts,
+            });
+        }
         st.next_session += 1;
         let session = st.next_session;
         let host = identity.hostname.clone();
@@ -152,7 +227,7 @@ impl AgentRegistry {
             last_change: now,
         };
         st.agents.insert(host, entry);
-        (session, rx)
+        Ok((session, rx))
     }
 
     fn with_session<R>(
@@ -168,7 +243,13 @@ impl AgentRegistry {
     }
 
     /// A full inventory replaces what was held.
-    pub fn replace_inventory(&self, host: &str, session: u64, containers: Vec<ContainerObs>) {
+    pub fn replace_inventory(
+        &self,
+        host: &str,
+        session: u64,
+        containers: Vec<ContainerObs>,
+    ) -> Result<(), RegistryError> {
+        self.check_count(host, containers.len())?;
         let replaced = self.with_session(host, session, |e| {
             e.containers = containers.into_iter().map(|c| (c.id.clone(), c)).collect();
             e.has_inventory = true;
@@ -177,6 +258,19 @@ impl AgentRegistry {
         if replaced.is_some() {
             self.inventories.send_modify(|n| *n += 1);
         }
+        Ok(())
+    }
+
+    fn check_count(&self, host: &str, count: usize) -> Result<(), RegistryError> {
+        let max = self.limits.max_containers_per_host;
+        if count > max {
+            return Err(RegistryError::TooManyContainers {
+                host: host.to_owned(),
+                count,
+                max,
+            });
+        }
+        Ok(())
     }
 
     /// Applies a delta.
@@ -186,16 +280,23 @@ impl AgentRegistry {
         session: u64,
         upserted: Vec<ContainerObs>,
         removed: &[String],
-    ) {
-        self.with_session(host, session, |e| {
+    ) -> Result<(), RegistryError> {
+        let max = self.limits.max_containers_per_host;
+        let count = self.with_session(host, session, |e| {
             for id in removed {
                 e.containers.remove(id);
             }
             for c in upserted {
-                e.containers.insert(c.id.clone(), c);
+                if e.containers.len() < max || e.containers.contains_key(&c.id) {
+                    e.containers.insert(c.id.clone(), c);
+                } else {
+                    return max + 1;
+                }
             }
             e.last_change = Instant::now();
+            e.containers.len()
         });
+        self.check_count(host, count.unwrap_or(0))
     }
 
     /// A heartbeat; returns true when the agent's count disagrees (the caller asks a resync).
@@ -287,8 +388,9 @@ impl AgentRegistry {
     /// Every host's inventory with its freshness, by hostname.
     pub fn snapshot(&self) -> Vec<HostSnapshot> {
         let now = Instant::now();
-        self.lock()
-            .agents
+        let mut st = self.lock();
+        self.prune(&mut st, now);
+        st.agents
             .iter()
             .map(|(host, e)| HostSnapshot {
                 host: host.clone(),
@@ -324,5 +426,83 @@ impl AgentRegistry {
         e.outbound.is_some()
             && e.has_inventory
             && now.duration_since(e.last_seen) <= self.stale_after
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agents::model::ContainerState;
+
+    fn identity(host: &str) -> AgentIdentity {
+        AgentIdentity {
+            hostname: host.to_owned(),
+            ..AgentIdentity::default()
+        }
+    }
+
+    fn containers(n: usize) -> Vec<ContainerObs> {
+        (0..n)
+            .map(|i| ContainerObs {
+                id: format!("{i:064x}"),
+                name: format!("mesos-{i}"),
+                created_unix_nanos: 1_700_000_000_000_000_000,
+                started_unix_nanos: 0,
+                state: ContainerState::Running,
+                task_id_env: None,
+                task_id_label: None,
+                marathon_app_id: None,
+                image: "img".to_owned(),
+            })
+            .collect()
+    }
+
+    fn limits() -> RegistryLimits {
+        RegistryLimits {
+            max_hosts: 2,
+            max_containers_per_host: 3,
+            forget_after: Duration::from_secs(600),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hosts_and_containers_are_bounded() {
+        let r = AgentRegistry::with_limits(Duration::from_secs(30), limits());
+        let (a, _rx_a) = r.open_session(identity("a")).unwrap();
+        let (_b, _rx_b) = r.open_session(identity("b")).unwrap();
+        assert!(matches!(
+            r.open_session(identity("c")),
+            Err(RegistryError::TooManyHosts { .. })
+        ));
+        // A known host may reconnect.
+        let (a2, _rx_a2) = r.open_session(identity("a")).unwrap();
+        assert!(a2 > a);
+        assert!(r.replace_inventory("a", a2, containers(3)).is_ok());
+        assert!(matches!(
+            r.replace_inventory("a", a2, containers(4)),
+            Err(RegistryError::TooManyContainers { count: 4, .. })
+        ));
+        let more = containers(5).split_off(3);
+        assert!(r.apply_delta("a", a2, more, &[]).is_err());
+        assert_eq!(
+            r.host("a").unwrap().containers.len(),
+            3,
+            "never past the limit"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_disconnected_agents_inventory_is_forgotten() {
+        let r = AgentRegistry::with_limits(Duration::from_secs(30), limits());
+        let (s, _rx) = r.open_session(identity("a")).unwrap();
+        r.replace_inventory("a", s, containers(2)).unwrap();
+        r.close_session("a", s);
+        tokio::time::advance(Duration::from_secs(599)).await;
+        assert!(r.host("a").is_some(), "kept (stale) for a while");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(r.host("a").is_none(), "forgotten after forget_after");
+        // Its slot is free for another host.
+        assert!(r.open_session(identity("b")).is_ok());
+        assert!(r.open_session(identity("c")).is_ok());
     }
 }

@@ -16,7 +16,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::model::{ContainerObs, ContainerState, OrderOutcome};
-use super::registry::{AgentIdentity, AgentRegistry, Outbound};
+use super::registry::{AgentIdentity, AgentRegistry, Outbound, RegistryError};
+use super::validate;
 
 /// The service implementation.
 #[derive(Clone)]
@@ -79,7 +80,7 @@ impl AgentService for AgentServiceImpl {
             .get::<crate::grpc::authz::Peer>()
             .cloned();
         let mut inbound = request.into_inner();
-        let hello = match inbound.message().await? {
+        let mut hello = match inbound.message().await? {
             Some(AgentMessage {
                 body: Some(Up::Hello(h)),
                 ..
@@ -90,6 +91,20 @@ impl AgentService for AgentServiceImpl {
                 ));
             }
         };
+        hello.hostname = validate::hostname(&hello.hostname)
+            .map_err(|e| Status::invalid_argument(format!("hello: {e}")))?;
+        for (field, value) in [
+            ("mesos_slave_id", &hello.mesos_slave_id),
+            ("version", &hello.version),
+            ("boot_id", &hello.boot_id),
+            ("instance_id", &hello.instance_id),
+        ] {
+            if value.len() > 256 || value.chars().any(char::is_control) {
+                return Err(Status::invalid_argument(format!(
+                    "hello: {field}: longer than 256 bytes or has control characters"
+                )));
+            }
+        }
         if let Some(peer) = peer.filter(|p| p.tls)
             && !peer
                 .names
@@ -115,7 +130,10 @@ impl AgentService for AgentServiceImpl {
             instance_id: hello.instance_id,
         };
         tracing::info!(host = %host, instance = %identity.instance_id, "agent session opened");
-        let (session, outbound) = self.registry.open_session(identity);
+        let (session, outbound) = self
+            .registry
+            .open_session(identity)
+            .map_err(|e| Status::resource_exhausted(e.to_string()))?;
         let (tx, rx) = mpsc::channel(16);
         let ack = Ack {
             leader_term: self.leader.borrow().unwrap_or(0),
@@ -174,10 +192,19 @@ impl Pump {
                     }
                 }
                 msg = inbound.message() => match msg {
-                    Ok(Some(m)) => handle_up(&registry, &host, session, m),
+                    Ok(Some(m)) => {
+                        if let Err(e) = handle_up(&registry, &host, session, m) {
+                            // Tell the agent why before ending its session.
+                            tracing::warn!(host = %host, error = %e, "agent session ended: over a limit");
+                            let _ = tx.send(Err(Status::resource_exhausted(e.to_string()))).await;
+                            break;
+                        }
+                    }
                     Ok(None) => break,
                     Err(status) => {
                         tracing::warn!(host = %host, %status, "agent stream error");
+                        let why = format!("coordinator: your stream failed: {}", status.message());
+                        let _ = tx.send(Err(Status::new(status.code(), why))).await;
                         break;
                     }
                 },
@@ -206,18 +233,19 @@ impl Pump {
     }
 }
 
-fn handle_up(registry: &AgentRegistry, host: &str, session: u64, m: AgentMessage) {
+fn handle_up(
+    registry: &AgentRegistry,
+    host: &str,
+    session: u64,
+    m: AgentMessage,
+) -> Result<(), RegistryError> {
     match m.body {
         Some(Up::Inventory(inv)) => {
-            registry.replace_inventory(
-                host,
-                session,
-                inv.containers.into_iter().map(from_proto).collect(),
-            );
+            registry.replace_inventory(host, session, valid(host, inv.containers))?;
         }
         Some(Up::Delta(d)) => {
-            let upserted = d.upserted.into_iter().map(from_proto).collect();
-            registry.apply_delta(host, session, upserted, &d.removed_ids);
+            let upserted = valid(host, d.upserted);
+            registry.apply_delta(host, session, upserted, &d.removed_ids)?;
         }
         Some(Up::Heartbeat(hb)) => {
             if registry.heartbeat(host, session, hb.container_count) {
@@ -231,6 +259,31 @@ fn handle_up(registry: &AgentRegistry, host: &str, session: u64, m: AgentMessage
         }
         Some(Up::Hello(_)) | None => registry.touch(host, session),
     }
+    Ok(())
+}
+
+/// The records of `containers` that pass [`validate::container`]; the others are dropped
+/// (never planned, never ordered) and logged with the field that failed.
+fn valid(host: &str, containers: Vec<Container>) -> Vec<ContainerObs> {
+    let now = super::reaper::now_unix_nanos();
+    let mut refused = 0usize;
+    let mut first: Option<validate::Invalid> = None;
+    let out = containers
+        .into_iter()
+        .map(from_proto)
+        .filter(|c| match validate::container(c, now) {
+            Ok(()) => true,
+            Err(e) => {
+                refused += 1;
+                first.get_or_insert(e);
+                false
+            }
+        })
+        .collect();
+    if let Some(e) = first {
+        tracing::warn!(host = %host, refused, first = %e, "agent sent invalid container records: ignored");
+    }
+    out
 }
 
 fn outcome(r: ReapResult) -> OrderOutcome {

@@ -428,6 +428,9 @@ fn export_agent_metrics(
                 .agents_stale
                 .set(agents.iter().filter(|a| a.connected && !a.fresh).count() as i64);
             let c = reaper.handle().counters();
+            metrics
+                .orphans
+                .set(i64::try_from(c.orphans_flagged.load(Relaxed)).unwrap_or(i64::MAX));
             let now = [
                 c.orders_sent.load(Relaxed),
                 c.results_done.load(Relaxed),
@@ -438,11 +441,7 @@ fn export_agent_metrics(
                 .into_iter()
                 .enumerate()
             {
-                let delta = if now[i] >= last[i] {
-                    now[i] - last[i]
-                } else {
-                    now[i]
-                };
+                let delta = now[i].saturating_sub(last[i]);
                 metrics
                     .reaps
                     .get_or_create(&galley_coordinator::metrics::OpLabels { op })

@@ -189,7 +189,7 @@ impl GitWatchHandle {
     }
     /// Whether `service` is a service directory the watch knows.
     pub fn knows_service(&self, service: &str) -> bool {
-        !service.contains('/') && !service.starts_with('.') && self.ops.knows_service(service)
+        galley_common::names::check("service", service).is_ok() && self.ops.knows_service(service)
     }
     /// Repositories whose last listing failed.
     pub fn unreachable(&self) -> Vec<UnreachableRepo> {

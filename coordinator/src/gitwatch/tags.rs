@@ -458,19 +458,12 @@ fn tag_timestamp<'a>(now: DateTime<Utc>, existing: impl Iterator<Item = &'a str>
     at.format(FORMAT).to_string()
 }
 
-/// Names end up in ref names and paths: non-empty, no `/`, no whitespace, no `..`.
+/// Names end up in ref names and paths: the one name check (`galley_common::names`).
 fn check_name(field: &'static str, value: &str) -> Result<(), TagError> {
-    let bad = value.is_empty()
-        || value.contains(['/', '\\', ' ', '\t', '\n', '~', '^', ':', '?', '*', '['])
-        || value.contains("..")
-        || value.starts_with('.');
-    if bad {
-        return Err(TagError::InvalidArgument {
-            field,
-            message: format!("{value:?} is not a valid name"),
-        });
-    }
-    Ok(())
+    galley_common::names::check(field, value).map_err(|e| TagError::InvalidArgument {
+        field,
+        message: e.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -94,6 +94,9 @@ fn dispatch(watch: &GitWatchHandle, body: &[u8]) -> (StatusCode, &'static str, V
         return bad_request("body is not JSON");
     };
     let services = if let Some(service) = value.get("service").and_then(Value::as_str) {
+        if let Err(e) = galley_common::names::check("service", service) {
+            return bad_request(&e.to_string());
+        }
         if watch.knows_service(service) {
             vec![service.to_string()]
         } else {
@@ -129,6 +132,7 @@ fn dispatch(watch: &GitWatchHandle, body: &[u8]) -> (StatusCode, &'static str, V
 }
 
 fn bad_request(why: &str) -> (StatusCode, &'static str, Value) {
+    tracing::warn!(why, "git webhook: bad request");
     (
         StatusCode::BAD_REQUEST,
         "bad_request",

@@ -25,6 +25,9 @@ pub enum OperatorError {
         /// What is wrong.
         why: &'static str,
     },
+    /// A name that cannot be one (see `galley_common::names`).
+    #[error(transparent)]
+    BadName(#[from] galley_common::names::NameError),
     /// No such service is configured in this cluster.
     #[error(
         "field `service`: no service {service:?} is configured in this cluster (see ListInstances)"
@@ -76,9 +79,9 @@ impl From<OperatorError> for Status {
     fn from(e: OperatorError) -> Self {
         let msg = e.to_string();
         match e {
-            OperatorError::MissingField { .. } | OperatorError::BadValue { .. } => {
-                Status::invalid_argument(msg)
-            }
+            OperatorError::MissingField { .. }
+            | OperatorError::BadValue { .. }
+            | OperatorError::BadName(_) => Status::invalid_argument(msg),
             OperatorError::UnknownService { .. }
             | OperatorError::UnknownInstance { .. }
             | OperatorError::UnknownHost { .. } => Status::not_found(msg),
@@ -110,23 +113,12 @@ fn reap_status(e: ReapNowError) -> Status {
     }
 }
 
-/// Checks that `value` is non-empty and a plausible name (`[A-Za-z0-9_.-]`, ≤ 253 chars).
+/// Checks `value` as the name in `field` (`galley_common::names`, the one name check).
 pub fn require_name(field: &'static str, value: &str) -> Result<(), OperatorError> {
-    if value.is_empty() {
-        return Err(OperatorError::MissingField { field });
-    }
-    let ok = value.len() <= 253
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if !ok {
-        return Err(OperatorError::BadValue {
-            field,
-            value: value.to_owned(),
-            why: "is not a valid name (letters, digits, `_`, `-`, `.`; at most 253)",
-        });
-    }
-    Ok(())
+    galley_common::names::check(field, value).map_err(|e| match e {
+        galley_common::names::NameError::Empty { field } => OperatorError::MissingField { field },
+        other => OperatorError::BadName(other),
+    })
 }
 
 /// Checks that `value` (a free-text reason) is non-empty and at most 1000 characters.

@@ -46,7 +46,7 @@ async fn metrics_endpoint_serves_parseable_text() {
     metrics.queue_depth.set(4);
     metrics.agents_connected.set(3);
     metrics.agents_stale.set(1);
-    metrics.orphans_found.inc();
+    metrics.orphans.set(1);
     metrics
         .reaps
         .get_or_create(&OpLabels { op: "refused" })
@@ -135,7 +135,7 @@ async fn metrics_endpoint_serves_parseable_text() {
     );
     assert_eq!(value(&scrape, "galley_queue_depth", &[]), Some(4.0));
     assert_eq!(value(&scrape, "galley_agents_stale", &[]), Some(1.0));
-    assert_eq!(value(&scrape, "galley_orphans_found_total", &[]), Some(1.0));
+    assert_eq!(value(&scrape, "galley_orphans", &[]), Some(1.0));
     assert_eq!(
         value(&scrape, "galley_reaps_total", &[("op", "refused")]),
         Some(1.0)

@@ -2,4 +2,11 @@
 //! kit, `galley_e2e`). Run with `cargo build --workspace --bins && cargo test -p galley-e2e`;
 //! `scripts/test.sh` does both, with grpcurl, a real dockerd and a real ZooKeeper.
 
+mod agents;
+mod cli;
+mod configs;
+mod git;
+mod ha;
 mod serve_alone;
+mod serve_tls;
+mod walkthrough;
