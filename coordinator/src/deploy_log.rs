@@ -278,7 +278,7 @@ impl DeployLog {
         tracing::debug!(
             service = %event.service, instance = %event.instance,
             component = %event.component, level = %event.level,
-            "deploy log: {}", event.message
+            "deploy log: {}", event.message.escape_debug()
         );
         {
             let mut recent = self.recent.lock().expect("deploy log lock");

@@ -20,6 +20,7 @@ pub mod git;
 pub mod gitwatch;
 pub mod grpc;
 pub mod haproxy;
+pub mod http_server;
 pub mod marathon;
 pub mod mesos;
 pub mod metrics;

@@ -376,9 +376,8 @@ pub async fn serve_metrics(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(metrics))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = crate::http_server::HttpLimits::default();
+    crate::http_server::serve(listener, router(metrics), limits, shutdown).await
 }
 
 #[cfg(test)]

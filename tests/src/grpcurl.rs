@@ -121,6 +121,41 @@ impl Grpcurl {
         }
     }
 
+    /// A streaming call: sends `messages` (JSON, one per element) on stdin, keeps the
+    /// stream open for `open_for` (so the server can answer), then half-closes it and returns
+    /// everything the server sent (one JSON object after another on stdout).
+    pub fn stream(&self, method: &str, messages: &[String], open_for: std::time::Duration) -> Out {
+        use std::io::Write;
+        let mut cmd = Command::new(&self.bin);
+        cmd.args([
+            "-max-time",
+            "60",
+            "-plaintext",
+            "-d",
+            "@",
+            &self.addr,
+            method,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("run grpcurl");
+        let mut stdin = child.stdin.take().expect("stdin");
+        for m in messages {
+            stdin.write_all(m.as_bytes()).expect("write a message");
+            stdin.write_all(b"\n").expect("write");
+        }
+        stdin.flush().expect("flush");
+        std::thread::sleep(open_for);
+        drop(stdin);
+        let o = child.wait_with_output().expect("grpcurl output");
+        Out {
+            ok: o.status.success(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
     /// A call that must succeed; its JSON answer.
     pub fn ok(&self, method: &str, data: Option<&str>) -> Value {
         let out = self.call(method, data);

@@ -246,8 +246,7 @@ pub fn spawn_git_watch<G: GitSource>(
         }
     });
     if let Some(WebhookSettings { listener, secret }) = webhook {
-        let app = webhook::router(secret, handle.clone())
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let app = webhook::router(secret, handle.clone());
         let mut stop = shutdown;
         tokio::spawn(async move {
             let done = async move {
@@ -257,10 +256,8 @@ pub fn spawn_git_watch<G: GitSource>(
                     }
                 }
             };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(done)
-                .await
-            {
+            let limits = crate::http_server::HttpLimits::default();
+            if let Err(e) = crate::http_server::serve(listener, app, limits, done).await {
                 tracing::error!(error = %ErrorChain(&e), "git webhook server failed");
             }
         });

@@ -129,7 +129,8 @@ impl OperatorService {
             instance.unwrap_or(NOT_APPLICABLE),
             message,
         );
-        tracing::info!(audit = true, "{message}");
+        // Operator text is escaped: a reason with a newline must not forge a log line.
+        tracing::info!(audit = true, "{}", message.escape_debug());
         if let Err(e) = self.deps().deploy_log.log(event) {
             tracing::warn!(error = %ErrorChain(&e), "audit: deploy log write failed");
         }

@@ -7,6 +7,7 @@ mod cli;
 mod configs;
 mod git;
 mod ha;
+mod hostile;
 mod serve_alone;
 mod serve_tls;
 mod walkthrough;
