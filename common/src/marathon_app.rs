@@ -116,15 +116,42 @@ impl MarathonApp {
     /// The HTTP body marathon-python sent: top-level keys camel-cased (`health_checks` →
     /// `healthChecks`), and, as its `to_json(minimal=True)`, top-level values that are null or
     /// empty dropped (false and 0 kept). Nested values are left as PaaSTA built them.
+    ///
+    /// One deliberate difference: constraint values are sent as strings (`["pool", "LIKE",
+    /// 2]` goes as `["pool", "LIKE", "2"]`, Python's `str()` of the value), because Marathon
+    /// refuses any other type ("Constraint definition must be an array of strings") where
+    /// PaaSTA sent the YAML's type and failed. The config hash is PaaSTA's, over the values as
+    /// written.
     pub fn to_wire_json(&self) -> Value {
         let mut entries: Vec<(String, Value)> = self
             .dict
             .iter()
             .filter(|(_, v)| !is_python_falsy(v))
-            .map(|(k, v)| (to_camel_case(k), v.clone()))
+            .map(|(k, v)| {
+                let v = match (k.as_str(), v) {
+                    ("constraints", Value::Array(list)) => Value::Array(
+                        list.iter()
+                            .map(|c| match wire_constraint(c) {
+                                Ok(fields) => fields.into_iter().map(Value::String).collect(),
+                                Err(_) => c.clone(),
+                            })
+                            .collect(),
+                    ),
+                    _ => v.clone(),
+                };
+                (to_camel_case(k), v)
+            })
             .collect();
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         Value::Object(entries.into_iter().collect())
+    }
+}
+
+/// A constraint's fields as Marathon takes them: strings, scalars as Python's `str()`.
+fn wire_constraint(c: &Value) -> Result<Vec<String>, String> {
+    match c {
+        Value::Array(fields) => fields.iter().map(constraints::py2_str).collect(),
+        other => Err(format!("must be a list, found {other}")),
     }
 }
 
@@ -224,7 +251,8 @@ pub fn render(inputs: &AppInputs<'_>) -> Result<MarathonApp, MarathonAppError> {
     let autoscaled = inputs.autoscaled_instances;
     dict.insert(
         "backoff_seconds".into(),
-        inst.backoff_seconds(autoscaled)?.into(),
+        inst.backoff_seconds(inputs.deployment.desired_state, autoscaled)?
+            .into(),
     );
     dict.insert("backoff_factor".into(), 2.into());
     dict.insert(
@@ -341,11 +369,42 @@ pub fn health_checks(
     Ok(Value::Array(vec![Value::Object(check)]))
 }
 
-/// `get_calculated_constraints`: explicit `constraints` verbatim (slaves not consulted), else
-/// computed.
+/// Marathon 1.4's constraint operators (`mesosphere.marathon.api.v2.Validation`,
+/// `Protos.Constraint.Operator`).
+const CONSTRAINT_OPERATORS: &[&str] =
+    &["UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER"];
+
+/// `get_calculated_constraints`: explicit `constraints` verbatim (slaves not consulted; the
+/// config hash sees them as PaaSTA did, e.g. `["pool", "LIKE", 2]`), else computed. An explicit
+/// constraint Marathon would refuse whatever its values' types — not 2 or 3 fields, an unknown
+/// operator, a list or mapping inside — is refused here, naming the key.
 fn constraints(inputs: &AppInputs<'_>) -> Result<Value, MarathonAppError> {
     let inst = inputs.instance;
     if let Some(explicit) = inst.constraints()? {
+        for (i, c) in explicit.iter().enumerate() {
+            let key = format!("constraints[{i}]");
+            let fields =
+                wire_constraint(c).map_err(|m| MarathonAppError::Config(inst.bad(&key, m)))?;
+            if !(2..=3).contains(&fields.len()) {
+                return Err(MarathonAppError::Config(inst.bad(
+                    &key,
+                    format!(
+                        "must have 2 or 3 fields (field, operator[, value]), found {}",
+                        fields.len()
+                    ),
+                )));
+            }
+            if !CONSTRAINT_OPERATORS.contains(&fields[1].as_str()) {
+                return Err(MarathonAppError::Config(inst.bad(
+                    &key,
+                    format!(
+                        "operator {:?} is not one of {}",
+                        fields[1],
+                        CONSTRAINT_OPERATORS.join(", ")
+                    ),
+                )));
+            }
+        }
         return Ok(Value::Array(explicit));
     }
     let extra = inst.extra_constraints()?;

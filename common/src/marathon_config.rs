@@ -152,12 +152,20 @@ impl InstanceConfig {
         }
     }
 
-    /// `get_backoff_seconds`: `ceil(10 / n)` with n = `max_instances` if set, else
-    /// [`Self::instances`]; 1 when n is 0. Desired state does not enter.
-    pub fn backoff_seconds(&self, autoscaled: Option<i64>) -> Result<i64, ConfigError> {
-        let n = match self.max_instances()? {
-            Some(max) => max,
-            None => self.instances(autoscaled)?,
+    /// `get_backoff_seconds`: `ceil(10 / n)` with n = `max_instances` if set, else the
+    /// instances PaaSTA 0.19.9's `get_instances` returned — 0 when the desired state is
+    /// `stop` — and 1 when n is 0. So a stopped instance is sent `backoffSeconds: 1` (checked
+    /// against paasta-tools 0.19.9; the config hash leaves `backoff_seconds` out, so the app
+    /// id does not depend on it).
+    pub fn backoff_seconds(
+        &self,
+        state: DesiredState,
+        autoscaled: Option<i64>,
+    ) -> Result<i64, ConfigError> {
+        let n = match (self.max_instances()?, state) {
+            (_, DesiredState::Stop) => 0,
+            (Some(max), DesiredState::Start) => max,
+            (None, DesiredState::Start) => self.instances(autoscaled)?,
         };
         Ok(if n == 0 { 1 } else { (10 + n - 1) / n })
     }

@@ -175,6 +175,13 @@ impl MonitoringSources {
         self.overrides.get(key).cloned().unwrap_or(v)
     }
 
+    /// The settings of the removal OKs for an instance of this service in `cluster` (see
+    /// [`as_removal`]); `None` when no team resolves.
+    pub fn resolve_removal(&self, cluster: &str) -> Option<SensuSettings> {
+        self.resolve(CheckKind::Replication, cluster)
+            .map(as_removal)
+    }
+
     /// Resolves the settings of a `kind` event in `cluster`; `None` when no team resolves
     /// (PaaSTA then sends nothing).
     pub fn resolve(&self, kind: CheckKind, cluster: &str) -> Option<SensuSettings> {
@@ -229,6 +236,21 @@ impl MonitoringSources {
             ttl,
         })
     }
+}
+
+/// The runbook, interval and ttl keys of a removal OK: what PaaSTA 0.19.9's
+/// `cleanup_marathon_jobs` sent through `monitoring_tools.send_event` with no overrides —
+/// runbook [`DEFAULT_RUNBOOK`], `alert_after` `5m` (300 s), `check_every` `1m`, `realert_every`
+/// the default, `ttl` null. Not the removed check's own settings: a `paasta_bounce_progress`
+/// OK with its ttl of an hour would make Sensu raise a stale-check alert an hour after every
+/// removal, for a check that never reports again.
+pub fn as_removal(mut settings: SensuSettings) -> SensuSettings {
+    settings.runbook = Value::from(DEFAULT_RUNBOOK);
+    settings.alert_after = Value::from("5m");
+    settings.check_every = Value::from("1m");
+    settings.realert_every = monitoring_default("realert_every");
+    settings.ttl = Value::Null;
+    settings
 }
 
 /// monitoring.yaml of a service directory, `{}` when absent.

@@ -232,7 +232,14 @@ impl ServiceConfig {
                 });
             }
         };
-        let config = deep_merge(&overrides, &self.general);
+        // PaaSTA 0.19.9 deep-merges a marathon instance over service.yaml
+        // (`load_marathon_service_config`), but builds a chronos job from the job's own dict
+        // alone (`chronos_tools.load_chronos_job_config`): service.yaml's `deploy_group` is
+        // no default for a chronos job, which falls back to `<cluster>.<job>`.
+        let config = match kind {
+            InstanceKind::Marathon => deep_merge(&overrides, &self.general),
+            InstanceKind::Chronos => overrides,
+        };
         Ok(InstanceConfig {
             service: self.name.clone(),
             cluster: cluster.to_string(),

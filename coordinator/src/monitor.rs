@@ -58,6 +58,18 @@ pub struct Monitor<S: SensuSink> {
     smartstack: Option<SmartstackSources>,
 }
 
+/// PaaSTA's keepalive text for a steady instance.
+pub const BOUNCE_STEADY_OUTPUT: &str = "The bounce is in a steady state";
+
+/// What one service's checks need from the round.
+struct ServiceRound<'a> {
+    service: &'a str,
+    entry: &'a ServiceEntry,
+    record: &'a PassRecord,
+    now: DateTime<Utc>,
+    desired_apps: &'a BTreeMap<(String, String), String>,
+}
+
 impl<S: SensuSink> Monitor<S> {
     /// A monitor for `cluster`.
     pub fn new(cluster: String, sink: S, metrics: Arc<Metrics>, events: EventSink) -> Self {
@@ -112,9 +124,22 @@ impl<S: SensuSink> Monitor<S> {
         let snapshot = &record.snapshot;
         let mut results = BTreeMap::new();
         let mut round = Round::default();
+        let desired_apps: BTreeMap<(String, String), String> = snapshot
+            .desired
+            .desired
+            .instances
+            .iter()
+            .map(|d| ((d.service.clone(), d.instance.clone()), d.app_id.clone()))
+            .collect();
         for (service, entry) in &snapshot.desired.services {
-            self.check_service(service, entry, record, now, &mut round, &mut results)
-                .await;
+            let ctx = ServiceRound {
+                service,
+                entry,
+                record,
+                now,
+                desired_apps: &desired_apps,
+            };
+            self.check_service(ctx, &mut round, &mut results).await;
         }
         self.metrics.record_replication(
             results
@@ -145,13 +170,17 @@ impl<S: SensuSink> Monitor<S> {
 
     async fn check_service(
         &mut self,
-        service: &str,
-        entry: &ServiceEntry,
-        record: &PassRecord,
-        now: DateTime<Utc>,
+        ctx: ServiceRound<'_>,
         round: &mut Round,
         results: &mut BTreeMap<(String, String), InstanceReplication>,
     ) {
+        let ServiceRound {
+            service,
+            entry,
+            record,
+            now,
+            desired_apps,
+        } = ctx;
         let Some(deployments) = &entry.deployments else {
             return;
         }; // PaaSTA skips silently
@@ -238,6 +267,23 @@ impl<S: SensuSink> Monitor<S> {
                 sources.as_ref(),
             )
             .await;
+            // PaaSTA's setup_marathon_job sent this keepalive on every run where the instance
+            // was steady (its desired app the only one) and none while it bounced, so a bounce
+            // stuck for longer than the check's ttl (1 h) raises Sensu's stale-check alarm.
+            let steady = desired_apps.get(&key).is_some_and(|want| {
+                let apps = instance_apps(&record.snapshot.apps, &target.short_app_id());
+                matches!(apps[..], [only] if only.id.trim_start_matches('/') == want.trim_start_matches('/'))
+            });
+            if steady {
+                self.send(
+                    CheckKind::BounceProgress,
+                    &key,
+                    Status::Ok,
+                    BOUNCE_STEADY_OUTPUT,
+                    sources.as_ref(),
+                )
+                .await;
+            }
         }
     }
 

@@ -314,10 +314,11 @@ impl<S: SensuSink> AlertTracker<S> {
         Ok(transition)
     }
 
-    /// Sends the three removal OK events (spec §4 step 5) for `service.instance`, each with the
-    /// envelope last used for that check, else resolved from `sources` (the service's
-    /// monitoring without instance overrides), else skipped; then forgets the instance.
-    /// Returns the first delivery error after trying all three.
+    /// Sends the three removal OK events (spec §4 step 5) for `service.instance` as PaaSTA's
+    /// cleanup did, with no overrides ([`galley_common::monitoring::as_removal`]): the team and
+    /// contacts from `sources` (the service's monitoring without instance overrides), else from
+    /// the envelope last used for that check, else skipped; then forgets the instance. Returns
+    /// the first delivery error after trying all three.
     pub async fn removed(
         &mut self,
         service: &str,
@@ -328,10 +329,10 @@ impl<S: SensuSink> AlertTracker<S> {
         let mut first_err = None;
         for kind in CheckKind::ALL {
             let check = kind.check_name(service, instance);
-            let settings = match self.last.remove(&check) {
-                Some(r) => Some(r.settings),
-                None => sources.and_then(|s| s.resolve(kind, cluster)),
-            };
+            let remembered = self.last.remove(&check).map(|r| r.settings);
+            let settings = sources
+                .and_then(|s| s.resolve_removal(cluster))
+                .or_else(|| remembered.map(galley_common::monitoring::as_removal));
             let Some(settings) = settings else { continue };
             if let Err(err) = self
                 .deliver(&check, Status::Ok, REMOVED_OUTPUT, &settings)

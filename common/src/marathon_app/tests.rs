@@ -160,8 +160,9 @@ fn instance_count_and_stop_do_not_change_the_id() {
     assert_eq!(stopped.instances(), 0);
     assert_eq!(
         stopped.dict["backoff_seconds"],
-        json!(2),
-        "backoff ignores desired state"
+        json!(1),
+        "issue 16: PaaSTA 0.19.9's get_instances is 0 when stopped, so backoff_seconds is 1 \
+         (paasta_tools/marathon_tools.py get_backoff_seconds); the id does not change"
     );
 
     let bounced = Fixture::new().force_bounce("123");
@@ -808,4 +809,77 @@ fn deployment_state_lookup() {
             git_sha: Some("v2".into()),
         }
     );
+}
+
+/// Issue 16: explicit constraints with non-string values (YAML `2`) keep PaaSTA's config hash
+/// (the dict holds the values as written) but go to Marathon as strings, which is all
+/// Marathon 1.4 accepts ("Constraint definition must be an array of strings").
+#[test]
+fn typed_constraint_values_hash_as_written_and_go_as_strings() {
+    let typed = Fixture::new()
+        .config(json!({"constraints": [["pool", "LIKE", 2], ["region", "GROUP_BY", 3]]}))
+        .app();
+    let strings = Fixture::new()
+        .config(json!({"constraints": [["pool", "LIKE", "2"], ["region", "GROUP_BY", "3"]]}))
+        .app();
+    assert_eq!(
+        typed.dict["constraints"][0][2],
+        json!(2),
+        "hashed as PaaSTA saw it"
+    );
+    assert_ne!(
+        typed.id, strings.id,
+        "PaaSTA's hash differs for 2 and \"2\""
+    );
+    let wire = typed.to_wire_json();
+    assert_eq!(
+        wire["constraints"],
+        json!([["pool", "LIKE", "2"], ["region", "GROUP_BY", "3"]])
+    );
+    assert!(
+        wire["constraints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c.as_array().unwrap())
+            .all(Value::is_string),
+        "every field a string on the wire"
+    );
+}
+
+/// Constraints Marathon would refuse whatever the types are refused here, naming the key.
+#[test]
+fn constraints_marathon_would_refuse_are_errors() {
+    for (constraints, needle) in [
+        (json!([["pool"]]), "2 or 3 fields"),
+        (json!([["pool", "LIKE", "a", "b"]]), "2 or 3 fields"),
+        (
+            json!([["pool", "SOMETIMES", "a"]]),
+            "operator \"SOMETIMES\"",
+        ),
+        (json!([["pool", "LIKE", ["a"]]]), "scalars"),
+    ] {
+        let err = Fixture::new()
+            .config(json!({ "constraints": constraints }))
+            .render()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("constraints[0]"), "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
+}
+
+/// A deliberate difference from PaaSTA, kept: an `env` value that is not a string (YAML
+/// `PORT: 8080`) is refused naming the key, where PaaSTA sent a body Marathon refused.
+#[test]
+fn typed_env_values_are_refused_naming_the_key() {
+    for value in [json!(8080), json!(true), json!(null), json!(["a"])] {
+        let err = Fixture::new()
+            .config(json!({ "env": { "PORT": value } }))
+            .render()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("env.PORT"), "{err}");
+        assert!(err.contains("string"), "{err}");
+    }
 }

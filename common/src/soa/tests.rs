@@ -68,6 +68,10 @@ fn instances_deep_merge_over_service_yaml_and_interpolate_deploy_group() {
     assert_eq!(all[0].deploy_group().expect("group"), "norcal.everything");
     assert_eq!(all[1].deploy_group().expect("group"), "canary-web");
     assert_eq!(all[1].branch().expect("branch"), "paasta-norcal.canary");
+    // Issue 16: a chronos job is its own dict (chronos_tools.load_chronos_job_config), so
+    // service.yaml's deploy_group is no default for it.
+    assert_eq!(all[2].deploy_group().expect("group"), "norcal.nightly");
+    assert_eq!(all[2].config.get("env"), None);
 }
 
 #[test]

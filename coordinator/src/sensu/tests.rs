@@ -170,8 +170,17 @@ async fn removal_sends_three_oks_with_the_remembered_team_then_forgets() {
             .iter()
             .all(|e| e.status == 0 && e.output == REMOVED_OUTPUT)
     );
+    // Issue 16: sent as PaaSTA's cleanup sent them, with no overrides: the service's team
+    // and contacts, runbook http://y/paasta-troubleshooting, alert_after 5m, no ttl (the
+    // bounce-progress check's own ttl of an hour would page an hour after every removal).
     let teams: Vec<&str> = events.iter().map(|e| e.team.as_str()).collect();
-    assert_eq!(teams, ["web", "fallback", "fallback"]);
+    assert_eq!(teams, ["fallback", "fallback", "fallback"]);
+    for e in &events {
+        assert_eq!(e.runbook, "http://y/paasta-troubleshooting", "{}", e.name);
+        assert_eq!(e.alert_after, Some(300), "{}", e.name);
+        assert_eq!(e.interval, Some(60), "{}", e.name);
+        assert_eq!(e.ttl, None, "{}", e.name);
+    }
     assert_eq!(
         tracker.tracked_instances(),
         BTreeSet::from([("web".to_string(), "canary".to_string())])

@@ -135,10 +135,62 @@ async fn serve_alone_leads_and_drives_marathon_to_the_soa_dir() {
     )
     .await;
 
-    // A new deploy of web's `everything` group bounces web.main to the new sha.
+    // A steady instance gets PaaSTA's bounce keepalive (ttl an hour).
+    let keepalives = |inst: &str| {
+        let name = format!("paasta_bounce_progress.{inst}");
+        sensu
+            .events()
+            .iter()
+            .filter(|e| e["name"] == name.as_str())
+            .count()
+    };
+    let keepalive = eventually("a steady-state keepalive for web.main", MINUTE, || async {
+        sensu
+            .latest("paasta_bounce_progress.web.main")
+            .ok_or("none yet")
+    })
+    .await;
+    assert_eq!(keepalive["status"], 0, "{keepalive}");
+    assert_eq!(keepalive["output"], "The bounce is in a steady state");
+    assert_eq!(keepalive["ttl"], 3600, "{keepalive}");
+
+    // Frozen, a new deploy of web's `everything` group waits: web.main is not steady (its
+    // desired app is not running), so its keepalives stop while web.canary's go on — a bounce
+    // that never finishes raises Sensu's ttl alarm, as with PaaSTA.
+    grpc.ok("FreezeCluster", Some(r#"{"reason": "hold the bounce"}"#));
     let web2 = web.commit("web v2");
     web.deploy("norcal-prod.everything", &web2);
     c.generate_deployments();
+    eventually(
+        "the frozen plan holds web.main's new app",
+        MINUTE,
+        || async {
+            let plan = grpc.ok("GetPlan", None).to_string();
+            if plan.contains(&format!("web.main.git{}", &web2[..8])) {
+                Ok(())
+            } else {
+                Err(plan)
+            }
+        },
+    )
+    .await;
+    let (web_before, canary_before) = (keepalives("web.main"), keepalives("web.canary"));
+    eventually("web.canary's keepalives go on", MINUTE, || async {
+        if keepalives("web.canary") >= canary_before + 2 {
+            Ok(())
+        } else {
+            Err(keepalives("web.canary"))
+        }
+    })
+    .await;
+    assert_eq!(
+        keepalives("web.main"),
+        web_before,
+        "no keepalive while it is not steady"
+    );
+    grpc.ok("UnfreezeCluster", None);
+
+    // Unfrozen, web.main bounces to the new sha and the old app goes.
     expect_apps(
         &sim,
         &[
