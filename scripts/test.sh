@@ -30,6 +30,9 @@ cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "dependency rules (scripts/deps-check.sh)"
+scripts/deps-check.sh
+
 step "real dockerd for the Docker contract suite"
 eval "$(scripts/dockerd.sh start "$GALLEY_TEST_DIR/dockerd")"
 export GALLEY_REQUIRE_DOCKERD=1

@@ -1,14 +1,15 @@
-//! The Galley coordinator: turns git refs and yelpsoa-configs into desired state and (in later
-//! capabilities) drives Marathon to it.
+//! The Galley coordinator: turns git refs and yelpsoa-configs into desired state and drives
+//! Marathon to it.
 //!
 //! Entry points: `galley-coordinator generate-deployments` → [`generate::generate_all`];
-//! `galley-coordinator demo` → [`demo::run`].
+//! `galley-coordinator serve` wires the reconciler, monitor, agent service, reaper, git watch
+//! and gRPC API. The demo (emulated cluster) lives in its own crate, `galley-demo`, so this
+//! library and the coordinator binary carry no emulator.
 
 pub mod agents;
 pub mod apply;
 pub mod atomic;
 pub mod config;
-pub mod demo;
 pub mod deploy_log;
 pub mod desired;
 pub mod drain;
@@ -29,6 +30,7 @@ pub mod plan;
 pub mod reconciler;
 pub mod sensu;
 pub mod server;
+pub mod signal;
 pub mod soa_dir;
 pub mod system_dir;
 pub mod tls;

@@ -34,8 +34,6 @@ enum Command {
     RenderApp(commands::render::Args),
     /// Validate a coordinator config file (exit 0: prints `config OK: FILE`).
     CheckConfig(commands::check_config::Args),
-    /// Run the embedded demo.
-    Demo(commands::demo::Args),
     /// Push paasta-<deploy_group>-<UTC ts>-deploy on a commit (paasta mark-for-deployment).
     MarkForDeployment(commands::tags::MarkArgs),
     /// Push a start tag on the instance's deployed sha (paasta start).
@@ -66,7 +64,6 @@ fn main() -> ExitCode {
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Plan(args) => commands::plan::run(args).await,
             Command::RenderApp(args) => commands::render::run(args).await,
-            Command::Demo(args) => commands::demo::run(args).await,
             Command::CheckConfig(args) => commands::check_config::run(args).await,
             Command::MarkForDeployment(args) => commands::tags::mark(args).await,
             Command::Start(args) => commands::tags::set_state(args, Start).await,

@@ -1,7 +1,7 @@
 //! Emulators of the external systems Galley drives: Marathon v2 (with a simulated Mesos
 //! underneath and the Mesos master's state endpoints) and the Docker Engine API.
 //!
-//! They are product code: `galley-sim` serves them on real sockets, `galley-coordinator demo`
+//! They are product code: `galley-sim` serves them on real sockets, `galley-demo`
 //! embeds them, and every Galley client talks to them over HTTP exactly as it would talk to the
 //! real systems. They follow `shared/specs/marathon-mesos-docker-api.md` to the field.
 //!

@@ -1,7 +1,6 @@
 //! One module per subcommand: argument structs and the glue that calls the library.
 
 pub mod check_config;
-pub mod demo;
 pub mod generate;
 pub mod plan;
 pub mod render;

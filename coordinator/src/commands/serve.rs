@@ -396,18 +396,8 @@ fn component_sink(
     })
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
-    }
-}
+pub use galley_coordinator::signal::wait_for_signal;
 
-/// Starts the gRPC server on `config.listen`: the operator API, the agent service with the
-/// orphan reaper (report mode), health and reflection. Returns its stop switch and task.
 /// Copies agent and reaper state into Prometheus every 5 s: agents connected/stale, and the
 /// reaper's order and result counters.
 fn export_agent_metrics(

@@ -3,7 +3,6 @@
 
 mod agents;
 mod clients;
-mod demo;
 mod deploy_configs;
 mod deploy_configs_packaging;
 mod election;
@@ -13,12 +12,10 @@ mod generate_cli;
 mod git_local;
 mod gitwatch;
 mod gitwatch_tags;
-mod grpcurl;
 mod ha_serve;
 mod hacheck;
 mod monitoring;
 mod monitoring_live;
-
 mod proxy;
 mod reconcile;
 mod tls;

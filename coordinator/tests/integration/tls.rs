@@ -385,7 +385,7 @@ async fn a_real_agent_connects_over_mutual_tls_and_trusts_only_its_ca() {
 /// (`PermissionDenied`), writes with an operator certificate, and gets nowhere without one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcurl_over_mutual_tls_obeys_the_roles() {
-    let Some(bin) = crate::grpcurl::grpcurl_binary() else {
+    let Some(bin) = galley_e2e::Grpcurl::find("unused").map(|g| g.program().to_owned()) else {
         assert!(
             std::env::var("GALLEY_REQUIRE_GRPCURL").as_deref() != Ok("1"),
             "grpcurl not found but GALLEY_REQUIRE_GRPCURL=1"

@@ -2,7 +2,7 @@
 //! cluster, through a real tonic server and client on loopback. The view is built from a
 //! synthetic pass record (no emulator); prints the view build time and p50/p99/max per RPC.
 //!
-//! `cargo run --release -p galley-coordinator --bin bench-grpc -- [--instances 10000] [--iterations 200]`
+//! `cargo run --release -p galley-bench --bin bench-grpc -- [--instances 10000] [--iterations 200]`
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,13 +1,19 @@
-//! `demo`: the embedded cluster, the real coordinator and a scripted few minutes of life.
+//! `galley-demo`: the embedded cluster, the real coordinator and a scripted few minutes of
+//! life (`cargo run --release` from the workspace root).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use galley_coordinator::demo::DemoOptions;
+use clap::Parser;
+use galley_demo::DemoOptions;
 
 /// Arguments.
-#[derive(clap::Args)]
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Galley's demo: an emulated Mesos/Marathon cluster with agents, driven by the real coordinator"
+)]
 pub struct Args {
     /// Keep the demo's files in this directory (default: a temporary directory, removed at exit).
     #[arg(long)]
@@ -46,8 +52,27 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
 
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs the demo until Ctrl-C / SIGTERM (or `--for`).
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let tmp = tempfile::tempdir()?;
     let root = args.dir.unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&root)?;
@@ -62,6 +87,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         step: Duration::from_secs_f64(args.step_seconds),
     };
     let mut out = std::io::stdout();
-    galley_coordinator::demo::run(&opts, &mut out, super::serve::wait_for_signal()).await?;
+    galley_demo::run(
+        &opts,
+        &mut out,
+        galley_coordinator::signal::wait_for_signal(),
+    )
+    .await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,7 @@
 //! deployments.json yet) and a warm run (nothing changed). Prints services/second and the peak
 //! RSS of the generating process.
 //!
-//! `cargo run --release -p galley-coordinator --bin bench-generate-deployments -- [--services N] [--jobs J]`
+//! `cargo run --release -p galley-bench --bin bench-generate-deployments -- [--services N] [--jobs J]`
 //!
 //! Fixtures are kept under `target/bench-fixtures/` and reused across runs of the same size.
 

@@ -1,4 +1,4 @@
-//! `galley-coordinator demo`: the embedded default. One process runs the emulated cluster
+//! `galley-demo` (`cargo run --release`): the embedded default. One process runs the emulated cluster
 //! (Marathon + Mesos with three slaves, a Docker Engine emulator per slave, a real
 //! `galley-agent` per slave), the example soa-configs of `deploy/examples/soa-configs` with real
 //! git repositories in a work dir, and the real coordinator (reconciler, agent service, orphan
@@ -19,17 +19,17 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::agents::{AgentRegistry, ReaperPolicy, agent_service};
-use crate::apply::{ApplyBudget, ApplyEvent};
-use crate::atomic::Durability;
-use crate::deploy_log::{Component, DeployEvent, DeployLog, DeployLogConfig, Level};
-use crate::generate::GenerateOptions;
-use crate::grpc::{OperatorDeps, OperatorService, ReaperSlot};
-use crate::marathon::{MarathonClient, MarathonConfig};
-use crate::mesos::MesosClient;
-use crate::plan::CleanupPolicy;
-use crate::reconciler::{ReconcileSettings, Reconciler};
-use crate::server::{self, DeployLogAudit, Services};
+use galley_coordinator::agents::{AgentRegistry, ReaperPolicy, agent_service};
+use galley_coordinator::apply::{ApplyBudget, ApplyEvent};
+use galley_coordinator::atomic::Durability;
+use galley_coordinator::deploy_log::{Component, DeployEvent, DeployLog, DeployLogConfig, Level};
+use galley_coordinator::generate::GenerateOptions;
+use galley_coordinator::grpc::{OperatorDeps, OperatorService, ReaperSlot};
+use galley_coordinator::marathon::{MarathonClient, MarathonConfig};
+use galley_coordinator::mesos::MesosClient;
+use galley_coordinator::plan::CleanupPolicy;
+use galley_coordinator::reconciler::{ReconcileSettings, Reconciler};
+use galley_coordinator::server::{self, DeployLogAudit, Services};
 
 pub use cluster::EmulatedCluster;
 pub use script::DemoSummary;
@@ -73,7 +73,7 @@ pub enum DemoError {
     },
     /// The soa dir could not be listed.
     #[error(transparent)]
-    Generate(#[from] crate::soa_dir::SoaReadError),
+    Generate(#[from] galley_coordinator::soa_dir::SoaReadError),
     /// An emulator could not start.
     #[error("demo: emulator: {0}")]
     Emulator(String),
@@ -89,9 +89,9 @@ pub(crate) struct Running {
     pub operator: OperatorService,
     pub reaper: Arc<ReaperSlot>,
     pub deploy_log: Arc<DeployLog>,
-    pub reconciler: crate::reconciler::ReconcilerHandle,
+    pub reconciler: galley_coordinator::reconciler::ReconcilerHandle,
     pub generate: GenerateOptions,
-    pub git: Arc<crate::git::Git2Source>,
+    pub git: Arc<galley_coordinator::git::Git2Source>,
     /// web.main's app id before the push.
     pub first_web_app: std::sync::Mutex<String>,
 }
@@ -103,7 +103,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<DemoSummary, DemoError> {
     let tree = prepare(&opts.root)?;
-    let git = Arc::new(crate::git::Git2Source::new(Duration::from_secs(10)));
+    let git = Arc::new(galley_coordinator::git::Git2Source::new(
+        Duration::from_secs(10),
+    ));
     let generate = GenerateOptions {
         soa_dir: tree.soa_dir.clone(),
         services: vec![],
@@ -111,7 +113,7 @@ pub async fn run(
         legacy_branches: false,
         durability: Durability::NoFsync,
     };
-    crate::generate::generate_all(&generate, git.clone()).await?;
+    galley_coordinator::generate::generate_all(&generate, git.clone()).await?;
     let cluster = EmulatedCluster::start(&opts.root).await?;
     let listener = server::bind(&opts.listen).await?;
     let addr = listener
@@ -185,7 +187,7 @@ pub async fn run(
         cluster: tree::CLUSTER.to_owned(),
         reconciler: reconciler.clone(),
         deploy_log: deploy_log.clone(),
-        leadership: watch::channel(crate::election::Leadership::sole("demo", 1)).1,
+        leadership: watch::channel(galley_coordinator::election::Leadership::sole("demo", 1)).1,
         agents: Some(registry.clone()),
         reaper: Some(reaper.clone()),
     });
@@ -224,7 +226,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = server_stop.send(());
     if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(5), server).await {
-        tracing::warn!(error = %crate::error_chain::ErrorChain(&e), "demo gRPC server");
+        tracing::warn!(error = %galley_coordinator::error_chain::ErrorChain(&e), "demo gRPC server");
     }
     if let Some(m) = metrics {
         m.abort();
@@ -235,7 +237,7 @@ pub async fn run(
 }
 
 /// Reconciler events → the deploy log.
-fn event_sink(log: Arc<DeployLog>) -> crate::reconciler::EventSink {
+fn event_sink(log: Arc<DeployLog>) -> galley_coordinator::reconciler::EventSink {
     Arc::new(move |e: ApplyEvent| {
         let level = if e.level == "event" {
             Level::Event
@@ -252,7 +254,7 @@ fn event_sink(log: Arc<DeployLog>) -> crate::reconciler::EventSink {
             &e.message,
         );
         if let Err(err) = log.log(event) {
-            tracing::warn!(error = %crate::error_chain::ErrorChain(&err), "deploy log write failed");
+            tracing::warn!(error = %galley_coordinator::error_chain::ErrorChain(&err), "deploy log write failed");
         }
     })
 }

@@ -14,11 +14,11 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use super::{DemoError, DemoOptions, Running, tree};
-use crate::agents::{OrphanReason, ReaperMode};
-use crate::deploy_log::DeployEvent;
-use crate::error_chain::ErrorChain;
-use crate::metrics::{Metrics, serve_metrics};
-use crate::reconciler::PassRecord;
+use galley_coordinator::agents::{OrphanReason, ReaperMode};
+use galley_coordinator::deploy_log::DeployEvent;
+use galley_coordinator::error_chain::ErrorChain;
+use galley_coordinator::metrics::{Metrics, serve_metrics};
+use galley_coordinator::reconciler::PassRecord;
 
 /// What the demo saw happen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -148,11 +148,11 @@ fn stamp(start: Instant) -> String {
 }
 
 fn print_event(out: &mut impl Write, start: Instant, e: &DeployEvent, summary: &mut DemoSummary) {
-    if e.level != crate::deploy_log::Level::Event {
+    if e.level != galley_coordinator::deploy_log::Level::Event {
         return;
     }
     summary.events += 1;
-    let who = if e.service == crate::deploy_log::NOT_APPLICABLE {
+    let who = if e.service == galley_coordinator::deploy_log::NOT_APPLICABLE {
         "cluster".to_owned()
     } else {
         format!("{}.{}", e.service, e.instance)
@@ -228,7 +228,7 @@ async fn step(
 
 /// generate-deployments over the demo tree, then an immediate reconcile pass.
 async fn regenerate(r: &Running) -> Result<(), DemoError> {
-    crate::generate::generate_all(&r.generate, r.git.clone()).await?;
+    galley_coordinator::generate::generate_all(&r.generate, r.git.clone()).await?;
     r.reconciler.trigger();
     Ok(())
 }
@@ -323,7 +323,7 @@ pub(super) async fn start_metrics(
     addr: &str,
     mut status: watch::Receiver<Option<Arc<PassRecord>>>,
 ) -> Result<tokio::task::JoinHandle<()>, DemoError> {
-    let listener = crate::server::bind(addr).await?;
+    let listener = galley_coordinator::server::bind(addr).await?;
     let metrics = Arc::new(Metrics::new());
     let m = metrics.clone();
     let task = tokio::spawn(async move {
@@ -332,7 +332,7 @@ pub(super) async fn start_metrics(
             while status.changed().await.is_ok() {
                 let rec = status.borrow_and_update().clone();
                 if let Some(rec) = rec {
-                    let outcome = crate::grpc::convert::pass_summary(&rec);
+                    let outcome = galley_coordinator::grpc::convert::pass_summary(&rec);
                     let name = pb::PassOutcome::try_from(outcome.outcome)
                         .map(|o| o.as_str_name())
                         .unwrap_or("PASS_OUTCOME_UNSPECIFIED");

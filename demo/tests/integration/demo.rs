@@ -1,4 +1,4 @@
-//! The demo runs headless (`galley-coordinator demo --for …`) as a real process: the emulated
+//! The demo runs headless (`galley-demo --for …`) as a real process: the emulated
 //! cluster, real agents and the coordinator start, a pushed deploy tag bounces web.main, a stop
 //! tag stops api.main, an orphan container is reported and then reaped in enforce mode, and the
 //! process prints its summary and exits 0.
@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// A running `galley-coordinator demo` with its stdout collected line by line.
+/// A running `galley-demo` with its stdout collected line by line.
 pub struct DemoProcess {
     pub child: Child,
     pub addr: String,
@@ -21,15 +21,15 @@ impl DemoProcess {
     pub fn start(args: &[&str]) -> Self {
         let tmp =
             std::env::temp_dir().join(format!("galley-demo-{}", uuid::Uuid::new_v4().simple()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_galley-coordinator"))
-            .args(["demo", "--listen", "127.0.0.1:0", "--dir"])
+        let mut child = Command::new(env!("CARGO_BIN_EXE_galley-demo"))
+            .args(["--listen", "127.0.0.1:0", "--dir"])
             .arg(&tmp)
             .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("spawn galley-coordinator demo");
+            .expect("spawn galley-demo");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {

@@ -3,7 +3,7 @@
 //! HTTP clients. Prints the time to converge from an empty Marathon, then the duration of
 //! steady-state passes (nothing to do) and how many Marathon list calls each made.
 //!
-//! `cargo run --release -p galley-coordinator --bin bench-reconcile -- [--instances 10000]`
+//! `cargo run --release -p galley-bench --bin bench-reconcile -- [--instances 10000]`
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -5,7 +5,7 @@
 //!    the webhook and with polling at the default 10 s interval, through the real reconciler
 //!    (cluster `norcal-prod`) against an in-process Marathon that records its POSTs.
 //!
-//! `cargo run --release -p galley-coordinator --bin bench-gitwatch -- [--services N] [--trials T]`
+//! `cargo run --release -p galley-bench --bin bench-gitwatch -- [--services N] [--trials T]`
 //!
 //! Fixtures are kept under `target/bench-fixtures/gitwatch-N/` and reused.
 

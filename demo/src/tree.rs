@@ -17,43 +17,43 @@ pub const CLUSTER: &str = "norcal-prod";
 pub const EXAMPLE_FILES: &[(&str, &str)] = &[
     (
         "api/marathon-norcal-prod.yaml",
-        include_str!("../../../deploy/examples/soa-configs/api/marathon-norcal-prod.yaml"),
+        include_str!("../../deploy/examples/soa-configs/api/marathon-norcal-prod.yaml"),
     ),
     (
         "api/service.yaml",
-        include_str!("../../../deploy/examples/soa-configs/api/service.yaml"),
+        include_str!("../../deploy/examples/soa-configs/api/service.yaml"),
     ),
     (
         "batch/chronos-norcal-prod.yaml",
-        include_str!("../../../deploy/examples/soa-configs/batch/chronos-norcal-prod.yaml"),
+        include_str!("../../deploy/examples/soa-configs/batch/chronos-norcal-prod.yaml"),
     ),
     (
         "batch/service.yaml",
-        include_str!("../../../deploy/examples/soa-configs/batch/service.yaml"),
+        include_str!("../../deploy/examples/soa-configs/batch/service.yaml"),
     ),
     (
         "web/deploy.yaml",
-        include_str!("../../../deploy/examples/soa-configs/web/deploy.yaml"),
+        include_str!("../../deploy/examples/soa-configs/web/deploy.yaml"),
     ),
     (
         "web/marathon-norcal-prod.yaml",
-        include_str!("../../../deploy/examples/soa-configs/web/marathon-norcal-prod.yaml"),
+        include_str!("../../deploy/examples/soa-configs/web/marathon-norcal-prod.yaml"),
     ),
     (
         "web/marathon-pnw-devc.yaml",
-        include_str!("../../../deploy/examples/soa-configs/web/marathon-pnw-devc.yaml"),
+        include_str!("../../deploy/examples/soa-configs/web/marathon-pnw-devc.yaml"),
     ),
     (
         "web/monitoring.yaml",
-        include_str!("../../../deploy/examples/soa-configs/web/monitoring.yaml"),
+        include_str!("../../deploy/examples/soa-configs/web/monitoring.yaml"),
     ),
     (
         "web/service.yaml",
-        include_str!("../../../deploy/examples/soa-configs/web/service.yaml"),
+        include_str!("../../deploy/examples/soa-configs/web/service.yaml"),
     ),
     (
         "web/smartstack.yaml",
-        include_str!("../../../deploy/examples/soa-configs/web/smartstack.yaml"),
+        include_str!("../../deploy/examples/soa-configs/web/smartstack.yaml"),
     ),
 ];
 
