@@ -132,6 +132,35 @@ impl Cluster {
         );
     }
 
+    /// README.md's `serve` config for this cluster on `sim`, listening on `port`: cluster, soa
+    /// and system-config dirs, Marathon and Mesos, a pass every `interval` seconds, a deploy
+    /// log per service in `logs/` — then `extra` (YAML of the other sections, e.g. `git:`,
+    /// `reaper:`, `tls:`).
+    pub fn serve_config(&self, sim: &SimProc, port: u16, interval: f64, extra: &str) -> String {
+        format!(
+            "cluster: {CLUSTER}
+soa_dir: {soa}
+system_config_dir: {sys}
+marathon:
+  url: {marathon}
+  timeout_seconds: 10
+mesos:
+  url: {mesos}
+reconcile:
+  interval_seconds: {interval}
+  kill_threshold: 0.5
+  dry_run: false
+deploy_log: {logs}/deploy-{{service}}.log
+listen: 127.0.0.1:{port}
+{extra}",
+            soa = self.soa.display(),
+            sys = self.sys.display(),
+            marathon = sim.marathon,
+            mesos = sim.mesos,
+            logs = self.logs.display(),
+        )
+    }
+
     /// Points `sensu.json` of the system config at `sensu` (where every coordinator of this
     /// cluster sends its events).
     pub fn use_sensu(&self, sensu: &crate::observe::SensuListener) {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use galley_e2e::cluster::{CLUSTER, Cluster, SimProc};
+use galley_e2e::cluster::{Cluster, SimProc};
 use galley_e2e::docker::{Engine, RealDockerd, real_dockerd, unique_id};
 use galley_e2e::observe::{deploy_log_messages, marathon_apps, metric};
 use galley_e2e::{Grpcurl, Proc, bin, eventually, free_port};
@@ -28,23 +28,8 @@ const INTERVAL: Duration = Duration::from_secs(1);
 
 /// README.md's `serve` config with a `reaper:` section in `mode` (`report` | `enforce`).
 fn coordinator_config(c: &Cluster, sim: &SimProc, port: u16, metrics: u16, mode: &str) -> PathBuf {
-    c.write(
-        "coordinator.yaml",
-        &format!(
-            "cluster: {CLUSTER}
-soa_dir: {soa}
-system_config_dir: {sys}
-marathon:
-  url: {marathon}
-mesos:
-  url: {mesos}
-reconcile:
-  interval_seconds: 2
-  kill_threshold: 0.5
-  dry_run: false
-deploy_log: {logs}/deploy-{{service}}.log
-listen: 127.0.0.1:{port}
-metrics_listen: 127.0.0.1:{metrics}
+    let extra = format!(
+        "metrics_listen: 127.0.0.1:{metrics}
 git:
   poll_interval_seconds: 3600
 reaper:
@@ -59,15 +44,10 @@ reaper:
   order_timeout_seconds: 30
   agent_stale_after_seconds: 10
 ",
-            soa = c.soa.display(),
-            sys = c.sys.display(),
-            marathon = sim.marathon,
-            mesos = sim.mesos,
-            logs = c.logs.display(),
-            min_age = MIN_AGE.as_secs(),
-            interval = INTERVAL.as_secs(),
-        ),
-    )
+        min_age = MIN_AGE.as_secs(),
+        interval = INTERVAL.as_secs(),
+    );
+    c.write("coordinator.yaml", &c.serve_config(sim, port, 2.0, &extra))
 }
 
 /// deploy/etc/galley/agent.yaml's shape, for the slave `host` whose Docker is `socket`.

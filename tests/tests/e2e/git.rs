@@ -73,36 +73,18 @@ async fn pushed_tags_reach_marathon_through_git_watching_and_the_webhook() {
     let sim = SimProc::start(&c, 4, None).await;
     let (port, hook) = (free_port(), free_port());
     let secret = c.write("webhook-secret", SECRET);
-    let cfg = c.write(
-        "coordinator.yaml",
-        &format!(
-            "cluster: {CLUSTER}
-soa_dir: {soa}
-system_config_dir: {sys}
-marathon:
-  url: {marathon}
-mesos:
-  url: {mesos}
-reconcile:
-  interval_seconds: 2
-deploy_log: {logs}/deploy-{{service}}.log
-listen: 127.0.0.1:{port}
-git:
+    let git = format!(
+        "git:
   poll_interval_seconds: 3600
   timeout_seconds: 10
   webhook_listen: 127.0.0.1:{hook}
   webhook_secret_file: {secret}
   mirror_dir: {mirrors}
 ",
-            soa = c.soa.display(),
-            sys = c.sys.display(),
-            marathon = sim.marathon,
-            mesos = sim.mesos,
-            logs = c.logs.display(),
-            secret = secret.display(),
-            mirrors = c.root.join("mirrors").display(),
-        ),
+        secret = secret.display(),
+        mirrors = c.root.join("mirrors").display(),
     );
+    let cfg = c.write("coordinator.yaml", &c.serve_config(&sim, port, 2.0, &git));
     let _serve = c.serve("coordinator", &cfg, &["--insecure"]);
 
     // The first poll at start writes deployments.json from the tags and web's apps appear.

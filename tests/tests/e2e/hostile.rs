@@ -190,31 +190,16 @@ async fn serve_keeps_deploying_and_refuses_bad_names_and_bad_agents() {
     let sim = SimProc::start(&c, 1, None).await;
     let (port, hook) = (free_port(), free_port());
     let secret = c.write("secret", "s3cret");
-    let cfg = c.write(
-        "coordinator.yaml",
-        &format!(
-            "cluster: {CLUSTER}
-soa_dir: {soa}
-system_config_dir: {sys}
-marathon: {{url: \"{marathon}\"}}
-mesos: {{url: \"{mesos}\"}}
-reconcile: {{interval_seconds: 1}}
-deploy_log: {logs}/deploy-{{service}}.log
-listen: 127.0.0.1:{port}
-git:
+    let extra = format!(
+        "git:
   poll_interval_seconds: 3600
   webhook_listen: 127.0.0.1:{hook}
   webhook_secret_file: {secret}
 reaper: {{mode: enforce, min_age_seconds: 0, interval_seconds: 1, sightings: 1, max_fraction_per_host: 1.0}}
 ",
-            soa = c.soa.display(),
-            sys = c.sys.display(),
-            marathon = sim.marathon,
-            mesos = sim.mesos,
-            logs = c.logs.display(),
-            secret = secret.display(),
-        ),
+        secret = secret.display(),
     );
+    let cfg = c.write("coordinator.yaml", &c.serve_config(&sim, port, 1.0, &extra));
     let mut serve = c.serve("coordinator", &cfg, &["--insecure"]);
     eventually("web's apps despite api and batch", MINUTE, || async {
         let ids = marathon_app_ids(&sim.marathon).await?;

@@ -16,36 +16,9 @@ const MINUTE: Duration = Duration::from_secs(60);
 
 /// README.md's `serve` config, filled in for this machine.
 fn config(c: &Cluster, sim: &SimProc, port: u16, metrics_port: u16) -> std::path::PathBuf {
-    c.write(
-        "coordinator.yaml",
-        &format!(
-            "cluster: {CLUSTER}
-soa_dir: {soa}
-system_config_dir: {sys}
-marathon:
-  url: {marathon}
-  timeout_seconds: 10
-mesos:
-  url: {mesos}
-reconcile:
-  interval_seconds: 2
-  kill_threshold: 0.5
-  max_cleanup_deletes_per_pass: 20
-  max_task_kills_per_pass: 1000
-  dry_run: false
-deploy_log: {logs}/deploy-{{service}}.log
-listen: 127.0.0.1:{port}
-metrics_listen: 127.0.0.1:{metrics_port}
-git:
-  poll_interval_seconds: 3600
-",
-            soa = c.soa.display(),
-            sys = c.sys.display(),
-            marathon = sim.marathon,
-            mesos = sim.mesos,
-            logs = c.logs.display(),
-        ),
-    )
+    let extra =
+        format!("metrics_listen: 127.0.0.1:{metrics_port}\ngit:\n  poll_interval_seconds: 3600\n");
+    c.write("coordinator.yaml", &c.serve_config(sim, port, 2.0, &extra))
 }
 
 /// One app per instance, each running `sha`'s first 8 hex digits; returns the ids.

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use galley_e2e::cluster::{CLUSTER, Cluster, SimProc};
+use galley_e2e::cluster::{Cluster, SimProc};
 use galley_e2e::observe::{deploy_log_messages, marathon_app_ids};
 use galley_e2e::pki::Pki;
 use galley_e2e::{Grpcurl, eventually, free_port};
@@ -33,27 +33,7 @@ async fn tls_and_roles_decide_who_may_call_what() {
     let stranger = pki.client(&pki.other_ca, "stranger", &["alice.ops.example.com"], false);
 
     let port = free_port();
-    let base = format!(
-        "cluster: {CLUSTER}
-soa_dir: {soa}
-system_config_dir: {sys}
-marathon:
-  url: {marathon}
-mesos:
-  url: {mesos}
-reconcile:
-  interval_seconds: 2
-deploy_log: {logs}/deploy-{{service}}.log
-listen: 127.0.0.1:{port}
-git:
-  poll_interval_seconds: 3600
-",
-        soa = c.soa.display(),
-        sys = c.sys.display(),
-        marathon = sim.marathon,
-        mesos = sim.mesos,
-        logs = c.logs.display(),
-    );
+    let base = c.serve_config(&sim, port, 2.0, "git:\n  poll_interval_seconds: 3600\n");
 
     // No `tls` and no --insecure: refused, naming the file.
     let plain = c.write("plain.yaml", &base);
