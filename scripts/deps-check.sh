@@ -3,7 +3,8 @@
 # (non-dev) dependency trees, so a production binary never links what it must not:
 #   - galley-coordinator: no galley-sim, galley-agent or bollard (no emulator on a master);
 #   - galley-agent: no galley-coordinator;
-#   - galley-common: no Galley crate but galley-proto.
+#   - galley-common: no Galley crate but galley-proto;
+#   - galley-planner: galley-common and plain data crates only (no tokio, HTTP, git, gRPC).
 # Exit 1 naming the rule and the offending crate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,9 +27,11 @@ forbid() {
 
 forbid galley-coordinator galley-sim galley-agent galley-demo galley-bench bollard
 forbid galley-agent galley-coordinator galley-sim galley-demo galley-bench
-forbid galley-common galley-coordinator galley-agent galley-sim galley-demo galley-bench galley-e2e
+forbid galley-common galley-coordinator galley-agent galley-sim galley-demo galley-bench galley-e2e galley-planner
+# The planners do no I/O: no runtime, no network, no git, no filesystem watcher.
+forbid galley-planner tokio reqwest hyper tonic git2 notify bollard galley-proto galley-coordinator galley-agent galley-sim
 
 if [ "$fail" = 0 ]; then
-    echo "deps-check: OK (coordinator without emulators or bollard, agent without coordinator, common on proto at most)"
+    echo "deps-check: OK (coordinator without emulators or bollard, agent without coordinator, common on proto at most, planner without I/O crates)"
 fi
 exit "$fail"

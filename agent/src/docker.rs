@@ -14,7 +14,6 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use galley_proto::v1::ContainerState;
 
 /// What the agent needs from Docker.
 pub trait DockerApi: Send + Sync + 'static {
@@ -48,28 +47,10 @@ pub struct ContainerSummary {
     pub state: ContainerState,
 }
 
-/// An inspected container: what the agent reports and checks orders against.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerRecord {
-    /// Full id.
-    pub id: String,
-    /// Name without `/`.
-    pub name: String,
-    /// Creation time, unix nanoseconds.
-    pub created_unix_nanos: i64,
-    /// Start time, unix nanoseconds; 0 if never started.
-    pub started_unix_nanos: i64,
-    /// Docker state.
-    pub state: ContainerState,
-    /// Env `MESOS_TASK_ID`.
-    pub task_id_env: Option<String>,
-    /// Label `MESOS_TASK_ID`.
-    pub task_id_label: Option<String>,
-    /// Env `MARATHON_APP_ID`.
-    pub marathon_app_id: Option<String>,
-    /// Image as given at create.
-    pub image: String,
-}
+/// An inspected container: what the agent reports and checks orders against. The one
+/// container model Galley has (`galley_planner::orphans::model`): the coordinator plans over
+/// the same nine fields the agent fills in here.
+pub use galley_planner::orphans::model::{ContainerObs as ContainerRecord, ContainerState};
 
 /// A container event (`Type: container`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,7 +159,7 @@ impl DockerApi for BollardDocker {
         };
         let (state, started) = match c.state {
             Some(s) => (inspect_state(s.status), s.started_at),
-            None => (ContainerState::Unspecified, None),
+            None => (ContainerState::Unknown, None),
         };
         Ok(Some(ContainerRecord {
             id: c.id.unwrap_or_default(),
@@ -271,7 +252,7 @@ fn summary_state(s: Option<ContainerSummaryStateEnum>) -> ContainerState {
         Some(S::REMOVING) => ContainerState::Removing,
         Some(S::EXITED) => ContainerState::Exited,
         Some(S::DEAD) => ContainerState::Dead,
-        _ => ContainerState::Unspecified,
+        _ => ContainerState::Unknown,
     }
 }
 
@@ -285,7 +266,7 @@ fn inspect_state(s: Option<ContainerStateStatusEnum>) -> ContainerState {
         Some(S::REMOVING) => ContainerState::Removing,
         Some(S::EXITED) => ContainerState::Exited,
         Some(S::DEAD) => ContainerState::Dead,
-        _ => ContainerState::Unspecified,
+        _ => ContainerState::Unknown,
     }
 }
 

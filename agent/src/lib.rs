@@ -19,6 +19,7 @@ pub mod error_chain;
 pub mod inventory;
 pub mod metrics;
 pub mod reaper;
+pub mod recheck;
 pub mod session;
 
 use std::future::Future;

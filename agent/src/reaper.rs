@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use crate::docker::DockerApi;
 use crate::error_chain::ErrorChain;
 use crate::inventory::now_unix_nanos;
+use crate::recheck;
 
 /// How many order outcomes are remembered for duplicate detection.
 pub const RECENT_ORDERS: usize = 256;
@@ -98,55 +99,19 @@ impl<D: DockerApi> Reaper<D> {
 
     async fn execute_once(&mut self, order: &ReapOrder) -> ReapResult {
         let id = order.order_id.clone();
-        if order.order_id.is_empty()
-            || order.container_id.is_empty()
-            || order.container_name.is_empty()
-            || order.created_unix_nanos <= 0
-        {
-            return refused(
-                id,
-                RefusalReason::Invalid,
-                "missing id, name or creation time",
-            );
-        }
-        if order.leader_term < self.max_term_seen {
-            let why = format!(
-                "term {} < newest seen {}",
-                order.leader_term, self.max_term_seen
-            );
-            return refused(id, RefusalReason::StaleTerm, &why);
+        if let Err((reason, why)) = recheck::check_order(order, self.max_term_seen) {
+            return refused(id, reason, &why);
         }
         self.max_term_seen = order.leader_term;
-        if !order.container_name.starts_with("mesos-") {
-            return refused(
-                id,
-                RefusalReason::NotMesos,
-                "order names a non-mesos container",
-            );
-        }
         let current = match self.docker.inspect(&order.container_name).await {
             Ok(Some(c)) => c,
             Ok(None) => return done(id, "already gone"),
             Err(err) => return failed(id, &ErrorChain(&err).to_string()),
         };
-        if current.id != order.container_id
-            || current.created_unix_nanos != order.created_unix_nanos
+        if let Err((reason, why)) =
+            recheck::check_container(order, &current, now_unix_nanos(), self.limits.min_age)
         {
-            let why = format!("name now belongs to container {}", short(&current.id));
-            return refused(id, RefusalReason::Replaced, &why);
-        }
-        if !current.name.starts_with("mesos-") {
-            return refused(id, RefusalReason::NotMesos, "container name is not mesos-*");
-        }
-        let age_nanos = now_unix_nanos().saturating_sub(current.created_unix_nanos);
-        let min_age_nanos = i64::try_from(self.limits.min_age.as_nanos()).unwrap_or(i64::MAX);
-        if age_nanos < min_age_nanos {
-            let why = format!(
-                "age {}s < minimum {}s",
-                age_nanos / 1_000_000_000,
-                self.limits.min_age.as_secs()
-            );
-            return refused(id, RefusalReason::TooYoung, &why);
+            return refused(id, reason, &why);
         }
         if !self.take_token() {
             return refused(id, RefusalReason::RateLimited, "agent reap budget spent");
@@ -175,10 +140,6 @@ impl<D: DockerApi> Reaper<D> {
             false
         }
     }
-}
-
-fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
 }
 
 fn done(order_id: String, detail: &str) -> ReapResult {

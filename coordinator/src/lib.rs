@@ -26,7 +26,8 @@ pub mod marathon;
 pub mod mesos;
 pub mod metrics;
 pub mod monitor;
-pub mod plan;
+/// The Marathon planner (the `galley-planner` crate: no I/O).
+pub use galley_planner::marathon as plan;
 pub mod reconciler;
 pub mod sensu;
 pub mod server;

@@ -17,9 +17,8 @@
 //! calls), order answers through oneshots, status on a `watch`, audit through [`AuditSink`].
 
 pub mod audit;
-pub mod model;
-pub mod planner;
-pub mod policy;
+/// The orphan planner, its container model and the reaper policy (the `galley-planner` crate).
+pub use galley_planner::orphans::{model, planner, policy};
 pub mod reaper;
 pub mod registry;
 pub mod service;

@@ -150,7 +150,7 @@ impl ReaperHandle {
                 let (apps, state) = tokio::join!(marathon.list_apps(), mesos.state());
                 let state = state.map_err(ViewError::Mesos)?;
                 let apps = apps.map_err(ViewError::Marathon)?;
-                Ok(ClusterView::build(fetched_at, &state, &apps))
+                Ok(ClusterView::build(fetched_at.into_std(), &state, &apps))
             })
         });
         Self {
@@ -205,7 +205,7 @@ impl ReaperHandle {
         }
         let hosts = s.registry.snapshot();
         let now = Instant::now();
-        let (global_budget, host_budget) = lock(&s.budgets).left(now, &s.policy);
+        let (global_budget, host_budget) = lock(&s.budgets).left(now.into_std(), &s.policy);
         let previous = lock(&s.suspects).clone();
         let in_flight = lock(&s.in_flight).clone();
         let limits = s.policy.limits();
@@ -225,7 +225,7 @@ impl ReaperHandle {
         match (mode, term) {
             (ReaperMode::Enforce, Some(term)) => {
                 for (host, target) in &plan.orders {
-                    lock(&s.budgets).record(now, host);
+                    lock(&s.budgets).record(now.into_std(), host);
                     lock(&s.in_flight).insert((host.clone(), target.container_id.clone()));
                     let order = self.order(term, target.clone(), "NO_SUCH_TASK", None);
                     let me = self.clone();

@@ -395,7 +395,7 @@ impl AgentRegistry {
             .map(|(host, e)| HostSnapshot {
                 host: host.clone(),
                 fresh: self.is_fresh(e, now),
-                last_change: e.last_change,
+                last_change: e.last_change.into_std(),
                 containers: e.containers.values().cloned().collect(),
             })
             .collect()

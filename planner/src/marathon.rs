@@ -1,5 +1,5 @@
 //! The pure planner: `plan(desired, observed) -> Plan`. No I/O, deterministic, and the only
-//! place that decides what Galley does to Marathon; [`crate::apply`] carries a plan out without
+//! place that decides what Galley does to Marathon; the coordinator's `apply` carries a plan out without
 //! making decisions of its own.
 
 mod bounce;

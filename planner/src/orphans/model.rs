@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 /// A container's Docker state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -28,7 +28,7 @@ use std::fmt;
 use std::time::Duration;
 
 use galley_common::observed::{MesosState, ObservedApp};
-use tokio::time::Instant;
+use std::time::Instant;
 
 use super::model::{ContainerObs, HostSnapshot, OrderTarget};
 

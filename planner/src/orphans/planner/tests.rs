@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use tokio::time::Instant;
+use std::time::Instant;
 
 use super::*;
-use crate::agents::model::ContainerState;
+use crate::orphans::model::ContainerState;
 
 const HOUR: i64 = 3_600_000_000_000;
 const NOW: i64 = 1_000 * HOUR;
