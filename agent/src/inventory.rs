@@ -39,6 +39,7 @@ impl<D: DockerApi> InventoryTask<D> {
     pub fn spawn(
         docker: Arc<D>,
         relist_every: Duration,
+        mut stop: watch::Receiver<bool>,
     ) -> (
         watch::Receiver<Snapshot>,
         watch::Receiver<bool>,
@@ -52,7 +53,13 @@ impl<D: DockerApi> InventoryTask<D> {
             tx,
             relist_every,
         };
-        let handle = tokio::spawn(task.run(ready_tx));
+        // Ends when `stop` turns true (the run loop holds no state worth finishing).
+        let handle = tokio::spawn(async move {
+            tokio::select! {
+                () = task.run(ready_tx) => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+        });
         (rx, ready_rx, handle)
     }
 

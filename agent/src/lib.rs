@@ -71,11 +71,27 @@ impl AgentSettings {
 /// A running agent; dropping it (or [`AgentHandle::stop`]) ends its tasks.
 pub struct AgentHandle {
     tasks: Vec<JoinHandle<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl AgentHandle {
-    /// Ends every task of the agent (as a process exit would).
+    /// Ends every task of the agent at once (as a process exit would).
     pub fn stop(self) {}
+
+    /// Ends the agent cleanly: each coordinator session is half-closed (the coordinator sees
+    /// the stream end, not an error), the order being executed finishes, then every task
+    /// ends. Waits at most `timeout`, then aborts what is left; returns whether it was clean.
+    pub async fn shutdown(mut self, timeout: std::time::Duration) -> bool {
+        let _ = self.stop.send(true);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut clean = true;
+        for task in &mut self.tasks {
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                clean = false;
+            }
+        }
+        clean
+    }
 }
 
 impl Drop for AgentHandle {
@@ -98,18 +114,23 @@ pub fn spawn_with_metrics<D: DockerApi>(
     metrics: Arc<AgentMetrics>,
 ) -> AgentHandle {
     let docker = Arc::new(MeteredDocker::new(docker, metrics.clone()));
-    let (inventory, ready, inv_task) = InventoryTask::spawn(docker.clone(), settings.relist_every);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (inventory, ready, inv_task) =
+        InventoryTask::spawn(docker.clone(), settings.relist_every, stopped.clone());
     let counter = tokio::spawn(count_containers(inventory.clone(), metrics.clone()));
     let reaper = Reaper::new(docker, settings.limits);
+    // Sessions first: they half-close their streams before the inventory goes away.
     let sessions = tokio::spawn(run_sessions(
         settings.session,
         inventory,
         ready,
         reaper,
         metrics,
+        stopped,
     ));
     AgentHandle {
-        tasks: vec![inv_task, counter, sessions],
+        tasks: vec![sessions, inv_task, counter],
+        stop,
     }
 }
 
@@ -179,7 +200,9 @@ pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> Result
     );
     let agent = spawn_with_metrics(docker, settings, metrics);
     shutdown.await;
-    agent.stop();
+    if !agent.shutdown(std::time::Duration::from_secs(10)).await {
+        tracing::warn!("galley-agent: some tasks did not stop in time");
+    }
     let _ = stop_http.send(());
     tracing::info!("galley-agent stopped");
     Ok(())

@@ -144,13 +144,15 @@ pub async fn run_sessions<D: DockerApi>(
     mut ready: watch::Receiver<bool>,
     reaper: Reaper<D>,
     metrics: Arc<AgentMetrics>,
+    mut stop: watch::Receiver<bool>,
 ) {
     let (work_tx, work_rx) = mpsc::channel(ORDER_QUEUE_CAP);
     let executor = tokio::spawn(execute_orders(reaper, work_rx, metrics.clone()));
-    let _abort_executor = AbortOnDrop(executor);
+    let mut executor = AbortOnDrop(executor);
     // The inventory must be listed once before the first hello.
-    if ready.wait_for(|r| *r).await.is_err() {
-        return;
+    tokio::select! {
+        r = ready.wait_for(|r| *r) => if r.is_err() { return },
+        () = stopped(&mut stop) => return,
     }
     let sessions = settings.coordinator_urls.iter().map(|url| {
         let (result_tx, result_rx) = mpsc::channel(RESULT_CAP);
@@ -165,13 +167,18 @@ pub async fn run_sessions<D: DockerApi>(
             acked: false,
             open: false,
             metrics: metrics.clone(),
+            stop: stop.clone(),
         };
         conn.run_forever()
     });
     futures::future::join_all(sessions).await;
+    // Every session has ended: the order being executed finishes, then the executor ends.
+    drop(work_tx);
+    let _ = (&mut executor.0).await;
 }
 
 impl Connection {
+    /// Keeps a session open (reconnecting with jittered backoff) until `stop` turns true.
     async fn run_forever(self) {
         let mut conn = self;
         let mut backoff = conn.settings.backoff_min;
@@ -181,16 +188,28 @@ impl Connection {
             if std::mem::take(&mut conn.open) {
                 conn.metrics.session_closed();
             }
+            if *conn.stop.borrow() {
+                tracing::info!(coordinator = %conn.url, "coordinator session closed (shutdown)");
+                return;
+            }
             tracing::warn!(coordinator = %conn.url, error = %ErrorChain(&err), "coordinator session ended");
             if conn.acked {
                 backoff = conn.settings.backoff_min;
             }
             let jittered = rand::rng().random_range(conn.settings.backoff_min..=backoff);
-            tokio::time::sleep(jittered).await;
+            tokio::select! {
+                () = tokio::time::sleep(jittered) => {}
+                () = stopped(&mut conn.stop) => return,
+            }
             backoff = (backoff * 2).min(conn.settings.backoff_max);
             conn.metrics.session_reconnects.inc();
         }
     }
+}
+
+/// Completes once `stop` is true (or its sender is gone); holds no borrow across awaits.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -231,6 +250,8 @@ struct Connection {
     /// The stream is open (counted in the `session_connected` gauge).
     open: bool,
     metrics: Arc<AgentMetrics>,
+    /// Turns true at shutdown.
+    stop: watch::Receiver<bool>,
 }
 
 impl Connection {
@@ -290,6 +311,7 @@ impl Connection {
         self.metrics.session_opened();
         let mut heartbeat = tokio::time::interval(self.settings.heartbeat);
         heartbeat.tick().await;
+        let mut stop = self.stop.clone();
         loop {
             // Every arm is cancel-safe (stream message, watch change, interval, mpsc recv).
             tokio::select! {
@@ -333,6 +355,15 @@ impl Connection {
                 }
                 Some(result) = self.result_rx.recv() => {
                     self.send(&out_tx, Up::ReapResult(result)).await?;
+                }
+                () = stopped(&mut stop) => {
+                    // Half-close: the coordinator sees the stream end and closes its side.
+                    drop(out_tx);
+                    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                        while let Ok(Some(_)) = inbound.message().await {}
+                    })
+                    .await;
+                    return Ok(());
                 }
             }
         }

@@ -29,6 +29,7 @@ pub mod monitor;
 /// The Marathon planner (the `galley-planner` crate: no I/O).
 pub use galley_planner::marathon as plan;
 pub mod reconciler;
+pub mod runtime;
 pub mod sensu;
 pub mod server;
 pub mod signal;

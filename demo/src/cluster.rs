@@ -124,9 +124,18 @@ impl EmulatedCluster {
         self.hosts.engine(host).container(id).is_ok()
     }
 
+    /// Stops every agent cleanly (sessions half-closed, orders finished).
+    pub async fn stop_agents(&mut self) {
+        for agent in self.agents.drain(..) {
+            if !agent.shutdown(Duration::from_secs(5)).await {
+                tracing::warn!("demo: an agent had to be aborted");
+            }
+        }
+    }
+
     /// Stops the agents, then the Docker sockets, then Marathon/Mesos.
     pub async fn shutdown(mut self) {
-        self.agents.clear();
+        self.stop_agents().await;
         for d in self.docker.drain(..) {
             d.shutdown().await;
         }

@@ -17,19 +17,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
-
-use galley_coordinator::agents::{AgentRegistry, ReaperPolicy, agent_service};
-use galley_coordinator::apply::{ApplyBudget, ApplyEvent};
 use galley_coordinator::atomic::Durability;
-use galley_coordinator::deploy_log::{Component, DeployEvent, DeployLog, DeployLogConfig, Level};
+use galley_coordinator::config::{ConfigError, CoordinatorConfig};
+use galley_coordinator::deploy_log::DeployLog;
 use galley_coordinator::generate::GenerateOptions;
-use galley_coordinator::grpc::{OperatorDeps, OperatorService, ReaperSlot};
-use galley_coordinator::marathon::{MarathonClient, MarathonConfig};
-use galley_coordinator::mesos::MesosClient;
-use galley_coordinator::plan::CleanupPolicy;
-use galley_coordinator::reconciler::{ReconcileSettings, Reconciler};
-use galley_coordinator::server::{self, DeployLogAudit, Services};
+use galley_coordinator::grpc::{OperatorService, ReaperSlot};
+use galley_coordinator::runtime::{Coordinator, StartError, StartOptions};
+use galley_coordinator::server;
 
 pub use cluster::EmulatedCluster;
 pub use script::DemoSummary;
@@ -80,6 +74,12 @@ pub enum DemoError {
     /// The gRPC server could not start or failed.
     #[error("demo: gRPC server")]
     Server(#[from] server::ServerError),
+    /// The demo's coordinator config is unusable.
+    #[error("demo: coordinator config")]
+    Config(#[from] ConfigError),
+    /// The coordinator could not start.
+    #[error("demo: coordinator")]
+    Start(#[from] StartError),
 }
 
 /// Everything the script steers and watches.
@@ -115,146 +115,105 @@ pub async fn run(
     };
     galley_coordinator::generate::generate_all(&generate, git.clone()).await?;
     let cluster = EmulatedCluster::start(&opts.root).await?;
-    let listener = server::bind(&opts.listen).await?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| server::ServerError::Bind {
-            addr: opts.listen.clone(),
-            source,
-        })?;
-
-    let deploy_log = Arc::new(DeployLog::new(DeployLogConfig {
-        path_format: None,
-        recent_capacity: 1000,
-        broadcast_capacity: 4096,
-    }));
-    let marathon = Arc::new(MarathonClient::new(MarathonConfig {
-        url: cluster.sim.marathon_url(),
-        credentials: None,
-        timeout: Duration::from_secs(5),
-    }));
-    let mesos = Arc::new(MesosClient::new(
-        &cluster.sim.mesos_url(),
-        Duration::from_secs(5),
-    ));
-    let settings = ReconcileSettings {
-        soa_dir: tree.soa_dir.clone(),
-        system_config_dir: tree.system_config_dir.clone(),
-        cluster: None,
-        interval: Duration::from_secs(2),
-        cleanup: CleanupPolicy {
-            kill_threshold: 0.5,
-            force: false,
+    let sensu = sensu_sink(&tree.system_config_dir).await?;
+    let config = coordinator_config(&tree, &cluster, opts)?;
+    let coordinator = Coordinator::start(
+        config,
+        StartOptions {
+            config_path: opts.root.join("coordinator.yaml"),
+            // The demo runs on loopback in plaintext (as `serve --insecure`).
+            insecure: true,
+            force_cleanup: false,
         },
-        budget: ApplyBudget {
-            max_cleanup_deletes: 20,
-            max_task_kills: 1000,
-        },
-        dry_run: false,
-    };
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let reconciler = Reconciler::new(
-        marathon.clone(),
-        mesos.clone(),
-        settings,
-        event_sink(deploy_log.clone()),
     )
-    .spawn(stop_rx);
-
-    let registry = AgentRegistry::new(Duration::from_secs(5));
-    let (_leader_tx, leader) = watch::channel(Some(1));
-    let audit = Arc::new(DeployLogAudit {
-        log: deploy_log.clone(),
-        cluster: tree::CLUSTER.to_owned(),
-    });
-    let reaper_interval = (opts.step / 2).max(Duration::from_millis(500));
-    let reaper = Arc::new(ReaperSlot::spawning(
-        ReaperPolicy {
-            min_age: Duration::from_secs(600),
-            grace_seconds: 1,
-            interval: reaper_interval,
-            sighting_gap: reaper_interval / 2,
-            order_timeout: Duration::from_secs(10),
-            ..ReaperPolicy::defaults()
-        },
-        marathon,
-        mesos,
-        registry.clone(),
-        leader.clone(),
-        audit,
-    ));
-    let operator = OperatorService::new(OperatorDeps {
-        cluster: tree::CLUSTER.to_owned(),
-        reconciler: reconciler.clone(),
-        deploy_log: deploy_log.clone(),
-        leadership: watch::channel(galley_coordinator::election::Leadership::sole("demo", 1)).1,
-        agents: Some(registry.clone()),
-        reaper: Some(reaper.clone()),
-    });
-    let services = Services {
-        operator: operator.clone(),
-        agents: Some((agent_service(registry.clone(), leader, 1), registry)),
-        deploy: None,
-        // The demo runs on loopback in plaintext (as `serve --insecure`).
-        tls: None,
-        roles: Default::default(),
-    };
-    let (server_stop, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(server::serve(listener, services, async move {
-        let _ = server_stop_rx.await;
-    }));
-    let metrics = match &opts.metrics_listen {
-        Some(a) => Some(script::start_metrics(a, reconciler.status.clone()).await?),
-        None => None,
-    };
+    .await?;
+    let addr = coordinator.grpc_addr();
     let mut cluster = cluster;
     cluster.start_agents(&format!("http://{addr}"))?;
 
     let mut running = Running {
         tree,
         cluster,
-        operator,
-        reaper,
-        deploy_log,
-        reconciler,
+        operator: coordinator.operator().clone(),
+        reaper: coordinator.reaper().clone(),
+        deploy_log: coordinator.deploy_log().clone(),
+        reconciler: coordinator.reconciler().clone(),
         generate,
         git,
         first_web_app: std::sync::Mutex::default(),
     };
     let summary = script::play(&mut running, opts, addr, out, shutdown).await;
 
-    let _ = stop_tx.send(true);
-    let _ = server_stop.send(());
-    if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(5), server).await {
-        tracing::warn!(error = %galley_coordinator::error_chain::ErrorChain(&e), "demo gRPC server");
+    running.cluster.stop_agents().await;
+    let report = coordinator.shutdown(Duration::from_secs(10)).await;
+    if !report.aborted.is_empty() {
+        tracing::warn!(aborted = ?report.aborted, "demo: coordinator tasks aborted at shutdown");
     }
-    if let Some(m) = metrics {
-        m.abort();
-    }
-    drop(running.reaper);
+    sensu.abort();
     running.cluster.shutdown().await;
     Ok(summary)
 }
 
-/// Reconciler events → the deploy log.
-fn event_sink(log: Arc<DeployLog>) -> galley_coordinator::reconciler::EventSink {
-    Arc::new(move |e: ApplyEvent| {
-        let level = if e.level == "event" {
-            Level::Event
-        } else {
-            Level::Debug
-        };
-        let event = DeployEvent::new(
-            chrono::Utc::now(),
-            level,
-            Component::Deploy,
-            tree::CLUSTER,
-            &e.service,
-            &e.instance,
-            &e.message,
-        );
-        if let Err(err) = log.log(event) {
-            tracing::warn!(error = %galley_coordinator::error_chain::ErrorChain(&err), "deploy log write failed");
+/// The coordinator config the demo runs: README's `serve` config on the emulated cluster, a
+/// pass every 2 s, and an orphan reaper that waits 10 minutes and passes every half step.
+fn coordinator_config(
+    tree: &DemoTree,
+    cluster: &EmulatedCluster,
+    opts: &DemoOptions,
+) -> Result<CoordinatorConfig, DemoError> {
+    let reaper_interval = (opts.step / 2).max(Duration::from_millis(500));
+    let metrics = opts
+        .metrics_listen
+        .as_ref()
+        .map(|m| format!("metrics_listen: \"{m}\"\n"))
+        .unwrap_or_default();
+    let text = format!(
+        "cluster: {cluster}\nsoa_dir: {soa}\nsystem_config_dir: {sys}\n\
+         marathon: {{url: \"{marathon}\", timeout_seconds: 5}}\n\
+         mesos: {{url: \"{mesos}\", timeout_seconds: 5}}\n\
+         reconcile: {{interval_seconds: 2}}\nlisten: \"{listen}\"\n{metrics}\
+         git: {{poll_interval_seconds: 3600}}\n\
+         reaper: {{min_age_seconds: 600, interval_seconds: {interval}, stop_grace_seconds: 1, \
+         order_timeout_seconds: 10, agent_stale_after_seconds: 5}}\n",
+        cluster = tree::CLUSTER,
+        soa = tree.soa_dir.display(),
+        sys = tree.system_config_dir.display(),
+        marathon = cluster.sim.marathon_url(),
+        mesos = cluster.sim.mesos_url(),
+        listen = opts.listen,
+        interval = reaper_interval.as_secs_f64(),
+    );
+    let path = tree.soa_dir.with_file_name("coordinator.yaml");
+    std::fs::write(&path, &text).map_err(|source| DemoError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(CoordinatorConfig::from_yaml(&path, &text)?)
+}
+
+/// A Sensu client socket for the demo's monitor to send its events to (they are counted in
+/// the coordinator's metrics, and dropped here); `sensu.json` names it.
+async fn sensu_sink(
+    system_config_dir: &std::path::Path,
+) -> Result<tokio::task::JoinHandle<()>, DemoError> {
+    let bind = |source| DemoError::Io {
+        path: system_config_dir.join("sensu.json"),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(bind)?;
+    let port = listener.local_addr().map_err(bind)?.port();
+    std::fs::write(
+        system_config_dir.join("sensu.json"),
+        format!("{{\"sensu_host\": \"127.0.0.1\", \"sensu_port\": {port}}}\n"),
+    )
+    .map_err(bind)?;
+    Ok(tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut s, &mut tokio::io::sink()).await;
+            });
         }
-    })
+    }))
 }

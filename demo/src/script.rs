@@ -6,19 +6,16 @@
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use galley_proto::v1 as pb;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::{DemoError, DemoOptions, Running, tree};
 use galley_coordinator::agents::{OrphanReason, ReaperMode};
 use galley_coordinator::deploy_log::DeployEvent;
 use galley_coordinator::error_chain::ErrorChain;
-use galley_coordinator::metrics::{Metrics, serve_metrics};
-use galley_coordinator::reconciler::PassRecord;
 
 /// What the demo saw happen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -316,31 +313,4 @@ impl Running {
         }
         first.clone()
     }
-}
-
-/// Serves `/metrics`, recording every reconcile pass's outcome and duration.
-pub(super) async fn start_metrics(
-    addr: &str,
-    mut status: watch::Receiver<Option<Arc<PassRecord>>>,
-) -> Result<tokio::task::JoinHandle<()>, DemoError> {
-    let listener = galley_coordinator::server::bind(addr).await?;
-    let metrics = Arc::new(Metrics::new());
-    let m = metrics.clone();
-    let task = tokio::spawn(async move {
-        let serve = serve_metrics(listener, m, std::future::pending());
-        let record = async {
-            while status.changed().await.is_ok() {
-                let rec = status.borrow_and_update().clone();
-                if let Some(rec) = rec {
-                    let outcome = galley_coordinator::grpc::convert::pass_summary(&rec);
-                    let name = pb::PassOutcome::try_from(outcome.outcome)
-                        .map(|o| o.as_str_name())
-                        .unwrap_or("PASS_OUTCOME_UNSPECIFIED");
-                    metrics.pass_finished(name, rec.duration);
-                }
-            }
-        };
-        let _ = tokio::join!(serve, record);
-    });
-    Ok(task)
 }

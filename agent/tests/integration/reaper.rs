@@ -147,8 +147,9 @@ async fn inventory_follows_events_and_relists_after_a_stream_error() {
     let first = engine
         .sim_inject(ContainerSpec::mesos_orphan(Some("t.1"), "img"))
         .expect("inject");
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
     let (mut rx, mut ready, _task) =
-        InventoryTask::spawn(docker.clone(), Duration::from_secs(3600));
+        InventoryTask::spawn(docker.clone(), Duration::from_secs(3600), stop_rx);
     ready.wait_for(|r| *r).await.expect("ready");
     assert!(rx.borrow_and_update().contains_key(&first));
     let second = engine

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use galley_coordinator::config::CoordinatorConfig;
 use galley_coordinator::reconciler::{ActivationReason, PassStatus, Reconciler};
 
-use super::serve::{clients, settings};
+use galley_coordinator::runtime::{clients, settings};
 
 /// Arguments.
 #[derive(clap::Args)]

@@ -52,6 +52,13 @@ impl ReaperSlot {
     }
 }
 
+impl ReaperSlot {
+    /// Stops the reaper's loop (orders already out finish or time out on their own).
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
 impl Drop for ReaperSlot {
     fn drop(&mut self) {
         self.task.abort();

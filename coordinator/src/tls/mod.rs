@@ -82,20 +82,24 @@ impl ServerTls {
     /// or aborted.
     pub fn spawn_reloader(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
-        tokio::spawn(async move {
-            let mut failing = false;
-            loop {
-                tokio::time::sleep(every).await;
-                match this.reload_if_changed() {
-                    Ok(_) => failing = false,
-                    Err(e) if !failing => {
-                        failing = true;
-                        tracing::error!(error = %crate::error_chain::ErrorChain(&e), "TLS reload failed: keeping the previous certificates");
-                    }
-                    Err(_) => {}
+        tokio::spawn(async move { this.reload_every(every).await })
+    }
+
+    /// Checks the files every `every` and reloads on change, forever (select it against a
+    /// shutdown signal).
+    pub async fn reload_every(&self, every: Duration) {
+        let mut failing = false;
+        loop {
+            tokio::time::sleep(every).await;
+            match self.reload_if_changed() {
+                Ok(_) => failing = false,
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::error!(error = %crate::error_chain::ErrorChain(&e), "TLS reload failed: keeping the previous certificates");
                 }
+                Err(_) => {}
             }
-        })
+        }
     }
 }
 
@@ -110,7 +114,12 @@ pub fn incoming(
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
         loop {
-            let (tcp, peer) = match listener.accept().await {
+            // Ends as soon as the server drops the stream (shutdown), not at the next accept.
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                () = tx.closed() => return,
+            };
+            let (tcp, peer) = match accepted {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
