@@ -301,6 +301,35 @@ impl Repo {
         r
     }
 
+    /// `git init --bare`, empty (no commit, no ref).
+    pub fn bare(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            repo: Repository::init_bare(path).expect("init bare repo"),
+        }
+    }
+
+    /// Points the full ref `name` at `sha`.
+    pub fn set_ref(&self, name: &str, sha: &str) -> &Self {
+        self.repo
+            .reference(name, Oid::from_str(sha).expect("sha"), true, "e2e")
+            .expect("reference");
+        self
+    }
+
+    /// An annotated tag `refs/tags/<name>` on `sha`; returns the tag object's id.
+    pub fn annotated_tag(&self, name: &str, sha: &str) -> String {
+        let obj = self
+            .repo
+            .find_object(Oid::from_str(sha).expect("sha"), None)
+            .expect("object");
+        let sig = Signature::now("Galley E2E", "e2e@example.com").expect("signature");
+        self.repo
+            .tag(name, &obj, &sig, "annotated", true)
+            .expect("tag")
+            .to_string()
+    }
+
     /// Opens an existing repository.
     pub fn open(path: &Path) -> Self {
         Self {
@@ -327,14 +356,7 @@ impl Repo {
 
     /// A lightweight tag `refs/tags/<name>` on `sha`.
     pub fn tag(&self, name: &str, sha: &str) {
-        self.repo
-            .reference(
-                &format!("refs/tags/{name}"),
-                Oid::from_str(sha).expect("sha"),
-                true,
-                "e2e",
-            )
-            .expect("tag");
+        self.set_ref(&format!("refs/tags/{name}"), sha);
     }
 
     /// `paasta-<group>-<ts>-deploy` on `sha`, with a timestamp newer than any before.

@@ -30,19 +30,32 @@ use tokio::time::Instant;
 
 const HEARTBEAT: Duration = Duration::from_secs(10);
 
+/// Arguments.
+#[derive(clap::Parser)]
+struct Args {
+    /// Agents (fake hosts).
+    #[arg(default_value_t = 1000)]
+    agents: usize,
+    /// Containers per agent.
+    #[arg(default_value_t = 50)]
+    containers: usize,
+    /// Seconds to run.
+    #[arg(default_value_t = 150)]
+    seconds: u64,
+    /// Child mode: the agents' side, dialing this coordinator address.
+    #[arg(long, hide = true)]
+    child: Option<String>,
+}
+
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
+    let args = <Args as clap::Parser>::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    if args.get(1).map(String::as_str) == Some("--child") {
-        let (addr, n, c) = (args[2].clone(), args[3].parse()?, args[4].parse()?);
-        return rt.block_on(child(addr, n, c));
+    if let Some(addr) = args.child {
+        return rt.block_on(child(addr, args.agents, args.containers));
     }
-    let n: usize = args.get(1).map_or(Ok(1000), |s| s.parse())?;
-    let c: usize = args.get(2).map_or(Ok(50), |s| s.parse())?;
-    let secs: u64 = args.get(3).map_or(Ok(150), |s| s.parse())?;
-    rt.block_on(parent(n, c, secs))
+    rt.block_on(parent(args.agents, args.containers, args.seconds))
 }
 
 /// Mesos: every task id any agent reports, minus the ones churn killed.
@@ -174,14 +187,14 @@ async fn parent(n: usize, c: usize, secs: u64) -> anyhow::Result<()> {
             }
         }
     });
-    let (cpu0, t0) = (cpu_ticks(), Instant::now());
+    let (cpu0, t0) = (galley_bench::cpu_seconds(), Instant::now());
     let mut flagged: HashMap<String, Instant> = HashMap::new();
     let mut latencies = Vec::new();
     let end = Instant::now() + Duration::from_secs(secs);
     let mut peak_rss = 0;
     while Instant::now() < end {
         let ev = tokio::time::timeout(Duration::from_millis(500), audit_rx.recv()).await;
-        peak_rss = peak_rss.max(rss_kb());
+        peak_rss = peak_rss.max(galley_bench::rss_kib());
         match ev {
             Ok(Some(AuditEvent::OrphanFlagged { container_id, .. })) => {
                 flagged.entry(container_id).or_insert_with(Instant::now);
@@ -199,7 +212,7 @@ async fn parent(n: usize, c: usize, secs: u64) -> anyhow::Result<()> {
         }
     }
     let wall = t0.elapsed().as_secs_f64();
-    let cpu = (cpu_ticks() - cpu0) as f64 / 100.0;
+    let cpu = galley_bench::cpu_seconds() - cpu0;
     latencies.sort();
     let pct = |p: f64| {
         latencies
@@ -210,7 +223,7 @@ async fn parent(n: usize, c: usize, secs: u64) -> anyhow::Result<()> {
     println!(
         "measured {wall:.0}s: coordinator CPU {:.1}% of one core, RSS {} MB (peak {} MB)",
         100.0 * cpu / wall,
-        rss_kb() / 1024,
+        galley_bench::rss_kib() / 1024,
         peak_rss / 1024
     );
     println!(
@@ -230,25 +243,6 @@ async fn parent(n: usize, c: usize, secs: u64) -> anyhow::Result<()> {
     );
     child.kill().await?;
     Ok(())
-}
-
-fn cpu_ticks() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = s.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-}
-
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("VmRSS:")
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn container(host: usize, k: u64) -> Container {

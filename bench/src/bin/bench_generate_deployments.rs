@@ -20,28 +20,31 @@ use git2::{Oid, Repository, Signature};
 const CLUSTERS: [&str; 3] = ["norcal-prod", "nova-prod", "pnw-devc"];
 const INSTANCES: [&str; 2] = ["main", "canary"];
 
+/// Arguments.
+#[derive(clap::Parser)]
+struct Args {
+    /// Services in the fixture (3 clusters × 2 instances each).
+    #[arg(long, default_value_t = 2000)]
+    services: usize,
+    /// Repositories listed at once (default: cores × 4).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Child mode: one generation run over this soa dir (peak RSS is the run's own).
+    #[arg(long, hide = true)]
+    measure: Option<PathBuf>,
+}
+
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
+    let args = <Args as clap::Parser>::parse();
+    let services = args.services;
+    let jobs = match args.jobs {
+        Some(j) => j,
+        None => std::thread::available_parallelism()?.get() * 4,
     };
-    let services: usize = flag("--services")
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(2000);
-    let jobs: usize = flag("--jobs")
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(std::thread::available_parallelism()?.get() * 4);
-    if let Some(soa) = flag("--measure") {
-        return measure(Path::new(&soa), jobs);
+    if let Some(soa) = args.measure {
+        return measure(&soa, jobs);
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/bench-fixtures")
-        .join(format!("generate-{services}"));
+    let root = galley_bench::fixtures_dir(&format!("generate-{services}"));
     let started = Instant::now();
     build_fixture(&root, services)?;
     println!(
@@ -94,21 +97,9 @@ fn measure(soa: &Path, jobs: usize) -> anyhow::Result<()> {
         report.services.len() as f64 / secs,
         report.written(),
         report.unchanged(),
-        peak_rss_kib() / 1024
+        galley_bench::peak_rss_kib() / 1024
     );
     Ok(())
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(str::to_string)
-        })
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        .unwrap_or(0)
 }
 
 fn build_fixture(root: &Path, services: usize) -> anyhow::Result<()> {
@@ -127,7 +118,7 @@ fn build_fixture(root: &Path, services: usize) -> anyhow::Result<()> {
         let repo_path = root.join("repos").join(format!("{name}.git"));
         let repo = Repository::init_bare(&repo_path)?;
         let shas: Vec<Oid> = (0..3)
-            .map(|k| commit(&repo, &sig, &format!("{name} {k}")))
+            .map(|k| galley_bench::commit(&repo, &sig, &format!("{name} {k}")))
             .collect::<Result<_, _>>()?;
         repo.reference("refs/heads/master", shas[2], true, "")?;
         // 3 clusters × 2 instances = 6 deploy groups, two deploy tags each (12), plus control
@@ -177,12 +168,4 @@ fn build_fixture(root: &Path, services: usize) -> anyhow::Result<()> {
     }
     std::fs::write(done, "")?;
     Ok(())
-}
-
-fn commit(repo: &Repository, sig: &Signature<'_>, content: &str) -> Result<Oid, git2::Error> {
-    let blob = repo.blob(content.as_bytes())?;
-    let mut tb = repo.treebuilder(None)?;
-    tb.insert("README", blob, 0o100644)?;
-    let tree = repo.find_tree(tb.write()?)?;
-    repo.commit(None, sig, sig, content, &tree, &[])
 }

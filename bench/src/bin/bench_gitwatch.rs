@@ -10,7 +10,7 @@
 //! Fixtures are kept under `target/bench-fixtures/gitwatch-N/` and reused.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -137,25 +137,23 @@ impl MesosApi for FakeMesos {
     }
 }
 
+/// Arguments.
+#[derive(clap::Parser)]
+struct Args {
+    /// Services (repositories) in the fixture.
+    #[arg(long, default_value_t = 2000)]
+    services: usize,
+    /// Trials of each measurement.
+    #[arg(long, default_value_t = 3)]
+    trials: usize,
+}
+
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str, default: usize| -> anyhow::Result<usize> {
-        Ok(match args.iter().position(|a| a == name) {
-            Some(i) => args
-                .get(i + 1)
-                .map(|s| s.parse())
-                .transpose()?
-                .unwrap_or(default),
-            None => default,
-        })
-    };
-    let (services, trials) = (flag("--services", 2000)?, flag("--trials", 3)?);
+    let Args { services, trials } = <Args as clap::Parser>::parse();
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
     tracing_subscriber::fmt().with_env_filter(filter).init();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/bench-fixtures")
-        .join(format!("gitwatch-{services}"));
+    let root = galley_bench::fixtures_dir(&format!("gitwatch-{services}"));
     build_fixture(&root, services)?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(run(&root, services, trials))
@@ -194,10 +192,10 @@ async fn run(root: &Path, services: usize, trials: usize) -> anyhow::Result<()> 
     );
     let mut figures = Vec::new();
     for _ in 0..5 {
-        let cpu = cpu_seconds();
+        let cpu = galley_bench::cpu_seconds();
         let r = watcher.poll_round().await?;
         anyhow::ensure!(r.unchanged == services, "round saw changes: {r:?}");
-        figures.push((cpu_seconds() - cpu, r.elapsed.as_secs_f64()));
+        figures.push((galley_bench::cpu_seconds() - cpu, r.elapsed.as_secs_f64()));
     }
     figures.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (cpu, wall) = figures[figures.len() / 2];
@@ -311,7 +309,7 @@ async fn run(root: &Path, services: usize, trials: usize) -> anyhow::Result<()> 
 fn push_deploy(root: &Path, service: &str, seq: usize) -> anyhow::Result<(String, Instant)> {
     let repo = Repository::open_bare(root.join("repos").join(format!("{service}.git")))?;
     let sig = Signature::now("bench", "bench@example.com")?;
-    let oid = commit(
+    let oid = galley_bench::commit(
         &repo,
         &sig,
         &format!("{service} bench {seq} {:?}", std::time::SystemTime::now()),
@@ -322,20 +320,6 @@ fn push_deploy(root: &Path, service: &str, seq: usize) -> anyhow::Result<(String
     );
     repo.reference(&tag, oid, true, "bench")?;
     Ok((oid.to_string(), Instant::now()))
-}
-
-fn cpu_seconds() -> f64 {
-    // utime + stime, fields 14 and 15 of /proc/self/stat, in clock ticks (100 Hz on Linux).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn build_fixture(root: &Path, services: usize) -> anyhow::Result<()> {
@@ -361,7 +345,7 @@ fn build_fixture(root: &Path, services: usize) -> anyhow::Result<()> {
         let repo_path = root.join("repos").join(format!("{name}.git"));
         let repo = Repository::init_bare(&repo_path)?;
         let shas: Vec<Oid> = (0..3)
-            .map(|k| commit(&repo, &sig, &format!("{name} {k}")))
+            .map(|k| galley_bench::commit(&repo, &sig, &format!("{name} {k}")))
             .collect::<Result<_, _>>()?;
         repo.reference("refs/heads/master", shas[2], true, "")?;
         for (c, cluster) in CLUSTERS.iter().enumerate() {
@@ -389,12 +373,4 @@ fn build_fixture(root: &Path, services: usize) -> anyhow::Result<()> {
     }
     std::fs::write(done, "")?;
     Ok(())
-}
-
-fn commit(repo: &Repository, sig: &Signature<'_>, content: &str) -> Result<Oid, git2::Error> {
-    let blob = repo.blob(content.as_bytes())?;
-    let mut tb = repo.treebuilder(None)?;
-    tb.insert("README", blob, 0o100644)?;
-    let tree = repo.find_tree(tb.write()?)?;
-    repo.commit(None, sig, sig, content, &tree, &[])
 }

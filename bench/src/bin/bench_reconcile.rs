@@ -55,18 +55,16 @@ impl MarathonApi for Counting {
     }
 }
 
+/// Arguments.
+#[derive(clap::Parser)]
+struct Args {
+    /// Instances to converge (4 per service).
+    #[arg(long, default_value_t = 10_000)]
+    instances: usize,
+}
+
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let instances: usize = flag("--instances")
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(10_000);
+    let Args { instances } = <Args as clap::Parser>::parse();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

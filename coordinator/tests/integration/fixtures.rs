@@ -3,61 +3,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use git2::{Oid, Repository, Signature};
-
-/// A bare repository on disk, with helpers to add commits and refs.
-pub struct TestRepo {
-    pub path: PathBuf,
-    repo: Repository,
-}
-
-impl TestRepo {
-    /// `git init --bare <path>`.
-    pub fn bare(path: &Path) -> Self {
-        let repo = Repository::init_bare(path).expect("init bare repo");
-        Self {
-            path: path.to_path_buf(),
-            repo,
-        }
-    }
-
-    /// A commit (not on any branch) holding one file with `content`; returns its sha.
-    pub fn commit(&self, content: &str) -> String {
-        let blob = self.repo.blob(content.as_bytes()).expect("blob");
-        let mut tb = self.repo.treebuilder(None).expect("treebuilder");
-        tb.insert("README", blob, 0o100644).expect("insert");
-        let tree = self
-            .repo
-            .find_tree(tb.write().expect("tree"))
-            .expect("find tree");
-        let sig = Signature::now("Galley Test", "test@example.com").expect("sig");
-        self.repo
-            .commit(None, &sig, &sig, content, &tree, &[])
-            .expect("commit")
-            .to_string()
-    }
-
-    /// Points `name` (a full ref name) at `sha`.
-    pub fn set_ref(&self, name: &str, sha: &str) -> &Self {
-        self.repo
-            .reference(name, Oid::from_str(sha).expect("oid"), true, "test")
-            .expect("reference");
-        self
-    }
-
-    /// An annotated tag `refs/tags/<name>` on `sha`; returns the tag object's id.
-    pub fn annotated_tag(&self, name: &str, sha: &str) -> String {
-        let obj = self
-            .repo
-            .find_object(Oid::from_str(sha).expect("oid"), None)
-            .expect("object");
-        let sig = Signature::now("Galley Test", "test@example.com").expect("sig");
-        self.repo
-            .tag(name, &obj, &sig, "annotated", true)
-            .expect("tag")
-            .to_string()
-    }
-}
+/// A bare repository on disk, with helpers to add commits and refs (the product suite's kit).
+pub use galley_e2e::cluster::Repo as TestRepo;
 
 /// A soa-configs tree in a temp dir.
 pub struct SoaTree {
