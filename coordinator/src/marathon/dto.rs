@@ -175,13 +175,42 @@ struct QueueDelay {
     overdue: bool,
 }
 
+/// `processedOffersSummary` as Marathon 1.4 writes it (`raml/QueueInfoConversion.scala`):
+/// both reject summaries list every reason of the funnel, most with `declined: 0`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct OffersSummary {
     #[serde(default)]
     unused_offers_count: u64,
+    /// When an offer was last declined (absent before the first).
+    #[serde(default)]
+    last_unused_offer_at: Option<String>,
+    /// When an offer was last used to launch a task (absent before the first).
+    #[serde(default)]
+    last_used_offer_at: Option<String>,
+    /// The last offer of each agent, by the reason it was declined for.
     #[serde(default)]
     reject_summary_last_offers: Vec<RejectSummary>,
+}
+
+impl OffersSummary {
+    /// The reasons the last offers were declined for, when they are the latest news: the
+    /// statistics live as long as the queue entry, so declines followed by a used offer
+    /// no longer say the cluster is out of room.
+    fn no_capacity(self) -> Option<String> {
+        let used = timestamp(self.last_used_offer_at);
+        let unused = timestamp(self.last_unused_offer_at);
+        if used.is_some_and(|u| unused.is_none_or(|n| u > n)) {
+            return None;
+        }
+        let reasons: Vec<String> = self
+            .reject_summary_last_offers
+            .into_iter()
+            .filter(|r| r.declined > 0 && !r.reason.is_empty())
+            .map(|r| r.reason)
+            .collect();
+        (self.unused_offers_count > 0 && !reasons.is_empty()).then(|| reasons.join(", "))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -202,15 +231,9 @@ impl QueueItem {
             .filter(|d| !d.overdue && d.time_left_seconds > 0)
             .map(|d| d.time_left_seconds);
         // Offers came and none fit: name the reasons Marathon declined them for.
-        let no_capacity = self.processed_offers_summary.and_then(|s| {
-            let reasons: Vec<String> = s
-                .reject_summary_last_offers
-                .into_iter()
-                .filter(|r| r.declined > 0 && !r.reason.is_empty())
-                .map(|r| r.reason)
-                .collect();
-            (s.unused_offers_count > 0 && !reasons.is_empty()).then(|| reasons.join(", "))
-        });
+        let no_capacity = self
+            .processed_offers_summary
+            .and_then(OffersSummary::no_capacity);
         Some(QueueSignal {
             app_id: format!("/{}", app.id.trim_start_matches('/')),
             count: self.count,
@@ -236,6 +259,13 @@ mod tests {
                     {"reason": "UnfulfilledRole", "declined": 0, "processed": 9},
                     {"reason": "InsufficientCpus", "declined": 6, "processed": 9},
                     {"reason": "UnfulfilledConstraint", "declined": 3, "processed": 3}]}},
+            {"app": {"id": "/old.main.gitaaaa.configbbbb"}, "count": 1,
+             "delay": {"timeLeftSeconds": 0, "overdue": true},
+             "processedOffersSummary": {"processedOffersCount": 5, "unusedOffersCount": 4,
+                "lastUnusedOfferAt": "2017-01-01T00:00:01.000Z",
+                "lastUsedOfferAt": "2017-01-01T00:00:02.000Z",
+                "rejectSummaryLastOffers": [
+                    {"reason": "InsufficientMemory", "declined": 4, "processed": 4}]}},
             {"pod": {"id": "/some-pod"}, "count": 1}
         ]});
         let list: QueueList = serde_json::from_value(body).expect("parses");
@@ -258,6 +288,13 @@ mod tests {
                     count: 3,
                     delay_seconds: None,
                     no_capacity: Some("InsufficientCpus, UnfulfilledConstraint".into()),
+                },
+                // An offer was used after the last declined one: not out of room.
+                QueueSignal {
+                    app_id: "/old.main.gitaaaa.configbbbb".into(),
+                    count: 1,
+                    delay_seconds: None,
+                    no_capacity: None,
                 },
             ]
         );

@@ -2,6 +2,7 @@
 //! otherwise be its own crate and link step).
 
 mod agents;
+mod app_schema;
 mod clients;
 mod deploy_configs;
 mod deploy_configs_packaging;
@@ -14,9 +15,11 @@ mod gitwatch;
 mod gitwatch_tags;
 mod ha_serve;
 mod hacheck;
+mod json_schema;
 mod monitoring;
 mod monitoring_live;
 mod proxy;
 mod reconcile;
+mod runtime;
 mod tls;
 mod watch_events;

@@ -1,7 +1,8 @@
 //! The monitor's own reads, end to end through the reconciler's passes and the real clients:
-//! Marathon's launch queue (backoff evidence for an app whose tasks keep failing; at most one
-//! read per round; a failing read never fails the round) and the smartstack path (UP backends
-//! per discover location from the synapse haproxy emulator).
+//! Marathon's launch queue (backoff evidence for an app whose tasks keep failing; "no
+//! capacity" evidence for an app no agent can take, from the queue's reject summaries; at most
+//! one read per round; a failing read never fails the round) and the smartstack path (UP
+//! backends per discover location from the synapse haproxy emulator).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,6 +114,59 @@ async fn monitoring_shows_launch_backoff_from_the_queue_once_per_round() {
     assert_eq!(web.status, Status::Critical);
     assert!(!web.output.contains("is backing off"), "{}", web.output);
     assert_eq!(sample(&metrics, QUEUE_ERRORS), Some(1.0));
+}
+
+/// An instance asking for more CPUs than any agent has: Marathon's launch queue declines
+/// every agent's offer for InsufficientCpus (`processedOffersSummary.rejectSummaryLastOffers`,
+/// Marathon 1.4.13's `QueueInfoConversion`), and the check's evidence names it.
+#[tokio::test]
+async fn monitoring_names_no_capacity_from_the_queue_reject_summary() {
+    let mut c = Cluster::new().await;
+    c.config(
+        "web",
+        "main:\n  instances: 2\n  cpus: 64\n  drain_method: noop\n",
+    );
+    c.deploy("web", &["main"], SHA1, DesiredState::Start, None);
+    let metrics = Arc::new(Metrics::new());
+    let mut monitor = monitor(&metrics).with_launch_queue(Arc::new(marathon(&c)));
+
+    let mut seen = None;
+    for _ in 0..10 {
+        let record = c.pass().await;
+        let results = monitor.observe(&record, c.sim.now()).await;
+        let web = web_main(&results).expect("web.main checked").clone();
+        if web.output.contains("no agent can take") {
+            seen = Some(web);
+            break;
+        }
+        c.sim.tick(Duration::from_secs(1));
+    }
+    let web = seen.expect("no-capacity evidence within 10 rounds");
+    assert_eq!(web.status, Status::Critical);
+    assert!(
+        web.output
+            .contains("no agent can take /web.main.git11111111.config")
+            && web.output.contains("'s tasks: InsufficientCpus\n"),
+        "{}",
+        web.output
+    );
+    let app = c
+        .sim
+        .app_ids()
+        .into_iter()
+        .find(|id| id.starts_with("/web.main."))
+        .expect("app created");
+    assert_eq!(c.sim.task_ids(&app), Vec::<String>::new(), "nothing placed");
+
+    // Room appears: the queue's last offer is used, the evidence goes.
+    for host in (1..=6).map(|i| format!("slave{i}.example.com")) {
+        c.sim.sim_set_agent_capacity(&host, 128.0, 65536.0);
+    }
+    c.sim.tick(Duration::from_secs(2));
+    let record = c.pass().await;
+    let results = monitor.observe(&record, c.sim.now()).await;
+    let web = web_main(&results).expect("web.main checked");
+    assert!(!web.output.contains("no agent can take"), "{}", web.output);
 }
 
 #[tokio::test]

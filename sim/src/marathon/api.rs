@@ -16,7 +16,9 @@ use super::error::{ApiError, json_response};
 use super::events::sse_response;
 use super::handle::SimCluster;
 use super::ids::{Query, canonical_path};
+use super::json::TaskView;
 use super::ops::KillResult;
+use super::ops_kill::KillShape;
 use super::state::TaskState;
 
 /// The full Marathon router (control API included).
@@ -77,7 +79,7 @@ async fn list_tasks(State(sim): State<SimCluster>, RawQuery(q): RawQuery) -> Res
         tasks.sort_by_key(|t| t.seq);
         tasks
             .into_iter()
-            .map(|t| c.task_json(t, true))
+            .map(|t| c.task_json(t, TaskView::LIST))
             .collect::<Vec<_>>()
     });
     json_response(StatusCode::OK, &json!({ "tasks": tasks }))
@@ -89,10 +91,22 @@ async fn delete_tasks(
     body: Bytes,
 ) -> Response {
     let q = Query::parse(q.as_deref());
+    if q.bool("scale", false) && q.bool("wipe", false) {
+        return ApiError::message(
+            StatusCode::BAD_REQUEST,
+            "You cannot use scale and wipe at the same time.",
+        )
+        .into_response();
+    }
     let result = parse_body(&body).and_then(|v| {
         sim.with(|c| {
             let targets = c.given_kill_targets(&v)?;
-            c.kill(targets, q.bool("scale", false), q.bool("force", false))
+            c.kill(
+                targets,
+                q.bool("scale", false),
+                q.bool("force", false),
+                KillShape::Tasks,
+            )
         })
     });
     match result {
@@ -103,7 +117,8 @@ async fn delete_tasks(
 }
 
 async fn list_deployments(State(sim): State<SimCluster>) -> Response {
-    let list: Vec<Value> = sim.with(|c| c.deployments.iter().map(|d| d.to_json()).collect());
+    let list: Vec<Value> =
+        sim.with(|c| c.deployments.iter().map(|d| c.deployment_json(d)).collect());
     json_response(StatusCode::OK, &Value::Array(list))
 }
 
@@ -120,8 +135,10 @@ async fn delete_deployment(
     }
 }
 
-async fn queue(State(sim): State<SimCluster>) -> Response {
-    json_response(StatusCode::OK, &sim.with(|c| c.queue_json()))
+async fn queue(State(sim): State<SimCluster>, RawQuery(q): RawQuery) -> Response {
+    let q = Query::parse(q.as_deref());
+    let embed = q.all("embed").contains(&"lastUnusedOffers");
+    json_response(StatusCode::OK, &sim.with(|c| c.queue_json(embed)))
 }
 
 async fn reset_delay(State(sim): State<SimCluster>, Path(rest): Path<String>) -> Response {
@@ -130,9 +147,9 @@ async fn reset_delay(State(sim): State<SimCluster>, Path(rest): Path<String>) ->
     };
     let id = canonical_path(id);
     let found = sim.with(|c| {
-        let now = c.now();
+        // `QueueResource.resetDelay`: any app with a launch queue entry, waiting or not.
         match c.apps.get_mut(&id) {
-            Some(app) if app.queued > 0 || app.backoff.until.is_some_and(|u| u > now) => {
+            Some(app) if app.launcher.is_some() => {
                 app.backoff = Default::default();
                 true
             }

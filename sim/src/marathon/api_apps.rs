@@ -10,9 +10,10 @@ use serde_json::{Value, json};
 use super::error::{ApiError, json_response, text_response};
 use super::handle::SimCluster;
 use super::ids::{Query, canonical_path};
-use super::json::Embed;
+use super::json::{Embed, TaskView};
 use super::labels::Selector;
 use super::ops::{DeploymentResult, KillResult};
+use super::ops_kill::KillShape;
 
 /// Parses a request body as JSON (400 "Invalid JSON" with the parser's text otherwise).
 pub fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
@@ -111,16 +112,25 @@ fn list_apps(sim: &SimCluster, q: &Query) -> Result<Response, ApiError> {
     Ok(text_response(StatusCode::OK, text))
 }
 
+/// `POST /v2/apps`: 201 with the submitted app plus zero counts, its deployment and no tasks
+/// (`AppsResource.create`, `ExtendedAppInfoWrites`), `Location` and `Marathon-Deployment-Id`.
 fn create_app(sim: &SimCluster, q: &Query, body: &Bytes) -> Result<Response, ApiError> {
     let v = parse_body(body)?;
     let (app, dr, address) = sim.with(|c| {
-        let (id, dr) = c.create_app(&v, q.bool("force", false))?;
-        let app = c.apps.get(&id).map(|a| c.app_json(a, &Embed::default()));
+        let (_, dr, app) = c.create_app(&v, q.bool("force", false))?;
         Ok::<_, ApiError>((app, dr, c.marathon_address.clone()))
     })?;
-    let mut app = app.unwrap_or_else(|| json!({}));
-    app["tasks"] = json!([]);
+    let mut app = Value::Object(app);
+    for key in [
+        "tasksStaged",
+        "tasksRunning",
+        "tasksHealthy",
+        "tasksUnhealthy",
+    ] {
+        app[key] = json!(0);
+    }
     app["deployments"] = json!([{ "id": dr.id }]);
+    app["tasks"] = json!([]);
     let mut resp = json_response(StatusCode::CREATED, &app);
     if let Ok(v) = HeaderValue::from_str(&dr.id) {
         resp.headers_mut().insert("Marathon-Deployment-Id", v);
@@ -195,7 +205,7 @@ pub async fn apps_path(
             sim.with(|c| match c.apps.get(&id) {
                 Some(a) => Ok(json_response(
                     StatusCode::OK,
-                    &json!({ "app": c.app_json(a, &Embed::single_app()) }),
+                    &json!({ "app": c.app_json(a, &Embed::single_app(&q.all("embed"))) }),
                 )),
                 None => Err(ApiError::app_not_found(&id)),
             })
@@ -241,7 +251,7 @@ pub async fn apps_path(
                 let tasks: Vec<Value> = c
                     .app_tasks(&id)
                     .iter()
-                    .map(|t| c.task_json(t, true))
+                    .map(|t| c.task_json(t, TaskView::APP))
                     .collect();
                 Ok(json_response(StatusCode::OK, &json!({ "tasks": tasks })))
             })
@@ -289,8 +299,8 @@ fn kill(sim: &SimCluster, q: &Query, id: &str, task: Option<&str>) -> Result<Res
         ));
     }
     let result = sim.with(|c| {
-        let targets = c.app_kill_targets(id, q.get("host"), task)?;
-        c.kill(targets, scale, q.bool("force", false))
+        let targets = c.app_kill_targets(id, q.get("host"), task, scale)?;
+        c.kill(targets, scale, q.bool("force", false), KillShape::Instances)
     })?;
     Ok(match (result, task) {
         (KillResult::Deployment(dr), _) => dr_response(StatusCode::OK, &dr),

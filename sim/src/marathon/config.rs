@@ -7,6 +7,17 @@ use std::time::Duration;
 
 use crate::{HostRuntime, SimClock};
 
+/// Resources an agent reserves for one Mesos role (statically, as `--resources` does).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RoleResources {
+    /// CPUs reserved for the role.
+    pub cpus: f64,
+    /// Memory in MB reserved for the role.
+    pub mem: f64,
+    /// Disk in MB reserved for the role.
+    pub disk: f64,
+}
+
 /// One emulated Mesos agent (slave).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentSpec {
@@ -22,6 +33,8 @@ pub struct AgentSpec {
     pub disk: f64,
     /// Inclusive host port range offered by the agent.
     pub ports: (u16, u16),
+    /// Resources reserved for roles, on top of the unreserved (`*`) `cpus`/`mem`/`disk`.
+    pub reserved: BTreeMap<String, RoleResources>,
 }
 
 impl AgentSpec {
@@ -34,6 +47,7 @@ impl AgentSpec {
             mem: 16384.0,
             disk: 100_000.0,
             ports: (31000, 31999),
+            reserved: BTreeMap::new(),
         }
     }
 
@@ -47,6 +61,18 @@ impl AgentSpec {
     pub fn capacity(mut self, cpus: f64, mem: f64) -> Self {
         self.cpus = cpus;
         self.mem = mem;
+        self
+    }
+
+    /// Reserves CPUs and memory for a Mesos role (offered to Marathon only when it is
+    /// registered with that role, see [`MarathonSimConfig::mesos_role`]).
+    pub fn reserve(mut self, role: &str, cpus: f64, mem: f64) -> Self {
+        let r = RoleResources {
+            cpus,
+            mem,
+            disk: 0.0,
+        };
+        self.reserved.insert(role.to_string(), r);
         self
     }
 }
@@ -116,6 +142,9 @@ pub struct MarathonSimConfig {
     pub host_runtime: Option<Arc<dyn HostRuntime>>,
     /// Lifecycle durations.
     pub timing: Timing,
+    /// Marathon's `--mesos_role`: the role it registers with besides `*`; resources agents
+    /// reserve for other roles are never offered to it.
+    pub mesos_role: Option<String>,
 }
 
 impl std::fmt::Debug for MarathonSimConfig {
@@ -128,6 +157,7 @@ impl std::fmt::Debug for MarathonSimConfig {
             .field("realtime_period", &self.realtime_period)
             .field("host_runtime", &self.host_runtime.is_some())
             .field("timing", &self.timing)
+            .field("mesos_role", &self.mesos_role)
             .finish()
     }
 }
@@ -145,6 +175,7 @@ impl MarathonSimConfig {
             realtime_period: None,
             host_runtime: None,
             timing: Timing::standard(),
+            mesos_role: None,
         }
     }
 
@@ -196,6 +227,12 @@ impl MarathonSimConfig {
     /// Replaces the lifecycle timings.
     pub fn timing(mut self, timing: Timing) -> Self {
         self.timing = timing;
+        self
+    }
+
+    /// Registers Marathon with a Mesos role (`--mesos_role`).
+    pub fn mesos_role(mut self, role: &str) -> Self {
+        self.mesos_role = Some(role.to_string());
         self
     }
 }

@@ -146,6 +146,15 @@ struct AgentBody {
     attributes: std::collections::BTreeMap<String, String>,
     cpus: Option<f64>,
     mem: Option<f64>,
+    /// Resources reserved per role: `{"role": {"cpus": 1, "mem": 256}}`.
+    #[serde(default)]
+    reserved: std::collections::BTreeMap<String, ReservedBody>,
+}
+
+#[derive(Deserialize)]
+struct ReservedBody {
+    cpus: f64,
+    mem: f64,
 }
 
 async fn add_agent(State(sim): State<SimCluster>, b: Bytes) -> Response {
@@ -157,6 +166,9 @@ async fn add_agent(State(sim): State<SimCluster>, b: Bytes) -> Response {
     spec.attributes = b.attributes;
     spec.cpus = b.cpus.unwrap_or(spec.cpus);
     spec.mem = b.mem.unwrap_or(spec.mem);
+    for (role, r) in b.reserved {
+        spec = spec.reserve(&role, r.cpus, r.mem);
+    }
     ok(json!({ "slaveId": sim.sim_add_agent(spec) }))
 }
 

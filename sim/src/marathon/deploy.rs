@@ -87,6 +87,8 @@ pub struct Deployment {
     pub steps: Vec<Vec<Action>>,
     /// 0-based index of the current step.
     pub current: usize,
+    /// Tasks launched from here on (`seq` at least this) belong to the current step.
+    pub step_first_seq: u64,
     /// App definitions before the deployment (`None`: did not exist), for rollback.
     pub original: BTreeMap<String, Option<Map<String, Value>>>,
 }
@@ -116,15 +118,15 @@ pub fn plan_steps(changes: &[Change]) -> Vec<Vec<Action>> {
                     },
                 ));
             }
+            // `DeploymentPlan.dependencyOrderedSteps`: a scale-only change or a target with
+            // no instances scales (killing the chosen tasks), a runtime change restarts, and
+            // an unchanged app needs no action (a kill-and-scale of tasks already being
+            // killed changes nothing).
             (Some(o), Some(t)) => {
                 let instances = instances_of(t);
                 if (c.restart || config_differs(o, t)) && instances > 0 {
                     rest.push(action(&c.app_id, ActionKind::Restart { state: None }));
-                } else if c.restart
-                    || config_differs(o, t)
-                    || instances_of(o) != instances
-                    || !c.victims.is_empty()
-                {
+                } else if c.restart || config_differs(o, t) || instances_of(o) != instances {
                     let victims = c.victims.clone();
                     rest.push(action(
                         &c.app_id,
@@ -153,26 +155,22 @@ fn instances_of(app: &Map<String, Value>) -> u32 {
 }
 
 impl Deployment {
-    /// GET /v2/deployments element (§1.5).
-    pub fn to_json(&self) -> Value {
-        let steps: Vec<Value> = self
-            .steps
-            .iter()
-            .map(|s| json!({ "actions": s.iter().map(|a| json!({ "action": a.kind.name(), "app": a.app })).collect::<Vec<_>>() }))
-            .collect();
-        let current: Vec<Value> = self.steps.get(self.current).map_or(Vec::new(), |s| {
-            s.iter().map(|a| json!({ "action": a.kind.name(), "app": a.app, "readinessCheckResults": [] })).collect()
-        });
-        json!({
-            "id": self.id, "version": self.version, "affectedApps": self.affected, "affectedPods": [],
-            "steps": steps, "currentActions": current,
-            "currentStep": (self.current + 1).min(self.steps.len().max(1)), "totalSteps": self.steps.len(),
-        })
+    /// `steps`: `{"actions": [{"action", "app"}]}` per step (`DeploymentStepWrites`).
+    pub fn steps_json(&self) -> Value {
+        Value::Array(self.steps.iter().map(|s| step_json(s)).collect())
+    }
+
+    /// The current step as deployment events carry it (`DeploymentStatus.currentStep`,
+    /// `DeploymentStepSuccess.currentStep`: a `DeploymentStep`).
+    pub fn current_step_json(&self) -> Value {
+        self.steps
+            .get(self.current)
+            .map_or_else(|| json!({ "actions": [] }), |s| step_json(s))
     }
 
     /// The `plan` object of deployment events (root groups reduced to the affected apps).
     pub fn plan_json(&self, target: &BTreeMap<String, Value>) -> Value {
-        let group = |apps: Vec<Value>| json!({ "id": "/", "apps": apps, "groups": [], "dependencies": [], "version": self.version });
+        let group = |apps: Vec<Value>| json!({ "id": "/", "apps": apps, "pods": [], "groups": [], "dependencies": [], "version": self.version });
         let original = self
             .original
             .values()
@@ -181,12 +179,38 @@ impl Deployment {
             .collect();
         json!({
             "id": self.id, "original": group(original), "target": group(target.values().cloned().collect()),
-            "steps": self.to_json()["steps"].clone(), "version": self.version,
+            "steps": self.steps_json(), "version": self.version,
         })
     }
 }
 
+fn step_json(step: &[Action]) -> Value {
+    let actions: Vec<Value> = step
+        .iter()
+        .map(|a| json!({ "action": a.kind.name(), "app": a.app }))
+        .collect();
+    json!({ "actions": actions })
+}
+
 impl Cluster {
+    /// A `GET /v2/deployments` element (`DeploymentStepInfoWrites`): the current step's
+    /// actions carry their app's readiness check results.
+    pub fn deployment_json(&self, d: &Deployment) -> Value {
+        let current: Vec<Value> = d.steps.get(d.current).map_or(Vec::new(), |s| {
+            s.iter()
+                .map(|a| {
+                    let readiness = self.step_readiness_results(d, &a.app);
+                    json!({ "action": a.kind.name(), "app": a.app, "readinessCheckResults": readiness })
+                })
+                .collect()
+        });
+        json!({
+            "id": d.id, "version": d.version, "affectedApps": d.affected, "affectedPods": [],
+            "steps": d.steps_json(), "currentActions": current,
+            "currentStep": (d.current + 1).min(d.steps.len().max(1)), "totalSteps": d.steps.len(),
+        })
+    }
+
     fn plan_of(&self, d: &Deployment) -> Value {
         let target = d
             .affected
@@ -206,7 +230,7 @@ impl Cluster {
         let plan = self.plan_of(&d);
         self.emit(
             "deployment_info",
-            json!({ "plan": plan, "currentStep": d.to_json()["currentActions"].clone() }),
+            json!({ "plan": plan, "currentStep": d.current_step_json() }),
         );
         self.record(HistoryKind::DeploymentStarted {
             id: d.id.clone(),
@@ -260,14 +284,15 @@ impl Cluster {
                     break;
                 }
                 let plan = self.plan_of(&d);
-                let current = d.to_json()["currentActions"].clone();
+                let current = d.current_step_json();
                 self.emit(
                     "deployment_step_success",
                     json!({ "plan": plan.clone(), "currentStep": current }),
                 );
                 d.current += 1;
+                d.step_first_seq = self.next_seq;
                 if d.current < d.steps.len() {
-                    let current = d.to_json()["currentActions"].clone();
+                    let current = d.current_step_json();
                     self.emit(
                         "deployment_info",
                         json!({ "plan": plan, "currentStep": current }),

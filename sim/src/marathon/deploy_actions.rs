@@ -7,12 +7,14 @@ use super::deploy::{RestartState, ScaleState};
 use super::state::{Cluster, Task, TaskState};
 
 impl Cluster {
-    /// Starts a ScaleApplication (`DeploymentActor.scaleRunnable`): kills the chosen victims,
-    /// then more to get down to `n`, and counts how many instances it must start
-    /// (`TaskStartActor.nrToStart`: `n` minus what is active or queued, of any version).
+    /// Starts a ScaleApplication (`DeploymentActor.scaleRunnable`, `ScalingProposition`):
+    /// kills the chosen victims, then more to get down to `n`, and counts how many instances
+    /// it must start (`TaskStartActor.nrToStart`: `n` minus what is launched or queued, of any
+    /// version, kills not yet confirmed included).
     pub(super) fn start_scale(&mut self, app_id: &str, n: u32, chosen: &[String]) -> ScaleState {
-        let active: Vec<String> = self
-            .app_tasks(app_id)
+        let all: Vec<&Task> = self.app_tasks(app_id);
+        let launched = all.len() as u32;
+        let active: Vec<String> = all
             .iter()
             .filter(|t| t.kill_at.is_none())
             .map(|t| t.id.clone())
@@ -31,35 +33,30 @@ impl Cluster {
         for v in &victims {
             self.kill_task(v, "scaling down");
         }
-        let launched = active.len().saturating_sub(victims.len()) as u32 + self.queued(app_id);
         ScaleState {
             killed: victims,
             first_new_seq: self.next_seq,
-            to_start: n.saturating_sub(launched),
+            to_start: n.saturating_sub(launched + self.queued(app_id)),
         }
     }
 
-    /// Keeps `n` instances launched (`StartingBehavior`'s `Sync`) and tells whether the action
-    /// has finished: every kill confirmed and `to_start` tasks launched by it ready. Tasks that
-    /// were there before (an older version left by a cancelled deployment among them) neither
-    /// count nor block, as in Marathon 1.4, where `ReadinessBehavior` only counts instances of
-    /// the deployment's own version.
+    /// Keeps `n` instances launched (`StartingBehavior`'s `Sync`: launched instances, kills
+    /// pending included, plus queued ones) and tells whether the action has finished: every
+    /// kill confirmed and `to_start` tasks launched by it ready. Tasks that were there before
+    /// (an older version left by a cancelled deployment among them) neither count nor block,
+    /// as in Marathon 1.4, where `ReadinessBehavior` only counts instances of the deployment's
+    /// own version.
     pub(super) fn scale_progress(&mut self, app_id: &str, n: u32, st: &ScaleState) -> bool {
         let now = self.now();
-        let active = self
-            .app_tasks(app_id)
-            .iter()
-            .filter(|t| t.kill_at.is_none())
-            .count() as u32;
+        let launched = self.app_tasks(app_id).len() as u32;
         let Some(app) = self.apps.get(app_id) else {
             return true;
         };
         let has_health = app.spec.health.is_some();
-        if active + app.queued < n
+        if launched + app.queued < n
             && let Some(app) = self.apps.get_mut(app_id)
         {
-            app.queued = n - active;
-            app.queue_since.get_or_insert(now);
+            app.set_queued(n - launched, now);
         }
         let started_ready = self
             .app_tasks(app_id)
@@ -125,10 +122,9 @@ impl Cluster {
         }
         let tasks = self.app_tasks(app_id);
         let old_left = tasks.iter().filter(|t| is_old(t)).count() as i64;
-        let new_active = tasks
-            .iter()
-            .filter(|t| !is_old(t) && t.kill_at.is_none())
-            .count() as i64;
+        // New instances count until they are terminal, a kill pending included
+        // (`TaskReplaceActor` relaunches only on a terminal status).
+        let new_active = tasks.iter().filter(|t| !is_old(t)).count() as i64;
         let new_ready = tasks
             .iter()
             .filter(|t| !is_old(t) && t.ready(has_health))
@@ -141,8 +137,7 @@ impl Cluster {
         if to_start > 0
             && let Some(app) = self.apps.get_mut(app_id)
         {
-            app.queued += to_start as u32;
-            app.queue_since.get_or_insert(now);
+            app.set_queued(app.queued + to_start as u32, now);
         }
         new_ready >= i && old_left == 0
     }

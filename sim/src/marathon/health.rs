@@ -80,9 +80,15 @@ impl Cluster {
         let failures = u64::from(health.consecutive_failures);
         let task = task.clone();
         if !passes {
+            // `FailedHealthCheck`: the app, the instance and the check (`Json.writes`).
+            let health_check = self
+                .apps
+                .get(&task.app_id)
+                .and_then(|a| a.def.get("healthChecks")?.get(0).cloned())
+                .unwrap_or_else(|| json!({}));
             self.emit(
                 "failed_health_check_event",
-                json!({ "appId": task.app_id, "instanceId": task.instance_id, "taskId": task.id, "healthCheck": {} }),
+                json!({ "appId": task.app_id, "instanceId": task.instance_id, "healthCheck": health_check }),
             );
         }
         if alive != was_alive {

@@ -1,5 +1,5 @@
-//! JSON writers for Marathon responses: App with AppInfo embeds (§1.2/§1.3), Task (§1.4),
-//! queue items and `/v2/info` (§1.8).
+//! JSON writers for Marathon responses: App with AppInfo embeds (§1.2/§1.3) and Task (§1.4),
+//! as `Formats.scala` (v1.4.13) writes them.
 
 use std::collections::BTreeSet;
 
@@ -42,13 +42,13 @@ impl Embed {
         e
     }
 
-    /// What GET /v2/apps/{id} always embeds.
-    pub fn single_app() -> Self {
+    /// What GET /v2/apps/{id} embeds: tasks and the last task failure always
+    /// (`AppsResource.show`), plus what `embed` asks for.
+    pub fn single_app(values: &[&str]) -> Self {
         Self {
             tasks: true,
             last_task_failure: true,
-            readiness: false,
-            task_stats: false,
+            ..Self::parse(values)
         }
     }
 }
@@ -57,9 +57,38 @@ fn opt_ts(t: Option<chrono::DateTime<chrono::Utc>>) -> Value {
     t.map_or(Value::Null, |t| json!(ts(t)))
 }
 
+/// Which optional parts of Task JSON an endpoint writes (`EnrichedTaskWrites`): health
+/// results where the endpoint passes them, service ports only on `GET /v2/tasks`
+/// (`TasksResource.indexJson` is the only caller that fills `EnrichedTask.servicePorts`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TaskView {
+    /// `healthCheckResults` (when non-empty).
+    pub health: bool,
+    /// `servicePorts`: the app's service ports (when non-empty).
+    pub service_ports: bool,
+}
+
+impl TaskView {
+    /// `GET /v2/tasks`.
+    pub const LIST: Self = Self {
+        health: true,
+        service_ports: true,
+    };
+    /// `GET /v2/apps/{id}/tasks` and the `tasks` embed.
+    pub const APP: Self = Self {
+        health: true,
+        service_ports: false,
+    };
+    /// `POST /v2/tasks/delete`.
+    pub const KILLED: Self = Self {
+        health: false,
+        service_ports: false,
+    };
+}
+
 impl Cluster {
-    /// Task JSON (1.4 EnrichedTask); `with_health` adds `healthCheckResults` when there are any.
-    pub fn task_json(&self, t: &Task, with_health: bool) -> Value {
+    /// Task JSON (1.4 `EnrichedTaskWrites` over `TaskWrites`, `Formats.scala`).
+    pub fn task_json(&self, t: &Task, view: TaskView) -> Value {
         let state = match t.state {
             TaskState::Staging => "TASK_STAGING",
             TaskState::Running => "TASK_RUNNING",
@@ -70,21 +99,31 @@ impl Cluster {
             "ipAddresses": [{ "ipAddress": t.ip, "protocol": "IPv4" }],
             "appId": t.app_id, "slaveId": t.slave_id, "host": t.host,
         });
-        if !t.service_ports.is_empty() {
-            v["servicePorts"] = json!(t.service_ports);
+        let service_ports: Vec<u16> = match self.apps.get(&t.app_id) {
+            Some(app) if view.service_ports => {
+                app.spec.ports.iter().map(|p| p.service_port).collect()
+            }
+            _ => Vec::new(),
+        };
+        if !service_ports.is_empty() {
+            v["servicePorts"] = json!(service_ports);
         }
-        if with_health && let Some(h) = &t.health {
+        if view.health
+            && let Some(h) = &t.health
+        {
             v["healthCheckResults"] = json!([{
                 "alive": h.alive(), "consecutiveFailures": h.consecutive_failures,
-                "firstSuccess": opt_ts(h.first_success), "lastSuccess": opt_ts(h.last_success),
-                "lastFailure": opt_ts(h.last_failure), "lastFailureCause": h.last_failure_cause,
+                "firstSuccess": opt_ts(h.first_success), "lastFailure": opt_ts(h.last_failure),
+                "lastSuccess": opt_ts(h.last_success), "lastFailureCause": h.last_failure_cause,
                 "instanceId": t.instance_id,
             }]);
         }
         v
     }
 
-    /// App JSON with counts and deployments always, plus the requested embeds.
+    /// App JSON with counts and deployments always, plus the requested embeds
+    /// (`ExtendedAppInfoWrites`: counts, deployments, readinessCheckResults, tasks,
+    /// lastTaskFailure, taskStats, in this order).
     pub fn app_json(&self, app: &App, embed: &Embed) -> Value {
         let id = app.spec.id.as_str();
         let mut out = app.def.clone();
@@ -100,13 +139,16 @@ impl Cluster {
             .collect();
         out.insert("deployments".into(), json!(deployments));
         if embed.readiness {
-            out.insert("readinessCheckResults".into(), json!([]));
+            out.insert(
+                "readinessCheckResults".into(),
+                Value::Array(self.app_readiness_results(id)),
+            );
         }
         if embed.tasks {
             let tasks: Vec<Value> = self
                 .app_tasks(id)
                 .iter()
-                .map(|t| self.task_json(t, true))
+                .map(|t| self.task_json(t, TaskView::APP))
                 .collect();
             out.insert("tasks".into(), json!(tasks));
         }
@@ -116,62 +158,9 @@ impl Cluster {
             out.insert("lastTaskFailure".into(), f.clone());
         }
         if embed.task_stats {
-            out.insert("taskStats".into(), json!({}));
+            out.insert("taskStats".into(), self.task_stats_json(app));
         }
         Value::Object(out)
-    }
-
-    /// `/v2/queue` items: apps with launches waiting or a backoff running.
-    pub fn queue_json(&self) -> Value {
-        let now = self.now();
-        let items: Vec<Value> = self
-            .apps
-            .values()
-            .filter(|a| a.queued > 0 || a.backoff.until.is_some_and(|u| u > now))
-            .map(|a| {
-                let left = a.backoff.until.map_or(0, |u| (u - now).num_milliseconds().max(0));
-                let left_secs = (left + 999) / 1000;
-                json!({
-                    "app": self.app_json(a, &Embed::default()), "count": a.queued,
-                    "delay": { "timeLeftSeconds": left_secs, "overdue": left_secs == 0 },
-                    "since": ts(a.queue_since.unwrap_or(now)),
-                    "processedOffersSummary": {
-                        "processedOffersCount": a.unused_offers, "unusedOffersCount": a.unused_offers,
-                        "rejectSummaryLastOffers": [], "rejectSummaryLaunchAttempt": [],
-                    },
-                })
-            })
-            .collect();
-        json!({ "queue": items })
-    }
-
-    /// `/v2/info`.
-    pub fn info_json(&self) -> Value {
-        let (leader, elected) = if self.marathon_leader {
-            (json!(self.marathon_address), true)
-        } else {
-            (Value::Null, false)
-        };
-        let port = self
-            .marathon_address
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse::<u16>().ok())
-            .unwrap_or(8080);
-        json!({
-            "name": "marathon", "version": "1.4.13", "buildref": "emulated", "elected": elected, "leader": leader,
-            "frameworkId": self.framework_id,
-            "marathon_config": {
-                "master": format!("http://{}", self.mesos_address), "framework_name": "marathon",
-                "hostname": self.marathon_address.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h),
-                "ha": true, "checkpoint": true, "failover_timeout": 604800, "task_launch_timeout": self.timing.task_launch_timeout.as_millis() as u64,
-                "mesos_role": null, "mesos_user": "root", "local_port_min": 10000, "local_port_max": 20000,
-                "features": [], "mesos_leader_ui_url": format!("http://{}/", self.mesos_address),
-            },
-            "zookeeper_config": { "zk": "zk://localhost:2181/marathon", "zk_timeout": 10000, "zk_session_timeout": 10000, "zk_max_versions": 50 },
-            "event_subscriber": null,
-            "http_config": { "http_port": port, "https_port": 8443 },
-        })
     }
 
     /// App ids below a group (for `GET /v2/apps/{group}/*`).

@@ -1,7 +1,8 @@
 //! Rendered App JSON text cached per app and embed set for `GET /v2/apps`: an app's entry is
 //! dropped whenever [`Cluster::touch`] marks it (its definition, tasks, task health or last
-//! failure changed), and apps with a running deployment are always rendered afresh (their
-//! `deployments` field lives outside the app). The text is exactly `app_json(..).to_string()`.
+//! failure changed), and apps with a running deployment (their `deployments` and readiness
+//! results live outside the app) or asked with `taskStats` (life times move with the clock)
+//! are always rendered afresh. The text is exactly `app_json(..).to_string()`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -35,10 +36,12 @@ impl Cluster {
     /// `app_json(app, embed).to_string()`, from the cache when the app has not changed.
     pub fn app_json_text(&self, app: &App, embed: &Embed) -> Arc<str> {
         let id = app.spec.id.as_str();
-        if self
-            .deployments
-            .iter()
-            .any(|d| d.affected.iter().any(|a| a == id))
+        // Task statistics hold life times, which move with the clock.
+        if embed.task_stats
+            || self
+                .deployments
+                .iter()
+                .any(|d| d.affected.iter().any(|a| a == id))
         {
             return self.app_json(app, embed).to_string().into();
         }

@@ -230,8 +230,10 @@ impl Cluster {
         }
     }
 
-    /// Outside deployments, keeps each app at `instances`: relaunches for terminal tasks and
-    /// kills surplus tasks (Marathon's scale check).
+    /// Outside deployments, keeps each app at `instances` (Marathon's scale check,
+    /// `MarathonSchedulerActor.scale` with `ScalingProposition.propose`, v1.4.13): every
+    /// instance not yet terminal counts, a kill pending included, so a killed task is replaced
+    /// only once Mesos confirms the kill; surplus tasks are killed (and the queue purged).
     fn scale_check(&mut self, scope: Scope) {
         let now = self.now();
         let locked: BTreeSet<&String> = self
@@ -245,28 +247,24 @@ impl Cluster {
             .filter(|id| !locked.contains(id))
             .collect();
         for id in ids {
-            let active = self
-                .app_tasks(&id)
-                .iter()
-                .filter(|t| t.kill_at.is_none())
-                .count() as u32;
+            let tasks = self.app_tasks(&id);
+            let running = tasks.len() as i64;
+            let killing = tasks.iter().filter(|t| t.kill_at.is_some()).count() as i64;
             let Some(app) = self.apps.get_mut(&id) else {
                 continue;
             };
-            let n = app.spec.instances;
-            if active + app.queued < n {
-                app.queued = n - active;
-                app.queue_since.get_or_insert(now);
-            } else if active + app.queued > n {
-                app.queued = n.saturating_sub(active);
-                if app.queued == 0 {
-                    app.queue_since = None;
+            let n = i64::from(app.spec.instances);
+            let kill_count = (running - killing - n).max(0);
+            let to_start = (n - running + kill_count).max(0) as u32;
+            if kill_count > 0 {
+                app.purge_queue();
+                for victim in self.pick_victims(&id, kill_count as usize, |_| true) {
+                    self.kill_task(&victim, "scaling down");
                 }
-                if active > n {
-                    for victim in self.pick_victims(&id, (active - n) as usize, |_| true) {
-                        self.kill_task(&victim, "scaling down");
-                    }
-                }
+            } else if to_start != app.queued {
+                // Marathon only adds launches here; the emulator also drops launches no longer
+                // needed (Marathon's next config or scale change resets the count instead).
+                app.set_queued(to_start, now);
             }
         }
     }

@@ -94,6 +94,10 @@ fn ports_range(ports: &[u16]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
+fn scalars(cpus: f64, mem: f64, disk: f64) -> Value {
+    json!({ "cpus": cpus, "gpus": 0.0, "mem": mem, "disk": disk })
+}
+
 fn slave_json(c: &Cluster, a: &Agent) -> Value {
     let (mut cpus, mut mem, mut disk, mut ports) = (0.0, 0.0, 0.0, Vec::new());
     for t in c.tasks.values().filter(|t| t.slave_id == a.id) {
@@ -102,17 +106,26 @@ fn slave_json(c: &Cluster, a: &Agent) -> Value {
         disk += t.disk;
         ports.extend(t.ports.iter().copied());
     }
-    let resources = json!({
-        "cpus": a.spec.cpus, "gpus": 0.0, "mem": a.spec.mem, "disk": a.spec.disk,
-        "ports": format!("[{}-{}]", a.spec.ports.0, a.spec.ports.1),
-    });
-    let used = json!({ "cpus": cpus, "gpus": 0.0, "mem": mem, "disk": disk, "ports": ports_range(&ports) });
+    let spec = &a.spec;
+    let port_range = format!("[{}-{}]", spec.ports.0, spec.ports.1);
+    let mut unreserved = scalars(spec.cpus, spec.mem, spec.disk);
+    unreserved["ports"] = json!(port_range);
+    let mut total = unreserved.clone();
+    let mut reserved = serde_json::Map::new();
+    for (role, r) in &spec.reserved {
+        reserved.insert(role.clone(), scalars(r.cpus, r.mem, r.disk));
+        for (key, v) in [("cpus", r.cpus), ("mem", r.mem), ("disk", r.disk)] {
+            total[key] = json!(total[key].as_f64().unwrap_or(0.0) + v);
+        }
+    }
+    let mut used = scalars(cpus, mem, disk);
+    used["ports"] = json!(ports_range(&ports));
     json!({
-        "id": a.id, "pid": format!("slave(1)@{}:5051", a.ip), "hostname": a.spec.hostname, "port": 5051,
-        "registered_time": secs(a.registered), "resources": resources.clone(), "used_resources": used,
+        "id": a.id, "pid": format!("slave(1)@{}:5051", a.ip), "hostname": spec.hostname, "port": 5051,
+        "registered_time": secs(a.registered), "resources": total, "used_resources": used,
         "offered_resources": { "cpus": 0.0, "gpus": 0.0, "mem": 0.0, "disk": 0.0 },
-        "reserved_resources": {}, "unreserved_resources": resources,
-        "attributes": a.spec.attributes, "active": true, "version": "1.4.3",
+        "reserved_resources": reserved, "unreserved_resources": unreserved,
+        "attributes": spec.attributes, "active": true, "version": "1.4.3",
         "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],
     })
 }
@@ -175,7 +188,7 @@ fn mesos_task(
         "id": t.id, "name": name, "framework_id": c.framework_id, "executor_id": "", "slave_id": t.slave_id,
         "state": state,
         "resources": { "cpus": t.cpus, "gpus": 0.0, "mem": t.mem, "disk": t.disk, "ports": ports_range(&t.ports) },
-        "role": "*", "statuses": statuses, "labels": labels,
+        "role": t.role, "statuses": statuses, "labels": labels,
         "container": { "type": "DOCKER", "docker": { "image": image, "network": "BRIDGE", "privileged": false, "force_pull_image": false } },
     })
 }

@@ -23,37 +23,60 @@
 //! :5050). `galley-sim marathon --listen ADDR --mesos-listen ADDR --agents N [--realtime]`
 //! serves the same thing from the binary.
 //!
-//! # Faithful (Marathon 1.4.x, spec §1–§3)
+//! # Faithful (Marathon 1.4.13's source, spec §1–§3)
+//! Pinned by the contract tests (`tests/integration/marathon/contract*.rs`: every answer key by
+//! key and type by type against 1.4.13's published examples and Scala writers).
 //! - Endpoints: `/v2/apps` (GET with `embed`/`id`/`cmd`/`label`, POST 201 + Location, PUT
 //!   array), `/v2/apps/{id}` (GET always embedding counts/tasks/deployments/lastTaskFailure, PUT
 //!   201-when-created with `partialUpdate`, rollback with `{"version"}`, DELETE defaulting to
 //!   `force=true`), `/{id}/tasks` (GET, DELETE `host`/`scale`/`wipe`), `/{id}/tasks/{taskId}`,
 //!   `/{id}/restart`, `/{id}/versions[/{ts}]`, `/{group}/*`, `/v2/tasks` (`status`/`status[]`),
 //!   `/v2/tasks/delete`, `/v2/deployments` (bare array; DELETE rollback 200 or `force` 202),
-//!   `/v2/queue` (+ `DELETE /v2/queue/{id}/delay`), `/v2/info`, `/v2/leader`, `/v2/events`, `/ping`.
+//!   `/v2/queue` (`embed=lastUnusedOffers`; + `DELETE /v2/queue/{id}/delay`), `/v2/info`,
+//!   `/v2/leader`, `/v2/events`, `/ping`.
 //! - Greedy ids with canonicalisation, case-insensitive booleans, `X-Marathon-Leader`,
 //!   `Marathon-Deployment-Id`, Jetty basic auth (401 + `WWW-Authenticate: Basic realm="Mesosphere"`,
 //!   checked before everything else), exact error bodies (§1.6): 400 Invalid JSON with
 //!   Play-style `error.expected.*`/`error.path.missing`, 422 "Object is not valid", 404s, 409
 //!   locked with `deployments:[{"id"}]`, 409 already exists, 503 no leader.
-//! - App JSON with 1.4 defaults and key order, versions and `versionInfo` (scale vs config
-//!   change), service ports from 10000, task ids `<safePath>.<uuid-v1>` and instance ids
-//!   `<safePath>.marathon-<uuid>` (in 1.4 health results and events).
+//! - App JSON as `AppDefWrites` writes it (1.4 defaults and key order, versions and
+//!   `versionInfo` for scale vs config change, readiness checks with their defaults); the 201
+//!   of a POST shows the submitted app (service ports not yet assigned, no `versionInfo`).
+//!   Service ports as `assignDynamicServicePorts` gives them (an update reuses the old ones,
+//!   else the lowest free port of 10000–19999); port definitions carry them, a BRIDGE app's
+//!   included (its port mappings' service ports). Embeds `readiness` and `taskStats`. Task
+//!   ids `<safePath>.<uuid-v1>`, instance ids `<safePath>.marathon-<uuid>`.
+//! - Task JSON per endpoint (`servicePorts` only on `/v2/tasks`; no health on
+//!   `/v2/tasks/delete`); `DELETE /v2/apps/{id}/tasks[/{taskId}]` without `scale` answers 1.4's
+//!   internal instance JSON (`instanceJsonWrites`, Mesos protobufs base64-encoded).
+//! - Kills: a killed task stays (TASK_RUNNING, listed, found by the kill endpoints) until Mesos
+//!   confirms it; it counts for the scale check (`ScalingProposition`: the replacement is
+//!   launched after TASK_KILLED) and for constraints; kill-and-scale lowers `instances` only
+//!   by the tasks not already being killed (possibly a deployment without steps).
+//! - Launch queue: one item per app with launches waiting (`count`, `delay` with 1.4's
+//!   truncation and `overdue`, `since`, `processedOffersSummary`, `lastUnusedOffers`, the
+//!   RAML-trimmed app). Every step, each waiting app gets one offer per agent; declined offers
+//!   carry `ResourceMatcher`'s reasons (roles, constraints, cpus/mem/disk/gpus, ports), counted
+//!   under the first reason of the funnel, until the queue entry is purged.
 //! - Deployment plans and step arithmetic of §2 (Start/Scale/Restart/Stop, minimumHealthCapacity,
 //!   maximumOverCapacity, the +1 rule, capacity freed only on kill confirmation, kill order
 //!   unhealthy → staging → killSelection), one lock per app, `force` cancelling with
-//!   `deployment_failed`. Deployments that cannot converge run forever.
+//!   `deployment_failed`, `group_change_success`/`group_change_failed` for every change.
+//!   Deployments that cannot converge run forever. `currentActions` carry readiness results.
 //! - Lifecycle: STAGING → RUNNING after `Timing::staging`; kills confirmed after `Timing::kill`
 //!   (tasks stay TASK_RUNNING until then, as without the task_killing feature) and expunged;
 //!   health-check rounds every `intervalSeconds` per app, failures ignored in the grace period
 //!   before a first success, kill after `maxConsecutiveFailures`; launch backoff
 //!   (backoffSeconds × backoffFactor^n up to maxLaunchDelaySeconds, reset by a new deployment,
 //!   pending wait cleared when a task reaches RUNNING); `--task_launch_timeout` kills.
-//! - Mesos: agents with attributes, resources, port ranges; placement honouring cpus/mem/disk,
-//!   host ports and LIKE/UNLIKE/UNIQUE/CLUSTER/GROUP_BY/MAX_PER; master `/master/state`
+//! - Mesos: agents with attributes, resources (unreserved, and reserved per role: offered to
+//!   Marathon only for its `--mesos_role`, taken only by apps accepting that role), port ranges;
+//!   placement honouring roles, cpus/mem/disk, host ports and LIKE/UNLIKE/UNIQUE/CLUSTER/
+//!   GROUP_BY/MAX_PER over the instances of the current config; master `/master/state`
 //!   (`/master/state.json`, `/state`), `/master/slaves`, `/master/frameworks`, `/master/tasks`,
 //!   `jsonp`, 307 `Location: //leader:port/master/state` when not leading, 503 without leader;
 //!   the last status carries `container_status.container_id.value` (= `TaskLaunch::container_id`).
+//! - `/v2/info` with every `marathon_config`/`zookeeper_config` key at its flag's default.
 //! - Host runtime: `HostRuntime::task_launched` on TASK_RUNNING with Marathon's task env
 //!   (`MESOS_TASK_ID`, `MARATHON_APP_*`, `HOST`, `PORT*`, plus Mesos' `MESOS_CONTAINER_NAME`
 //!   (`mesos-<containerId>`, Mesos ≥ 1.4) and `MESOS_SANDBOX`) and the docker label
@@ -62,16 +85,19 @@
 //!
 //! # Simplified
 //! - The scale check runs on every lifecycle step (real Marathon: on terminal status, and every
-//!   5 min); launches are placed at once when an offer fits (no offer cycle, no reconciliation).
-//!   API calls run a step limited to the apps they change (plus the other apps of those apps'
-//!   deployments); placement is global, so an app or scale change costs that app's work.
+//!   5 min) and also lowers a queue count no longer needed; launches are placed at once when an
+//!   offer fits (no offer cycle, no reconciliation). API calls run a step limited to the apps
+//!   they change (plus the other apps of those apps' deployments); placement is global, so an
+//!   app or scale change costs that app's work. A task takes all its resources from one role.
 //! - Only the first health check of an app is simulated; its result comes from the scripted
-//!   [`Outcome`], not from probing ports. Readiness checks are accepted but always ready.
-//! - Kill endpoints without `scale` return Task JSON (1.3 / post-1.5 shape, as recommended by
-//!   the spec), not 1.4's internal instance JSON. `TASK_LOST` (agent removed) expunges and
-//!   replaces immediately (1.4.13's unreachableStrategy 0/0). No pods, groups API, readiness,
-//!   secrets, residency or `wipe` semantics beyond its 400 rule. Unknown top-level App fields are
-//!   dropped (as Marathon does); nested container/health-check extras are kept.
+//!   [`Outcome`], not from probing ports. Readiness checks are always ready (one result per
+//!   task of the current step once it runs and is healthy; `lastResponse` is a 200).
+//! - A launched task reports TASK_STAGING at once (Marathon 1.4: condition Created without a
+//!   Mesos status until TASK_RUNNING). Kill-and-scale never picks a task already being killed
+//!   as a further victim. `TASK_LOST` (agent removed) expunges and replaces immediately
+//!   (1.4.13's unreachableStrategy 0/0). No pods, groups API, secrets, residency or `wipe`
+//!   semantics beyond its 400 rule. Unknown top-level App fields are dropped (as Marathon
+//!   does); nested container/health-check extras are kept.
 //! - Deployment event plans carry only the affected apps as `original`/`target` groups.
 //! - `DELETE /v2/leader` answers but leadership does not move. No `Accept: text/plain` tasks.
 //! - No SSE heartbeat; the Mesos agent endpoints (`/slave(1)/state`) are not served.
@@ -84,7 +110,7 @@
 //! | POST / DELETE `/_sim/faults` | `{"path_prefix": "/v2/apps", "method": "GET", "kind": {"status": {"status": 500, "message": "boom"}} \| {"delay": {"millis": 200}} \| "drop", "count": 1}` | `sim_fault` / `sim_clear_faults` |
 //! | PUT `/_sim/leader` | `{"leader": false}` | `sim_set_leader` |
 //! | PUT `/_sim/mesos-leader` | `{"mode": "leading"}` \| `{"mode": "follower", "host": "m2", "port": 5050}` \| `{"mode": "no_leader"}` | `sim_set_mesos_leadership` |
-//! | GET / POST `/_sim/agents` | `{"hostname", "attributes"?, "cpus"?, "mem"?}` | list / `sim_add_agent` |
+//! | GET / POST `/_sim/agents` | `{"hostname", "attributes"?, "cpus"?, "mem"?, "reserved"?: {"role": {"cpus", "mem"}}}` | list / `sim_add_agent` |
 //! | DELETE `/_sim/agents/{hostname}` | | `sim_remove_agent` |
 //! | PUT `/_sim/agents/{hostname}/capacity` | `{"cpus", "mem"}` | `sim_set_agent_capacity` |
 //! | POST `/_sim/foreign-tasks`, DELETE `/_sim/foreign-tasks/{id}` | `{"hostname", "taskId", "frameworkId"?}` | `sim_add_foreign_task[_in]` / `sim_remove_foreign_task` |
@@ -97,20 +123,28 @@ mod config;
 mod control;
 mod deploy;
 mod deploy_actions;
+mod embeds;
 mod error;
 mod events;
 mod handle;
 mod health;
 mod ids;
+mod info;
+mod instance;
 mod json;
 mod json_cache;
 mod labels;
+mod launch;
 mod lifecycle;
 mod mesos;
 mod model;
+mod offers;
 mod ops;
 mod ops_kill;
 mod placement;
+mod ports;
+mod queue;
+mod raml_app;
 mod samples;
 mod script;
 mod server;
@@ -126,7 +160,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::{AgentSpec, MarathonSimConfig, Timing, default_agents};
+pub use config::{AgentSpec, MarathonSimConfig, RoleResources, Timing, default_agents};
 pub use handle::SimCluster;
 pub use script::{
     AppCounts, Fault, FaultKind, HistoryEvent, HistoryKind, MesosLeadership, Outcome, Sample,

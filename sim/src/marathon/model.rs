@@ -48,6 +48,9 @@ pub struct AppSpec {
     pub cpus: f64,
     pub mem: f64,
     pub disk: f64,
+    pub gpus: f64,
+    /// `acceptedResourceRoles` (empty: Marathon's default roles).
+    pub accepted_roles: Vec<String>,
     pub constraints: Vec<Constraint>,
     pub health: Option<HealthSpec>,
     pub minimum_health_capacity: f64,
@@ -123,7 +126,12 @@ impl AppSpec {
                     .collect()
             })
             .unwrap_or_default();
-        if let Some(defs) = get("portDefinitions").as_array() {
+        // `AppDefinition.hostPorts`: the port mappings when there are any, else the port
+        // definitions (a BRIDGE app keeps its portDefinitions, which then name no host ports).
+        if let Some(defs) = get("portDefinitions")
+            .as_array()
+            .filter(|_| ports.is_empty())
+        {
             ports.extend(defs.iter().map(|pd| PortSpec {
                 host_port: if require_ports { port(&pd["port"]) } else { 0 },
                 key: port(&pd["port"]),
@@ -153,6 +161,15 @@ impl AppSpec {
             cpus: f(get("cpus"), 1.0),
             mem: f(get("mem"), 128.0),
             disk: f(get("disk"), 0.0),
+            gpus: f(get("gpus"), 0.0),
+            accepted_roles: get("acceptedResourceRoles")
+                .as_array()
+                .map(|rs| {
+                    rs.iter()
+                        .filter_map(|r| r.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
             constraints,
             health,
             minimum_health_capacity: f(&get("upgradeStrategy")["minimumHealthCapacity"], 1.0),

@@ -35,6 +35,14 @@ pub enum KillResult {
     Tasks(Vec<Value>),
 }
 
+/// The parent group of an app id (`PathId.parent`): `/a/b` → `/a`, `/a` → `/`.
+fn parent(id: &str) -> String {
+    match id.rsplit_once('/') {
+        Some(("", _)) | None => "/".to_string(),
+        Some((p, _)) => p.to_string(),
+    }
+}
+
 fn object(body: &Value) -> Result<&Map<String, Value>, ApiError> {
     body.as_object().ok_or_else(|| {
         ApiError::invalid_json(vec![(String::new(), "error.expected.jsobject".into())])
@@ -42,66 +50,46 @@ fn object(body: &Value) -> Result<&Map<String, Value>, ApiError> {
 }
 
 impl Cluster {
-    /// Reuses the original's service ports, allocates the missing ones and writes `ports`.
-    fn fill_service_ports(
+    /// Locks, plans, stores the target definitions and starts a deployment (§2), then
+    /// publishes `group_change_success` for `group` (`GroupManagerActor.getUpgrade`: the app's
+    /// parent for single-app changes, `/` for root updates); a refused change publishes
+    /// `group_change_failed` with the error's message.
+    pub fn deploy(
         &mut self,
-        target: &mut Map<String, Value>,
-        original: Option<&Map<String, Value>>,
-    ) {
-        let mut taken = BTreeSet::new();
-        for (path, key) in [
-            ("/container/docker/portMappings", "servicePort"),
-            ("/portDefinitions", "port"),
-        ] {
-            let old: Vec<u64> = original
-                .and_then(|o| Value::Object(o.clone()).pointer(path).cloned())
-                .and_then(|v| {
-                    v.as_array()
-                        .map(|a| a.iter().map(|p| p[key].as_u64().unwrap_or(0)).collect())
-                })
-                .unwrap_or_default();
-            let mut root = Value::Object(std::mem::take(target));
-            if let Some(list) = root.pointer_mut(path).and_then(Value::as_array_mut) {
-                for (i, p) in list.iter_mut().enumerate() {
-                    if p[key].as_u64() == Some(0) {
-                        let port = match old.get(i) {
-                            Some(&o) if o != 0 => o as u16,
-                            _ => self.allocate_service_port(&taken),
-                        };
-                        p[key] = json!(port);
-                    }
-                    if let Some(port) = p[key].as_u64() {
-                        taken.insert(port as u16);
-                    }
-                }
+        changes: Vec<Change>,
+        force: bool,
+        group: &str,
+    ) -> Result<DeploymentResult, ApiError> {
+        match self.start_deployment(changes, force) {
+            Ok(dr) => {
+                let event = json!({ "groupId": group, "version": dr.version });
+                self.emit("group_change_success", event);
+                Ok(dr)
             }
-            if let Value::Object(m) = root {
-                *target = m;
+            Err(e) => {
+                self.group_change_failed(group, &e);
+                Err(e)
             }
-        }
-        if target.contains_key("ports") {
-            target.insert(
-                "ports".into(),
-                json!(
-                    AppSpec::from_app(target)
-                        .ports
-                        .iter()
-                        .map(|p| p.service_port)
-                        .collect::<Vec<_>>()
-                ),
-            );
         }
     }
 
-    /// Locks, plans, stores the target definitions and starts a deployment (§2).
-    pub fn deploy(
+    /// Publishes `group_change_failed` for a refused change.
+    pub fn group_change_failed(&mut self, group: &str, e: &ApiError) {
+        let reason = e.body["message"].as_str().unwrap_or_default().to_string();
+        let version = super::ids::ts(self.now());
+        let event = json!({ "groupId": group, "version": version, "reason": reason });
+        self.emit("group_change_failed", event);
+    }
+
+    fn start_deployment(
         &mut self,
         mut changes: Vec<Change>,
         force: bool,
     ) -> Result<DeploymentResult, ApiError> {
+        let mut taken = BTreeSet::new();
         for c in &mut changes {
             if let Some(mut t) = c.target.take() {
-                self.fill_service_ports(&mut t, c.original.as_ref());
+                self.assign_service_ports(&c.app_id, &mut t, c.original.as_ref(), &mut taken);
                 c.target = Some(t);
             }
         }
@@ -149,6 +137,7 @@ impl Cluster {
             affected,
             steps,
             current: 0,
+            step_first_seq: self.next_seq,
             original,
         });
         self.announce_deployment(self.deployments.len() - 1);
@@ -205,23 +194,24 @@ impl Cluster {
                     version: version.to_string(),
                     config_version: last_config,
                     queued: 0,
-                    queue_since: None,
+                    launcher: None,
                     backoff: Backoff::default(),
                     last_task_failure: None,
                     next_health_round: first_round,
-                    unused_offers: 0,
                 };
                 self.apps.insert(id.to_string(), app);
             }
         }
     }
 
-    /// POST /v2/apps.
+    /// POST /v2/apps: the app id, the deployment, and the created definition as the 201 body
+    /// shows it (`AppsResource.create` answers with the submitted app, before service ports
+    /// are assigned and without `versionInfo`).
     pub fn create_app(
         &mut self,
         body: &Value,
         force: bool,
-    ) -> Result<(String, DeploymentResult), ApiError> {
+    ) -> Result<(String, DeploymentResult, Map<String, Value>), ApiError> {
         let obj = object(body)?;
         let raw_id = match obj.get("id") {
             Some(Value::String(s)) => s.clone(),
@@ -240,27 +230,30 @@ impl Cluster {
         };
         let def = normalize_app(obj, &raw_id)?;
         let id = canonical_path(&raw_id);
+        let group = parent(&id);
         if self.apps.contains_key(&id) {
-            return Err(ApiError::message(
+            let e = ApiError::message(
                 StatusCode::CONFLICT,
                 format!("An app with id [{id}] already exists."),
-            ));
+            );
+            self.group_change_failed(&group, &e);
+            return Err(e);
         }
-        self.emit(
-            "api_post_event",
-            json!({ "clientIp": "127.0.0.1", "uri": "/v2/apps", "appDefinition": def }),
-        );
-        let dr = self.deploy(
-            vec![Change {
-                app_id: id.clone(),
-                original: None,
-                target: Some(def),
-                restart: false,
-                victims: vec![],
-            }],
-            force,
-        )?;
-        Ok((id, dr))
+        let change = Change {
+            app_id: id.clone(),
+            original: None,
+            target: Some(def.clone()),
+            restart: false,
+            victims: vec![],
+        };
+        let dr = self.deploy(vec![change], force, &group)?;
+        let mut submitted = def;
+        submitted.insert("version".into(), json!(dr.version));
+        super::ports::write_service_ports(&mut submitted);
+        let event =
+            json!({ "clientIp": "127.0.0.1", "uri": "/v2/apps", "appDefinition": submitted });
+        self.emit("api_post_event", event);
+        Ok((id, dr, submitted))
     }
 
     /// The target of a PUT: a rollback to `{"version"}` or a (partial) update.
@@ -303,15 +296,19 @@ impl Cluster {
         let target = self.put_target(&id, body, partial)?;
         let original = self.apps.get(&id).map(|a| a.def.clone());
         let created = original.is_none();
-        self.emit("api_post_event", json!({ "clientIp": "127.0.0.1", "uri": format!("/v2/apps{id}"), "appDefinition": target }));
         let change = Change {
-            app_id: id,
+            app_id: id.clone(),
             original,
             target: Some(target),
             restart: false,
             victims: vec![],
         };
-        Ok((created, self.deploy(vec![change], force)?))
+        let dr = self.deploy(vec![change], force, &parent(&id))?;
+        if let Some(app) = self.apps.get(&id) {
+            let event = json!({ "clientIp": "127.0.0.1", "uri": format!("/v2/apps{id}"), "appDefinition": app.def });
+            self.emit("api_post_event", event);
+        }
+        Ok((created, dr))
     }
 
     /// PUT /v2/apps with an array of apps (each with an id).
@@ -345,7 +342,7 @@ impl Cluster {
                 victims: vec![],
             });
         }
-        self.deploy(changes, force)
+        self.deploy(changes, force, "/")
     }
 
     /// DELETE /v2/apps/{id}.
@@ -365,6 +362,7 @@ impl Cluster {
                 victims: vec![],
             }],
             force,
+            "/",
         )
     }
 
@@ -376,6 +374,7 @@ impl Cluster {
             .get(&id)
             .map(|a| a.def.clone())
             .ok_or_else(|| ApiError::app_not_found(&id))?;
+        let group = parent(&id);
         self.deploy(
             vec![Change {
                 app_id: id,
@@ -385,6 +384,7 @@ impl Cluster {
                 victims: vec![],
             }],
             force,
+            &group,
         )
     }
 }

@@ -1,25 +1,52 @@
-//! Offer matching: resources, host ports and constraints (LIKE, UNLIKE, UNIQUE, CLUSTER,
-//! GROUP_BY, MAX_PER on `hostname` or attributes), and turning queued launches into tasks.
+//! Offer matching as Marathon 1.4's `ResourceMatcher` does it: every agent offers its free
+//! unreserved resources (role `*`) and those reserved for Marathon's `--mesos_role`; an app
+//! takes resources of the roles it accepts, must keep its constraints (LIKE, UNLIKE, UNIQUE,
+//! CLUSTER, GROUP_BY, MAX_PER on `hostname` or attributes) and get its host ports. An offer
+//! that does not fit is declined with every reason found (`NoOfferMatchReason`).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use serde_json::json;
-
-use super::ids::safe_path;
 use super::model::{AppSpec, Constraint};
-use super::script::HistoryKind;
-use super::state::{Agent, App, Cluster, Task, TaskState};
+use super::offers::Reason;
+use super::state::{Agent, App, Cluster};
 
-/// Resources an agent still has free.
-#[derive(Debug)]
-struct Free {
-    cpus: f64,
-    mem: f64,
-    disk: f64,
-    ports_used: BTreeSet<u16>,
+/// Resources of one role an agent still has free.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pool {
+    /// CPUs.
+    pub cpus: f64,
+    /// Memory, MB.
+    pub mem: f64,
+    /// Disk, MB.
+    pub disk: f64,
 }
+
+/// Resources an agent still has free, by role.
+#[derive(Debug)]
+pub struct Free {
+    /// By role (`*` and every role the agent reserves resources for).
+    pub pools: BTreeMap<String, Pool>,
+    /// Host ports its tasks hold.
+    pub ports_used: BTreeSet<u16>,
+}
+
+/// Where one more task of an app goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    /// Index into `Cluster::agents`.
+    pub agent: usize,
+    /// Host ports.
+    pub ports: Vec<u16>,
+    /// The role whose resources it uses.
+    pub role: String,
+}
+
+/// The unreserved role.
+pub const UNRESERVED: &str = "*";
+
+const EPS: f64 = 1e-9;
 
 fn field_value<'a>(agent: &'a Agent, field: &str) -> Option<&'a str> {
     if field == "hostname" {
@@ -104,13 +131,38 @@ impl FreeCache {
     }
 }
 
+fn fits(pool: &Pool, spec: &AppSpec) -> bool {
+    pool.cpus + EPS >= spec.cpus && pool.mem + EPS >= spec.mem && pool.disk + EPS >= spec.disk
+}
+
+/// The scalar reasons of a pool that does not fit, in `ResourceMatcher`'s order (cpus, mem,
+/// gpus, disk; resources the app asks none of are not checked).
+fn scalar_reasons(pool: &Pool, spec: &AppSpec) -> Vec<Reason> {
+    let mut out = Vec::new();
+    if spec.cpus > 0.0 && pool.cpus + EPS < spec.cpus {
+        out.push(Reason::InsufficientCpus);
+    }
+    if spec.mem > 0.0 && pool.mem + EPS < spec.mem {
+        out.push(Reason::InsufficientMemory);
+    }
+    if spec.gpus > 0.0 {
+        // Emulated agents have no GPUs.
+        out.push(Reason::InsufficientGpus);
+    }
+    if spec.disk > 0.0 && pool.disk + EPS < spec.disk {
+        out.push(Reason::InsufficientDisk);
+    }
+    out
+}
+
 impl Cluster {
     /// Forgets the cached free resources of one agent (a task was added or removed there).
     pub fn free_changed(&self, agent_id: &str) {
         self.free_cache.0.borrow_mut().remove(agent_id);
     }
 
-    fn free(&self, agent: &Agent) -> Arc<Free> {
+    /// What an agent has free (cached).
+    pub fn free(&self, agent: &Agent) -> Arc<Free> {
         if let Some(f) = self.free_cache.0.borrow().get(&agent.id) {
             return f.clone();
         }
@@ -123,187 +175,138 @@ impl Cluster {
     }
 
     fn compute_free(&self, agent: &Agent) -> Free {
-        let mut free = Free {
-            cpus: agent.spec.cpus,
-            mem: agent.spec.mem,
-            disk: agent.spec.disk,
-            ports_used: BTreeSet::new(),
+        let mut pools = BTreeMap::new();
+        let spec = &agent.spec;
+        let unreserved = Pool {
+            cpus: spec.cpus,
+            mem: spec.mem,
+            disk: spec.disk,
         };
+        pools.insert(UNRESERVED.to_string(), unreserved);
+        for (role, r) in &spec.reserved {
+            let pool = Pool {
+                cpus: r.cpus,
+                mem: r.mem,
+                disk: r.disk,
+            };
+            pools.insert(role.clone(), pool);
+        }
+        let mut ports_used = BTreeSet::new();
         for t in self.tasks.values().filter(|t| t.slave_id == agent.id) {
-            free.cpus -= t.cpus;
-            free.mem -= t.mem;
-            free.disk -= t.disk;
-            free.ports_used.extend(t.ports.iter().copied());
+            let pool = match pools.contains_key(&t.role) {
+                true => t.role.as_str(),
+                false => UNRESERVED,
+            };
+            if let Some(p) = pools.get_mut(pool) {
+                p.cpus -= t.cpus;
+                p.mem -= t.mem;
+                p.disk -= t.disk;
+            }
+            ports_used.extend(t.ports.iter().copied());
         }
-        free
+        Free { pools, ports_used }
     }
 
-    /// Picks an agent and host ports for one more task of `spec`, if any offer fits.
-    fn place(&self, spec: &AppSpec) -> Option<(usize, Vec<u16>)> {
-        let placed: Vec<&Agent> = self
-            .app_tasks(&spec.id)
+    /// The roles whose resources an app may use: its `acceptedResourceRoles`, else `*` and
+    /// Marathon's own role (`--default_accepted_resource_roles` unset).
+    fn accepted_roles(&self, spec: &AppSpec) -> BTreeSet<String> {
+        if !spec.accepted_roles.is_empty() {
+            return spec.accepted_roles.iter().cloned().collect();
+        }
+        let mut roles = BTreeSet::from([UNRESERVED.to_string()]);
+        roles.extend(self.mesos_role.clone());
+        roles
+    }
+
+    /// The agents whose instances count for the app's constraints: every instance not yet
+    /// terminal (kills pending included), except those of an older configuration, which
+    /// Marathon 1.4 ignores so that an upgrade can place a new task beside an old one
+    /// (`ResourceMatcher.matchResources`, `meetsAllConstraints`).
+    fn constraint_agents(&self, app: &App) -> Vec<&Agent> {
+        self.app_tasks(&app.spec.id)
             .into_iter()
-            .filter(|t| t.kill_at.is_none())
+            .filter(|t| t.version >= app.config_version)
             .filter_map(|t| self.agents.iter().find(|a| a.id == t.slave_id))
-            .collect();
-        let mut best: Option<(usize, (usize, i64), Vec<u16>)> = None;
-        for (i, agent) in self.agents.iter().enumerate() {
-            let free = self.free(agent);
-            const EPS: f64 = 1e-9;
-            if free.cpus + EPS < spec.cpus
-                || free.mem + EPS < spec.mem
-                || free.disk + EPS < spec.disk
-            {
-                continue;
-            }
-            if !spec
-                .constraints
-                .iter()
-                .all(|c| satisfies(c, agent, &placed, &self.agents))
-            {
-                continue;
-            }
-            let Some(ports) = pick_ports(spec, agent, &free.ports_used) else {
-                continue;
-            };
-            let same_app = placed.iter().filter(|a| a.id == agent.id).count();
-            let key = (same_app, -((free.cpus * 1000.0) as i64));
-            if best.as_ref().is_none_or(|(_, k, _)| key < *k) {
-                best = Some((i, key, ports));
-            }
-        }
-        best.map(|(i, _, ports)| (i, ports))
+            .collect()
     }
 
-    /// Places queued launches of every app whose backoff has expired.
-    pub fn launch_queued(&mut self) {
-        let now = self.now();
-        let ids: Vec<String> = self
-            .apps
+    /// Matches one agent's offer: the pool and ports a task would get, or why it does not fit.
+    fn evaluate(
+        &self,
+        agent: &Agent,
+        spec: &AppSpec,
+        roles: &BTreeSet<String>,
+        placed: &[&Agent],
+    ) -> Result<(String, Vec<u16>, f64), Vec<Reason>> {
+        let free = self.free(agent);
+        // Marathon sees reserved resources only of the role it registered with; reserved
+        // pools come first, as Mesos offers them before unreserved ones.
+        let usable: Vec<(&String, &Pool)> = free
+            .pools
             .iter()
-            .filter(|(_, a)| a.queued > 0)
-            .map(|(id, _)| id.clone())
+            .filter(|(r, _)| *r == UNRESERVED || self.mesos_role.as_ref() == Some(*r))
+            .filter(|(r, _)| roles.contains(*r))
+            .rev()
             .collect();
-        for id in ids {
-            let Some(app) = self.apps.get(&id) else {
-                continue;
-            };
-            if app.backoff.until.is_some_and(|u| u > now) {
-                continue;
+        let fitting = usable.iter().find(|(_, p)| fits(p, spec));
+        let mut reasons = match fitting {
+            Some(_) => Vec::new(),
+            None => {
+                let largest = usable
+                    .iter()
+                    .map(|(_, p)| **p)
+                    .max_by(|a, b| a.cpus.total_cmp(&b.cpus))
+                    .unwrap_or_default();
+                scalar_reasons(&largest, spec)
             }
-            let spec = app.spec.clone();
-            while self.apps.get(&id).is_some_and(|a| a.queued > 0) {
-                match self.place(&spec) {
-                    Some((agent, ports)) => self.launch_on(&id, agent, ports),
-                    None => {
-                        let offers = self.agents.len() as u64;
-                        if let Some(app) = self.apps.get_mut(&id) {
-                            app.unused_offers += offers;
-                        }
-                        break;
-                    }
+        };
+        if usable.is_empty() {
+            reasons.push(Reason::UnfulfilledRole);
+        }
+        let constraints_ok = spec
+            .constraints
+            .iter()
+            .all(|c| satisfies(c, agent, placed, &self.agents));
+        if !constraints_ok {
+            reasons.push(Reason::UnfulfilledConstraint);
+        }
+        match fitting {
+            Some((role, pool)) if reasons.is_empty() => {
+                match pick_ports(spec, agent, &free.ports_used) {
+                    Some(ports) => Ok(((*role).clone(), ports, pool.cpus)),
+                    None => Err(vec![Reason::InsufficientPorts]),
                 }
             }
+            _ => Err(reasons),
         }
     }
 
-    fn launch_on(&mut self, app_id: &str, agent_ix: usize, ports: Vec<u16>) {
-        let now = self.now();
-        let uuid = self.task_uuid();
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let agent = self.agents[agent_ix].clone();
-        let Some(app) = self.apps.get_mut(app_id) else {
-            return;
-        };
-        app.queued -= 1;
-        if app.queued == 0 {
-            app.queue_since = None;
-        }
-        let safe = safe_path(app_id);
-        let task = Task {
-            id: format!("{safe}.{uuid}"),
-            instance_id: format!("{safe}.marathon-{uuid}"),
-            app_id: app_id.to_string(),
-            seq,
-            slave_id: agent.id.clone(),
-            host: agent.spec.hostname.clone(),
-            ip: agent.ip.clone(),
-            container_id: uuid::Uuid::new_v4().to_string(),
-            state: TaskState::Staging,
-            staged_at: now,
-            started_at: None,
-            ports,
-            service_ports: app.spec.ports.iter().map(|p| p.service_port).collect(),
-            version: app.version.clone(),
-            config_version: app.config_version.clone(),
-            cpus: app.spec.cpus,
-            mem: app.spec.mem,
-            disk: app.spec.disk,
-            health: None,
-            kill_at: None,
-            launch: None,
-        };
-        let record = HistoryKind::TaskLaunched {
-            app_id: app_id.to_string(),
-            task_id: task.id.clone(),
-            host: task.host.clone(),
-            version: task.version.clone(),
-        };
-        self.emit_status(&task, "TASK_STAGING", "");
-        self.touch(app_id);
-        self.free_changed(&task.slave_id);
-        self.tasks.insert(task.id.clone(), task);
-        self.record(record);
-    }
-
-    /// Emits `status_update_event` and `instance_changed_event` for a task.
-    pub fn emit_status(&mut self, task: &Task, status: &str, message: &str) {
-        let condition = match status {
-            "TASK_STAGING" => "Staging",
-            "TASK_RUNNING" => "Running",
-            "TASK_KILLED" => "Killed",
-            "TASK_FAILED" => "Failed",
-            "TASK_LOST" => "Unreachable",
-            _ => "Unknown",
-        };
-        self.emit(
-            "status_update_event",
-            json!({
-                "slaveId": task.slave_id, "taskId": task.id, "taskStatus": status, "message": message,
-                "appId": task.app_id, "host": task.host,
-                "ipAddresses": [{ "ipAddress": task.ip, "protocol": "IPv4" }],
-                "ports": task.ports, "version": task.version,
-            }),
-        );
-        self.emit(
-            "instance_changed_event",
-            json!({
-                "instanceId": task.instance_id, "condition": condition, "runSpecId": task.app_id,
-                "agentId": task.slave_id, "host": task.host, "runSpecVersion": task.version,
-            }),
-        );
-    }
-
-    /// Allocates a service port (10000+) not used by any app.
-    pub fn allocate_service_port(&mut self, taken: &BTreeSet<u16>) -> u16 {
-        let used: BTreeSet<u16> = self
-            .apps
-            .values()
-            .flat_map(|a| a.spec.ports.iter().map(|p| p.service_port))
-            .collect();
-        loop {
-            let p = self.next_service_port;
-            self.next_service_port = if p >= 20000 { 10000 } else { p + 1 };
-            if !used.contains(&p) && !taken.contains(&p) {
-                return p;
+    /// Picks an agent for one more task of `app`: the one holding fewest of its tasks, then
+    /// with the most free CPUs. Without one, every agent's reasons.
+    pub fn place(&self, app: &App) -> Result<Placement, Vec<(usize, Vec<Reason>)>> {
+        let spec = &app.spec;
+        let placed = self.constraint_agents(app);
+        let roles = self.accepted_roles(spec);
+        let mut best: Option<((usize, i64), Placement)> = None;
+        let mut declined = Vec::new();
+        for (i, agent) in self.agents.iter().enumerate() {
+            match self.evaluate(agent, spec, &roles, &placed) {
+                Ok((role, ports, free_cpus)) => {
+                    let same_app = placed.iter().filter(|a| a.id == agent.id).count();
+                    let key = (same_app, -((free_cpus * 1000.0) as i64));
+                    if best.as_ref().is_none_or(|(k, _)| key < *k) {
+                        let placement = Placement {
+                            agent: i,
+                            ports,
+                            role,
+                        };
+                        best = Some((key, placement));
+                    }
+                }
+                Err(reasons) => declined.push((i, reasons)),
             }
         }
-    }
-
-    /// Queue entries' launch counts (for scale checks).
-    pub fn queued(&self, app_id: &str) -> u32 {
-        self.apps.get(app_id).map_or(0, |a: &App| a.queued)
+        best.map(|(_, p)| p).ok_or(declined)
     }
 }
 

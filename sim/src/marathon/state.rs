@@ -13,6 +13,7 @@ use super::events::EventBus;
 use super::ids::ts;
 use super::json_cache::JsonCache;
 use super::model::AppSpec;
+use super::offers::Launcher;
 use super::placement::FreeCache;
 use super::samples::SampleLog;
 use super::script::{AppCounts, Fault, HistoryEvent, HistoryKind, MesosLeadership, Outcome};
@@ -75,7 +76,6 @@ pub struct Task {
     pub staged_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub ports: Vec<u16>,
-    pub service_ports: Vec<u16>,
     pub version: String,
     pub config_version: String,
     pub cpus: f64,
@@ -87,6 +87,8 @@ pub struct Task {
     pub kill_at: Option<DateTime<Utc>>,
     /// The launch as the host runtime saw it (set once running).
     pub launch: Option<TaskLaunch>,
+    /// The Mesos role whose resources the task uses (`*` or Marathon's `--mesos_role`).
+    pub role: String,
 }
 
 impl Task {
@@ -119,12 +121,13 @@ pub struct App {
     pub versions: Vec<(String, Map<String, Value>)>,
     /// Launches waiting for an offer.
     pub queued: u32,
-    pub queue_since: Option<DateTime<Utc>>,
+    /// The launch queue entry (Marathon's TaskLauncherActor), from the first queued launch
+    /// until the entry is purged.
+    pub launcher: Option<Launcher>,
     pub backoff: Backoff,
     pub last_task_failure: Option<Value>,
     /// Next round of health checks.
     pub next_health_round: Option<DateTime<Utc>>,
-    pub unused_offers: u64,
 }
 
 /// A Mesos task Marathon does not know about (another framework, or a lost Marathon task).
@@ -167,7 +170,6 @@ pub struct Cluster {
     pub master_id: String,
     pub framework_id: String,
     pub started: DateTime<Utc>,
-    pub next_service_port: u16,
     pub next_seq: u64,
     pub next_agent: usize,
     pub last_version: Option<DateTime<Utc>>,
@@ -182,6 +184,8 @@ pub struct Cluster {
     pub json_cache: JsonCache,
     pub runtime_calls: Vec<RuntimeCall>,
     pub has_runtime: bool,
+    /// Marathon's `--mesos_role`.
+    pub mesos_role: Option<String>,
     pub uuid_context: uuid::ContextV1,
 }
 
@@ -208,7 +212,6 @@ impl Cluster {
             framework_id: format!("{master_id}-0000"),
             master_id,
             started: now,
-            next_service_port: 10000,
             next_seq: 0,
             next_agent: 0,
             last_version: None,
@@ -220,6 +223,7 @@ impl Cluster {
             json_cache: JsonCache::default(),
             runtime_calls: Vec::new(),
             has_runtime: runtime.is_some(),
+            mesos_role: config.mesos_role.clone(),
             uuid_context: uuid::ContextV1::new(rand::random()),
         };
         for spec in &config.agents {

@@ -199,7 +199,13 @@ pub fn normalize_app(
     out.insert("healthChecks".into(), hcs);
     out.insert(
         "readinessChecks".into(),
-        r.or(input, "readinessChecks", Kind::Arr, "", json!([])),
+        super::validate_parts::readiness_checks(&r.or(
+            input,
+            "readinessChecks",
+            Kind::Arr,
+            "",
+            json!([]),
+        )),
     );
     out.insert(
         "dependencies".into(),
@@ -262,7 +268,7 @@ pub fn normalize_app(
     if !roles.is_empty() {
         out.insert("acceptedResourceRoles".into(), Value::Array(roles));
     }
-    let port_defs = super::validate_parts::port_definitions(input, &out, &mut r.shape);
+    let port_defs = super::validate_parts::port_definitions(input, &mut r.shape);
     let require_ports = r.or(input, "requirePorts", Kind::Bool, "", json!(false));
     if ip_address.is_null() {
         out.insert("ports".into(), json!([]));

@@ -141,20 +141,10 @@ fn docker(d: &Map<String, Value>, kind: &str, shape: &mut Errors, invalid: &mut 
     Value::Object(out)
 }
 
-/// The app's `portDefinitions`: empty when docker port mappings are used, else the given ones,
-/// else converted from legacy `ports`, else one random port.
-pub fn port_definitions(
-    input: &Map<String, Value>,
-    out: &Map<String, Value>,
-    shape: &mut Errors,
-) -> Value {
-    let mappings = out["container"]["docker"]["portMappings"]
-        .as_array()
-        .map_or(0, Vec::len);
-    let network = out["container"]["docker"]["network"].as_str();
-    if mappings > 0 || matches!(network, Some("BRIDGE" | "USER")) {
-        return json!([]);
-    }
+/// The app's `portDefinitions` (`AppDefinitionReads`): the given ones, else converted from
+/// legacy `ports`, else one random port, whatever the network: a BRIDGE app keeps them too
+/// (its service ports then come from its port mappings, see `ports.rs`).
+pub fn port_definitions(input: &Map<String, Value>, shape: &mut Errors) -> Value {
     let norm = |port: Value, d: Option<&Map<String, Value>>| {
         let mut pd = Map::new();
         pd.insert("port".into(), port);
@@ -207,13 +197,17 @@ pub fn port_definitions(
 
 /// Normalises `healthChecks` and checks port indices and the one-Mesos-check rule.
 pub fn health_checks(out: &Map<String, Value>, shape: &mut Errors, invalid: &mut Errors) -> Value {
-    let port_count = out["container"]["docker"]["portMappings"]
+    // `AppDefinition.hostPorts`: the port mappings when there are any, else the definitions.
+    let port_count = match out["container"]["docker"]["portMappings"]
         .as_array()
         .map_or(0, Vec::len)
-        + out
+    {
+        0 => out
             .get("portDefinitions")
             .and_then(Value::as_array)
-            .map_or(0, Vec::len);
+            .map_or(0, Vec::len),
+        n => n,
+    };
     let mut mesos_checks = 0;
     let mut result = Vec::new();
     for (i, hc) in out["healthChecks"]
@@ -318,4 +312,33 @@ pub fn health_checks(out: &Map<String, Value>, shape: &mut Errors, invalid: &mut
         ));
     }
     Value::Array(result)
+}
+
+/// `readinessChecks` with `ReadinessCheckFormat`'s defaults (name `readinessCheck`, HTTP,
+/// path `/`, port name `http-api`, 30 s interval, 10 s timeout, ready on 200, no last
+/// response kept), in its key order.
+pub fn readiness_checks(given: &Value) -> Value {
+    let checks = given.as_array().cloned().unwrap_or_default();
+    let defaults = [
+        ("name", json!("readinessCheck")),
+        ("protocol", json!("HTTP")),
+        ("path", json!("/")),
+        ("portName", json!("http-api")),
+        ("intervalSeconds", json!(30)),
+        ("timeoutSeconds", json!(10)),
+        ("httpStatusCodesForReady", json!([200])),
+        ("preserveLastResponse", json!(false)),
+    ];
+    let normalised = checks
+        .iter()
+        .map(|c| {
+            let mut out = Map::new();
+            for (key, default) in &defaults {
+                let v = c.get(*key).filter(|v| !v.is_null()).cloned();
+                out.insert((*key).into(), v.unwrap_or_else(|| default.clone()));
+            }
+            Value::Object(out)
+        })
+        .collect();
+    Value::Array(normalised)
 }

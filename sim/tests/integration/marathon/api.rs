@@ -62,14 +62,28 @@ async fn create_applies_marathon_defaults() {
         app["unreachableStrategy"],
         json!({ "inactiveAfterSeconds": 0, "expungeAfterSeconds": 0 })
     );
-    let port = app["portDefinitions"][0]["port"]
+    // AppsResource.create (v1.4.13) answers with the submitted app: its dynamic service port
+    // is still 0 and it has no versionInfo; GET shows the assigned port.
+    assert_eq!(
+        app["portDefinitions"],
+        json!([{ "port": 0, "protocol": "tcp", "name": "default", "labels": {} }])
+    );
+    assert_eq!(app["ports"], json!([0]));
+    assert!(app.get("versionInfo").is_none(), "{app}");
+    assert_eq!(app["tasks"], json!([]));
+    assert_eq!(app["tasksRunning"], 0);
+    assert_eq!(app["deployments"], json!([{ "id": dep }]));
+    let stored = h.get("/v2/apps/web").await.body["app"].clone();
+    let port = stored["portDefinitions"][0]["port"]
         .as_u64()
         .expect("service port");
-    assert!(port >= 10000);
-    assert_eq!(app["ports"], json!([port]));
-    assert_eq!(app["tasks"], json!([]));
-    assert_eq!(app["deployments"], json!([{ "id": dep }]));
-    assert_eq!(app["versionInfo"]["lastConfigChangeAt"], app["version"]);
+    assert_eq!(
+        port, 10000,
+        "lowest free port of [local_port_min, local_port_max)"
+    );
+    assert_eq!(stored["ports"], json!([port]));
+    assert_eq!(stored["version"], app["version"]);
+    assert_eq!(stored["versionInfo"]["lastConfigChangeAt"], app["version"]);
     let keys: Vec<&String> = app.as_object().expect("object").keys().collect();
     assert_eq!(&keys[..4], ["id", "cmd", "args", "user"]);
 
@@ -117,7 +131,14 @@ async fn paasta_fields_round_trip() {
     );
     assert_eq!(app["healthChecks"][0]["path"], "/status");
     assert_eq!(app["healthChecks"][0]["ignoreHttp1xx"], false);
-    assert_eq!(app["portDefinitions"], json!([]));
+    // A BRIDGE app keeps its (default) port definition, carrying its port mapping's service
+    // port (GroupManagerActor.assignDynamicServicePorts, AppDefWrites; v1.4.13).
+    let service_port = docker["portMappings"][0]["servicePort"].clone();
+    assert_eq!(
+        app["portDefinitions"],
+        json!([{ "port": service_port, "protocol": "tcp", "name": "default", "labels": {} }])
+    );
+    assert_eq!(app["ports"], json!([service_port]));
     assert_eq!(app["fetch"][0]["uri"], "file:///root/.dockercfg");
 }
 
@@ -327,10 +348,10 @@ async fn task_endpoints_and_errors() {
         .post("/v2/tasks/delete", json!({ "ids": ["garbage"] }))
         .await;
     assert_eq!(r.status, 400);
-    assert!(
-        r.body["message"]
-            .as_str()
-            .is_some_and(|m| m.starts_with("Invalid task id 'garbage'."))
+    // TasksResource.killTasks wraps the MatchError `Task.Id` throws (core/task/Task.scala).
+    assert_eq!(
+        r.body["message"],
+        "Invalid task id 'garbage'. [taskId garbage is no valid identifier (of class java.lang.String)]"
     );
     let r = h
         .post(
@@ -340,11 +361,11 @@ async fn task_endpoints_and_errors() {
         .await;
     assert_eq!((r.status, r.body.clone()), (200, json!({ "tasks": [] })));
 
+    // AppTasksResource.deleteOne (v1.4.13) answers with the internal instance JSON.
     let r = h.delete(&format!("/v2/apps/web/tasks/{id}")).await;
-    assert_eq!(
-        (r.status, r.body["task"]["id"].as_str()),
-        (200, Some(id.as_str()))
-    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["task"]["tasksMap"][&id]["taskId"], id.as_str());
+    assert!(r.body["task"]["instanceId"]["idString"].is_string());
     h.tick(1);
     let ids: Vec<String> = h.sim.task_ids("/web");
     assert!(!ids.contains(&id), "killed task vanished");

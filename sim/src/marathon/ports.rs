@@ -1,0 +1,169 @@
+//! Service ports as Marathon 1.4.13 assigns and writes them: `AppDefinition.servicePorts` (the
+//! port mappings' service ports when there are mappings, else the port definitions' ports),
+//! `GroupManagerActor.assignDynamicServicePorts` (each 0 becomes a port of the old definition
+//! that the new one no longer uses, else the lowest free port of `[local_port_min,
+//! local_port_max)`, and the port definitions take the service ports) and `AppDefWrites`
+//! (`ports` lists the service ports; `portDefinitions` are zipped with them, so a BRIDGE app
+//! keeps its port definitions, carrying its port mappings' service ports).
+
+use std::collections::{BTreeSet, VecDeque};
+
+use serde_json::{Map, Value, json};
+
+use super::state::Cluster;
+
+/// `--local_port_min`.
+pub const LOCAL_PORT_MIN: u64 = 10000;
+/// `--local_port_max` (exclusive, as Scala's `Range`).
+pub const LOCAL_PORT_MAX: u64 = 20000;
+
+fn mappings(def: &Map<String, Value>) -> Option<&Vec<Value>> {
+    def.get("container")?
+        .get("docker")?
+        .get("portMappings")?
+        .as_array()
+        .filter(|m| !m.is_empty())
+}
+
+/// `AppDefinition.servicePorts`.
+pub fn service_ports(def: &Map<String, Value>) -> Vec<u64> {
+    let port = |v: &Value, key: &str| v.get(key).and_then(Value::as_u64).unwrap_or(0);
+    match mappings(def) {
+        Some(m) => m.iter().map(|pm| port(pm, "servicePort")).collect(),
+        None => def
+            .get("portDefinitions")
+            .and_then(Value::as_array)
+            .map(|pds| pds.iter().map(|pd| port(pd, "port")).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// `portDefinitions.zipAll(servicePorts, PortDefinition(0), 0)` with each port replaced; no
+/// port definitions stay none (`mergeServicePortsAndPortDefinitions`).
+fn merged_definitions(defs: &[Value], ports: &[u64]) -> Vec<Value> {
+    if defs.is_empty() {
+        return Vec::new();
+    }
+    let random = json!({ "port": 0, "protocol": "tcp", "labels": {} });
+    (0..defs.len().max(ports.len()))
+        .map(|i| {
+            let mut pd = defs.get(i).cloned().unwrap_or_else(|| random.clone());
+            pd["port"] = json!(ports.get(i).copied().unwrap_or(0));
+            pd
+        })
+        .collect()
+}
+
+/// Writes `ports` and `portDefinitions` as `AppDefWrites` does (apps with an `ipAddress`
+/// have neither).
+pub fn write_service_ports(def: &mut Map<String, Value>) {
+    if !def.get("ipAddress").is_none_or(Value::is_null) {
+        return;
+    }
+    let ports = service_ports(def);
+    let defs = def
+        .get("portDefinitions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    def.insert("ports".into(), json!(ports));
+    def.insert(
+        "portDefinitions".into(),
+        Value::Array(merged_definitions(&defs, &ports)),
+    );
+}
+
+impl Cluster {
+    /// Every service port some app (other than `except`) holds.
+    fn service_ports_in_use(&self, except: &str) -> BTreeSet<u64> {
+        self.apps
+            .iter()
+            .filter(|(id, _)| id.as_str() != except)
+            .flat_map(|(_, a)| service_ports(&a.def))
+            .collect()
+    }
+
+    /// Gives a new or changed definition its service ports (`assignDynamicServicePorts`);
+    /// `taken` holds the ports already given in the same change.
+    pub fn assign_service_ports(
+        &self,
+        app_id: &str,
+        target: &mut Map<String, Value>,
+        original: Option<&Map<String, Value>>,
+        taken: &mut BTreeSet<u64>,
+    ) {
+        let wanted = service_ports(target);
+        taken.extend(self.service_ports_in_use(app_id));
+        taken.extend(wanted.iter().copied().filter(|p| *p != 0));
+        let range = LOCAL_PORT_MIN..LOCAL_PORT_MAX;
+        let mut reusable: VecDeque<u64> = original
+            .map(service_ports)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| range.contains(p) && !wanted.contains(p))
+            .collect();
+        let assigned: Vec<u64> = wanted
+            .iter()
+            .map(|&p| {
+                if p != 0 {
+                    return p;
+                }
+                let port = reusable
+                    .pop_front()
+                    .or_else(|| range.clone().find(|c| !taken.contains(c)))
+                    .unwrap_or(0);
+                taken.insert(port);
+                port
+            })
+            .collect();
+        if let Some(list) = target
+            .get_mut("container")
+            .and_then(|c| c.get_mut("docker"))
+            .and_then(|d| d.get_mut("portMappings"))
+            .and_then(Value::as_array_mut)
+        {
+            for (pm, port) in list.iter_mut().zip(&assigned) {
+                pm["servicePort"] = json!(port);
+            }
+        }
+        let defs = target
+            .get("portDefinitions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if target.contains_key("portDefinitions") {
+            target.insert(
+                "portDefinitions".into(),
+                Value::Array(merged_definitions(&defs, &assigned)),
+            );
+        }
+        write_service_ports(target);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bridge_apps_keep_port_definitions_with_mapping_service_ports() {
+        let mut def = json!({
+            "container": { "docker": { "portMappings": [
+                { "containerPort": 8888, "servicePort": 10005 },
+                { "containerPort": 9999, "servicePort": 10006 },
+            ] } },
+            "ipAddress": null,
+            "portDefinitions": [{ "port": 0, "protocol": "tcp", "name": "default", "labels": {} }],
+        });
+        let def = def.as_object_mut().expect("object");
+        write_service_ports(def);
+        assert_eq!(def["ports"], json!([10005, 10006]));
+        assert_eq!(
+            def["portDefinitions"],
+            json!([
+                { "port": 10005, "protocol": "tcp", "name": "default", "labels": {} },
+                { "port": 10006, "protocol": "tcp", "labels": {} },
+            ])
+        );
+    }
+}
