@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use galley_common::observed::ObservedApp;
 
-use crate::drain::Hacheck;
 use crate::error_chain::ErrorChain;
 use crate::marathon::{MarathonApi, MarathonError};
+use crate::observed::hacheck::Hacheck;
 use crate::plan::{Action, DeleteReason, DesiredInstance, InstancePlan, Plan};
 
 /// Limits on destructive actions in one pass.

@@ -6,33 +6,28 @@
 //! and gRPC API. The demo (emulated cluster) lives in its own crate, `galley-demo`, so this
 //! library and the coordinator binary carry no emulator.
 
+#![warn(unreachable_pub)]
+
+// Rooms that follow the data: desired → observed → plan → apply (the reconciler's pass),
+// then monitor and report; agents (the reaper's side); api; election; runtime wires them.
 pub mod agents;
+pub mod api;
 pub mod apply;
-pub mod atomic;
 pub mod config;
-pub mod deploy_log;
 pub mod desired;
-pub mod drain;
 pub mod election;
 pub mod error_chain;
-pub mod fsutil;
-pub mod generate;
-pub mod git;
-pub mod gitwatch;
-pub mod grpc;
-pub mod haproxy;
-pub mod http_server;
-pub mod marathon;
-pub mod mesos;
-pub mod metrics;
 pub mod monitor;
+pub mod observed;
 /// The Marathon planner (the `galley-planner` crate: no I/O).
 pub use galley_planner::marathon as plan;
 pub mod reconciler;
+pub mod report;
 pub mod runtime;
-pub mod sensu;
-pub mod server;
 pub mod signal;
-pub mod soa_dir;
-pub mod system_dir;
-pub mod tls;
+
+// The modules' paths before the rooms, kept for callers.
+pub use api::{grpc, http_server, server, tls};
+pub use desired::{atomic, fsutil, generate, git, gitwatch, soa_dir, system_dir};
+pub use observed::{haproxy, marathon, mesos};
+pub use report::{deploy_log, metrics, sensu};

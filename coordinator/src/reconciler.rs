@@ -17,11 +17,11 @@ use tokio::time::Instant;
 
 use crate::apply::{ApplyBudget, ApplyContext, ApplyEvent, ApplyReport, InstanceOutcome, apply};
 use crate::desired::{DesiredContext, DesiredReport, read_desired};
-use crate::drain::Hacheck;
 use crate::election::Leadership;
 use crate::error_chain::ErrorChain;
 use crate::marathon::MarathonApi;
 use crate::mesos::MesosApi;
+use crate::observed::hacheck::Hacheck;
 use crate::plan::{CleanupPolicy, Observed, Plan, plan};
 use crate::system_dir::read_system_config;
 

@@ -30,7 +30,6 @@ use crate::error_chain::ErrorChain;
 use crate::marathon::{MarathonApi, MarathonError};
 use crate::mesos::{MesosApi, MesosError};
 
-#[path = "reap_now.rs"]
 mod reap_now;
 pub use reap_now::{ReapNowError, ReapNowItem, ReapNowOutcome};
 

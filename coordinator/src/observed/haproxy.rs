@@ -120,12 +120,7 @@ pub struct HaproxyClient {
 impl HaproxyClient {
     /// A client for `settings`.
     pub fn new(settings: HaproxySettings) -> Self {
-        crate::tls::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .build()
-            .expect("reqwest client with a crypto provider installed");
+        let http = crate::observed::http::client(settings.timeout, 10);
         Self { http, settings }
     }
 

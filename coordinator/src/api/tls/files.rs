@@ -102,7 +102,7 @@ impl TlsFiles {
 }
 
 /// All certificates of a PEM file (at least one).
-pub fn read_certs(
+pub(super) fn read_certs(
     what: &'static str,
     path: &Path,
 ) -> Result<Vec<CertificateDer<'static>>, TlsError> {

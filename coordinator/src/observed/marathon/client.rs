@@ -42,12 +42,7 @@ pub struct MarathonClient {
 impl MarathonClient {
     /// A client for `config` (installs the process's rustls crypto provider if needed).
     pub fn new(config: MarathonConfig) -> Self {
-        crate::tls::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .build()
-            .expect("reqwest client with a crypto provider installed");
+        let http = crate::observed::http::client(config.timeout, 10);
         Self { http, config }
     }
 

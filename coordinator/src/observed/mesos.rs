@@ -74,12 +74,7 @@ impl std::fmt::Debug for MesosClient {
 impl MesosClient {
     /// A client for the master at `url` (e.g. `http://mesos-master:5050`).
     pub fn new(url: &str, timeout: Duration) -> Self {
-        crate::tls::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .build()
-            .expect("reqwest client with a crypto provider installed");
+        let http = crate::observed::http::client(timeout, 3);
         Self {
             http,
             url: url.trim_end_matches('/').to_string(),

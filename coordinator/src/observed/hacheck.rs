@@ -58,11 +58,7 @@ pub struct Spool {
 impl Hacheck {
     /// A client with a per-request `timeout`.
     pub fn new(timeout: Duration) -> Self {
-        crate::tls::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .expect("reqwest client");
+        let http = crate::observed::http::client(timeout, 10);
         Self { http }
     }
 

@@ -1,0 +1,242 @@
+//! Desired state for one cluster: every marathon instance of the soa dir, with its rendered app
+//! (exactly as PaaSTA's setup_marathon_job would render it) and its bounce settings.
+//!
+//! Reading is per service and per instance: one broken file or instance is recorded in the
+//! report and never hides the others. Whatever could not be read is marked so that the planner
+//! leaves its apps alone (no bounce, no cleanup).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use galley_common::bounce_methods::{DrainMethod, validate_bounce_method, validate_drain_method};
+use galley_common::branch_state::{BranchStateError, branch_state};
+use galley_common::constraints::SlaveAttributes;
+use galley_common::deployments::Deployments;
+use galley_common::marathon_app::{AppInputs, SystemSettings, render};
+use galley_common::smartstack::ServiceNamespaceConfig;
+use galley_common::soa::{InstanceConfig, InstanceKind, ServiceConfig, ServiceSource};
+use serde_json::Value;
+
+use crate::fsutil::{MAX_CONFIG_FILE_BYTES, read_config_file};
+use crate::plan::{Desired, DesiredInstance, DrainKind, HacheckParams, HappyParams};
+use crate::soa_dir;
+
+/// What desired-state building needs besides the soa dir.
+#[derive(Debug, Clone)]
+pub struct DesiredContext {
+    /// This cluster.
+    pub cluster: String,
+    /// Registry, volumes, dockercfg.
+    pub system: SystemSettings,
+    /// Mesos slaves' attributes (for `GROUP_BY` constraints).
+    pub slaves: Vec<SlaveAttributes>,
+}
+
+/// Why an instance has no desired app this pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceIssue {
+    /// The service has no deployments.json yet (PaaSTA: skipped, counted as success).
+    NoDeployments,
+    /// deployments.json has no image for it ("Has Jenkins deployed it?").
+    NotDeployed(String),
+    /// Its config is invalid (message names file and key).
+    Invalid(String),
+}
+
+/// The result of reading desired state.
+#[derive(Debug, Clone, Default)]
+pub struct DesiredReport {
+    /// What the planner gets.
+    pub desired: Desired,
+    /// Instances without a desired app, and why.
+    pub issues: BTreeMap<(String, String), InstanceIssue>,
+    /// Services that could not be read at all, and why.
+    pub service_errors: BTreeMap<String, String>,
+    /// The services read, with their raw files and deployments (for monitoring and reads).
+    pub services: BTreeMap<String, Arc<ServiceEntry>>,
+}
+
+/// One service as this pass read it.
+#[derive(Debug, Clone)]
+pub struct ServiceEntry {
+    /// Raw files.
+    pub source: ServiceSource,
+    /// Parsed configuration.
+    pub config: ServiceConfig,
+    /// Its deployments.json, if it has one.
+    pub deployments: Option<Deployments>,
+}
+
+/// Reads the whole soa dir for `ctx.cluster` (blocking file I/O: call from a blocking task).
+pub fn read_desired(soa_dir: &Path, ctx: &DesiredContext) -> DesiredReport {
+    let mut report = DesiredReport::default();
+    let services = match soa_dir::list_services(soa_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            report.service_errors.insert(
+                String::new(),
+                crate::error_chain::ErrorChain(&e).to_string(),
+            );
+            return report; // complete stays false: nothing will be cleaned up
+        }
+    };
+    report.desired.complete = true;
+    for service in services {
+        read_service(soa_dir, &service, ctx, &mut report);
+    }
+    report
+}
+
+fn read_service(soa_dir: &Path, service: &str, ctx: &DesiredContext, report: &mut DesiredReport) {
+    let fail = |report: &mut DesiredReport, msg: String| {
+        report.desired.unknown_services.insert(service.to_string());
+        report.service_errors.insert(service.to_string(), msg);
+    };
+    let (source, config) = match soa_dir::read_service(soa_dir, service)
+        .map_err(|e| crate::error_chain::ErrorChain(&e).to_string())
+    {
+        Ok(source) => match ServiceConfig::parse(&source) {
+            Ok(c) => (source, c),
+            Err(e) => return fail(report, crate::error_chain::ErrorChain(&e).to_string()),
+        },
+        Err(msg) => return fail(report, msg),
+    };
+    let instances = config.instance_names(&ctx.cluster, InstanceKind::Marathon);
+    if instances.is_empty() {
+        return;
+    }
+    for inst in &instances {
+        report
+            .desired
+            .configured
+            .insert((service.to_string(), inst.to_string()));
+    }
+    let path = soa_dir.join(service).join("deployments.json");
+    let deployments = match read_config_file(&path, MAX_CONFIG_FILE_BYTES) {
+        Ok(text) => match Deployments::parse(&text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                let msg = format!("{}: {}", path.display(), crate::error_chain::ErrorChain(&e));
+                return fail(report, msg);
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return fail(report, format!("cannot read {}: {e}", path.display())),
+    };
+    let entry = Arc::new(ServiceEntry {
+        source,
+        config,
+        deployments,
+    });
+    report.services.insert(service.to_string(), entry.clone());
+    let (config, deployments) = (&entry.config, &entry.deployments);
+    for inst in config.instance_names(&ctx.cluster, InstanceKind::Marathon) {
+        let key = (service.to_string(), inst.to_string());
+        match desired_instance(config, inst, deployments.as_ref(), ctx) {
+            Ok(d) => report.desired.instances.push(d),
+            Err(issue) => {
+                report.issues.insert(key, issue);
+            }
+        }
+    }
+}
+
+/// One instance's desired app and bounce settings.
+pub fn desired_instance(
+    config: &ServiceConfig,
+    instance: &str,
+    deployments: Option<&Deployments>,
+    ctx: &DesiredContext,
+) -> Result<DesiredInstance, InstanceIssue> {
+    let invalid = |e: &(dyn std::error::Error + 'static)| {
+        InstanceIssue::Invalid(crate::error_chain::ErrorChain(e).to_string())
+    };
+    let inst = config
+        .instance(&ctx.cluster, InstanceKind::Marathon, instance)
+        .map_err(|e| invalid(&e))?;
+    let state = match branch_state(deployments, &inst) {
+        Ok(s) => s,
+        Err(BranchStateError::NoDeploymentsAvailable { .. }) => {
+            return Err(InstanceIssue::NoDeployments);
+        }
+        Err(e) => return Err(invalid(&e)),
+    };
+    let ns = namespace(config, &inst).map_err(|e| invalid(&e))?;
+    let inputs = AppInputs {
+        instance: &inst,
+        namespace: &ns,
+        deployment: &state,
+        system: &ctx.system,
+        slaves: &ctx.slaves,
+        autoscaled_instances: None,
+    };
+    let app = render(&inputs).map_err(|e| match e.setup_message() {
+        Some(msg) => InstanceIssue::NotDeployed(msg),
+        None => invalid(&e),
+    })?;
+    let bounce_method = inst.bounce_method().map_err(|e| invalid(&e))?;
+    let bounce_method = validate_bounce_method(&bounce_method)
+        .map_err(|e| InstanceIssue::Invalid(e.to_string()))?;
+    let drain = inst.drain_method(&ns).map_err(|e| invalid(&e))?;
+    let drain =
+        match validate_drain_method(&drain).map_err(|e| InstanceIssue::Invalid(e.to_string()))? {
+            DrainMethod::Hacheck => DrainKind::Hacheck,
+            DrainMethod::Noop | DrainMethod::Test => DrainKind::Noop,
+        };
+    let health = inst.bounce_health_params(&ns).map_err(|e| invalid(&e))?;
+    let hacheck = match drain {
+        DrainKind::Hacheck => Some(hacheck_params(&inst, &ns).map_err(|e| invalid(&e))?),
+        DrainKind::Noop => None,
+    };
+    let instances = app.instances().max(0) as u32;
+    Ok(DesiredInstance {
+        service: config.name.clone(),
+        instance: instance.to_string(),
+        app_id: format!("/{}", app.id),
+        app: app.to_wire_json(),
+        instances,
+        bounce_method,
+        bounce_margin_factor: inst.bounce_margin_factor().map_err(|e| invalid(&e))?,
+        happy: HappyParams {
+            min_task_uptime: health.get("min_task_uptime").and_then(Value::as_f64),
+        },
+        drain,
+        hacheck,
+    })
+}
+
+/// hacheck's `drain_method_params`: `delay` (120 s), `hacheck_port` (6666), `expiration`
+/// (10 × delay); the spool is `<service>.<nerve_ns>`.
+fn hacheck_params(
+    inst: &InstanceConfig,
+    ns: &ServiceNamespaceConfig,
+) -> Result<HacheckParams, galley_common::soa::ConfigError> {
+    let params = inst.drain_method_params(ns)?;
+    let num = |key: &str| params.get(key).and_then(Value::as_f64);
+    let delay = num("delay").unwrap_or(120.0);
+    let port = match num("hacheck_port") {
+        None => 6666,
+        Some(p) if (1.0..=65535.0).contains(&p) && p.fract() == 0.0 => p as u16,
+        Some(p) => {
+            return Err(inst.bad(
+                "drain_method_params.hacheck_port",
+                format!("must be a port number, found {p}"),
+            ));
+        }
+    };
+    Ok(HacheckParams {
+        spool: format!("{}.{}", inst.service, inst.nerve_ns()?),
+        port,
+        delay,
+        expiration: num("expiration").unwrap_or(10.0 * delay),
+    })
+}
+
+fn namespace(
+    config: &ServiceConfig,
+    inst: &InstanceConfig,
+) -> Result<ServiceNamespaceConfig, galley_common::soa::ConfigError> {
+    let ns = inst.nerve_ns()?;
+    ServiceNamespaceConfig::load(config, &ns)
+}

@@ -1,0 +1,9 @@
+//! The observed-state room: the clients of what Galley looks at — Marathon (`MarathonApi`),
+//! the Mesos master (`MesosApi`), hacheck on each slave (drain state) and synapse's haproxy
+//! (smartstack replication) — all built on one HTTP client builder (`http`).
+
+pub mod hacheck;
+pub mod haproxy;
+pub mod http;
+pub mod marathon;
+pub mod mesos;
