@@ -16,7 +16,12 @@ pub fn fixtures_dir(name: &str) -> PathBuf {
 /// User + system CPU of this process so far, in seconds (`/proc/self/stat` fields 14 and 15,
 /// in clock ticks of 100 Hz).
 pub fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    proc_cpu_seconds("self")
+}
+
+/// User + system CPU of process `pid` (`self` for this one) so far, in seconds.
+pub fn proc_cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks = |i: usize| {
@@ -28,9 +33,9 @@ pub fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// A `/proc/self/status` line's value in KiB (`VmRSS`, `VmHWM`), 0 when unknown.
-fn status_kib(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// A `/proc/<pid>/status` line's value in KiB (`VmRSS`, `VmHWM`), 0 when unknown.
+pub fn proc_status_kib(pid: &str, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
         .find_map(|l| {
@@ -47,12 +52,69 @@ fn status_kib(key: &str) -> u64 {
 
 /// Resident memory now, KiB.
 pub fn rss_kib() -> u64 {
-    status_kib("VmRSS")
+    proc_status_kib("self", "VmRSS")
 }
 
 /// Peak resident memory, KiB.
 pub fn peak_rss_kib() -> u64 {
-    status_kib("VmHWM")
+    proc_status_kib("self", "VmHWM")
+}
+
+/// Writes a soa-configs tree of `services` services (`svc00000`, ...) with `per_service`
+/// instances each (`i0`, ...; one task of 0.1 CPU and 128 MB), all deployed at `sha` in
+/// cluster `cluster` (`service.yaml`, `marathon-<cluster>.yaml`, `deployments.json`).
+pub fn write_soa_tree(
+    soa: &std::path::Path,
+    cluster: &str,
+    services: usize,
+    per_service: usize,
+    sha: &str,
+) -> std::io::Result<()> {
+    use galley_common::deployments::{Deployments, V1Entry, V2Control, V2Deployment};
+    use galley_common::refs::DesiredState;
+    for s in 0..services {
+        let name = format!("svc{s:05}");
+        let dir = soa.join(&name);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("service.yaml"), "description: bench\n")?;
+        let mut yaml = String::new();
+        let mut d = Deployments::default();
+        for i in 0..per_service {
+            let inst = format!("i{i}");
+            yaml.push_str(&instance_yaml(&inst, 1));
+            let image = format!("services-{name}:paasta-{sha}");
+            d.v1.insert(
+                format!("{name}:paasta-{cluster}.{inst}"),
+                V1Entry {
+                    docker_image: image.clone(),
+                    desired_state: DesiredState::Start,
+                    force_bounce: None,
+                },
+            );
+            d.v2.deployments.insert(
+                format!("{cluster}.{inst}"),
+                V2Deployment {
+                    docker_image: image,
+                    git_sha: sha.into(),
+                },
+            );
+            d.v2.controls.insert(
+                format!("{name}:{cluster}.{inst}"),
+                V2Control {
+                    desired_state: DesiredState::Start,
+                    force_bounce: None,
+                },
+            );
+        }
+        std::fs::write(dir.join(format!("marathon-{cluster}.yaml")), yaml)?;
+        std::fs::write(dir.join("deployments.json"), d.to_json_text())?;
+    }
+    Ok(())
+}
+
+/// One instance's block of `marathon-<cluster>.yaml` in [`write_soa_tree`]'s shape.
+pub fn instance_yaml(instance: &str, instances: u32) -> String {
+    format!("{instance}:\n  instances: {instances}\n  cpus: 0.1\n  mem: 128\n")
 }
 
 /// A commit (on no branch) holding one file `README` with `content`.

@@ -3,6 +3,7 @@
 //! read files and talk to git, then hand the bytes here).
 
 pub mod app_id;
+pub mod bounce_failure;
 pub mod bounce_methods;
 pub mod branch_state;
 pub mod constraints;

@@ -29,7 +29,8 @@ pub use model::{ContainerObs, ContainerState, HostSnapshot, OrderOutcome, OrderS
 pub use planner::{ClusterView, Finding, HoldReason, OrphanReason, ReapPlan, plan_reap};
 pub use policy::{ReaperMode, ReaperPolicy};
 pub use reaper::{
-    ReapNowError, ReapNowItem, ReapNowOutcome, ReaperHandle, ReaperStatus, ViewError,
+    MarathonSource, ReapNowError, ReapNowItem, ReapNowOutcome, ReaperHandle, ReaperStatus,
+    ViewError,
 };
 pub use registry::{AgentRegistry, AgentStatus, DeliveryError, RegistryError, RegistryLimits};
 pub use service::{AgentServiceImpl, DenialAudit, agent_service, agent_service_audited};

@@ -51,6 +51,84 @@ pub struct CoordinatorConfig {
     /// The orphan container reaper (agents' inventories); none: the defaults (report mode).
     #[serde(default)]
     pub reaper: ReaperSection,
+    /// Defaults of the automatic rollback of bounces that cannot converge, for instances whose
+    /// config does not set `bounce_failure` / `bounce_timeout`; none: `wait` (never roll back).
+    #[serde(default)]
+    pub rollback: RollbackSection,
+}
+
+/// The automatic rollback's defaults (`rollback:`). Every key has a default.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackSection {
+    /// `wait` (keep waiting, as PaaSTA) or `rollback` (the leader pushes a deploy tag for the
+    /// last sha that was healthy on the deploy group).
+    #[serde(default)]
+    pub bounce_failure: BounceFailureName,
+    /// Seconds a new app version may run without a happy task before it counts as failed.
+    #[serde(default = "default_bounce_timeout")]
+    pub bounce_timeout_seconds: f64,
+}
+
+/// `wait` or `rollback`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BounceFailureName {
+    /// Keep waiting.
+    #[default]
+    Wait,
+    /// Roll back to the last healthy sha.
+    Rollback,
+}
+
+impl Default for RollbackSection {
+    fn default() -> Self {
+        Self {
+            bounce_failure: BounceFailureName::Wait,
+            bounce_timeout_seconds: default_bounce_timeout(),
+        }
+    }
+}
+
+impl RollbackSection {
+    /// The policy an instance gets when its config sets neither key.
+    pub fn default_policy(&self) -> crate::rollback::RollbackPolicy {
+        crate::rollback::RollbackPolicy {
+            on_failure: match self.bounce_failure {
+                BounceFailureName::Wait => galley_common::bounce_failure::BounceFailure::Wait,
+                BounceFailureName::Rollback => {
+                    galley_common::bounce_failure::BounceFailure::Rollback
+                }
+            },
+            timeout: Duration::from_secs_f64(self.bounce_timeout_seconds),
+        }
+    }
+
+    /// Warnings for settings that are valid but risky (shown by `check-config`).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.bounce_failure == BounceFailureName::Rollback && self.bounce_timeout_seconds < 60.0
+        {
+            out.push(format!(
+                "rollback.bounce_timeout_seconds is {}: versions that take longer than that to \
+                 pass a health check are rolled back",
+                self.bounce_timeout_seconds
+            ));
+        }
+        out
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let max = galley_common::bounce_failure::MAX_BOUNCE_TIMEOUT_SECONDS;
+        if !(self.bounce_timeout_seconds > 0.0 && self.bounce_timeout_seconds <= max) {
+            return Err("rollback.bounce_timeout_seconds must be within (0, 86400]".into());
+        }
+        Ok(())
+    }
+}
+
+fn default_bounce_timeout() -> f64 {
+    600.0
 }
 
 /// The orphan reaper's policy (`reaper:`). Every key has a default.
@@ -357,6 +435,20 @@ pub struct MarathonSection {
     /// Per-request timeout.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: f64,
+    /// Keep a view of Marathon from its event stream (list once, then fetch only the apps
+    /// events name) instead of listing every app every pass.
+    #[serde(default = "default_true")]
+    pub watch_events: bool,
+    /// With `watch_events`: a full list this often even while the stream is healthy.
+    #[serde(default = "default_resync")]
+    pub resync_seconds: f64,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_resync() -> f64 {
+    300.0
 }
 
 /// Mesos master settings.
@@ -474,12 +566,16 @@ impl CoordinatorConfig {
 
     fn validate(&self) -> Result<(), String> {
         self.reaper.validate()?;
+        self.rollback.validate()?;
         let r = &self.reconcile;
         if r.interval_seconds.is_nan() || r.interval_seconds <= 0.0 {
             return Err("reconcile.interval_seconds must be > 0".into());
         }
         if !(0.0..=1.0).contains(&r.kill_threshold) {
             return Err("reconcile.kill_threshold must be within [0, 1]".into());
+        }
+        if !(self.marathon.resync_seconds >= 1.0 && self.marathon.resync_seconds <= 86_400.0) {
+            return Err("marathon.resync_seconds must be within [1, 86400]".into());
         }
         if [self.marathon.timeout_seconds, self.mesos.timeout_seconds]
             .iter()

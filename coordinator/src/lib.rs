@@ -19,10 +19,12 @@ pub mod election;
 pub mod error_chain;
 pub mod monitor;
 pub mod observed;
+pub mod operator;
 /// The Marathon planner (the `galley-planner` crate: no I/O).
 pub use galley_planner::marathon as plan;
 pub mod reconciler;
 pub mod report;
+pub mod rollback;
 pub mod runtime;
 pub mod signal;
 

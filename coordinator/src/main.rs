@@ -34,8 +34,13 @@ enum Command {
     RenderApp(commands::render::Args),
     /// Validate a coordinator config file (exit 0: prints `config OK: FILE`).
     CheckConfig(commands::check_config::Args),
-    /// Push paasta-<deploy_group>-<UTC ts>-deploy on a commit (paasta mark-for-deployment).
+    /// Push paasta-<deploy_group>-<UTC ts>-deploy on a commit (paasta mark-for-deployment);
+    /// with --wait, follow the coordinators until the deploy group runs it.
     MarkForDeployment(commands::tags::MarkArgs),
+    /// Mark the sha deployed before the current one (or --to SHA) for a deploy group.
+    Rollback(commands::tags::RollbackArgs),
+    /// Show each instance as a coordinator sees it (paasta status); exit 2 when one is critical.
+    Status(commands::status::Args),
     /// Push a start tag on the instance's deployed sha (paasta start).
     Start(commands::tags::StateArgs),
     /// Push a stop tag on the instance's deployed sha (paasta stop).
@@ -66,6 +71,8 @@ fn main() -> ExitCode {
             Command::RenderApp(args) => commands::render::run(args).await,
             Command::CheckConfig(args) => commands::check_config::run(args).await,
             Command::MarkForDeployment(args) => commands::tags::mark(args).await,
+            Command::Rollback(args) => commands::tags::rollback(args).await,
+            Command::Status(args) => commands::status::run(args).await,
             Command::Start(args) => commands::tags::set_state(args, Start).await,
             Command::Stop(args) => commands::tags::set_state(args, Stop).await,
             Command::Restart(args) => commands::tags::set_state(args, Start).await,

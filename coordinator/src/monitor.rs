@@ -17,11 +17,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use galley_common::branch_state::branch_state;
 use galley_common::monitoring::{CheckKind, MonitoringSources, Status};
-use galley_common::observed::ObservedApp;
 use galley_common::replication::{
-    CheckTarget, EvidenceConfig, NamespaceMember, ReplicationReport, expected_count,
-    gather_evidence, healthy_task_count, instance_apps, is_bouncing, marathon_report,
-    smartstack_report,
+    AppIndex, CheckTarget, EvidenceConfig, NamespaceMember, ReplicationReport, expected_count,
+    gather_evidence, marathon_report, smartstack_report,
 };
 use galley_common::smartstack::ServiceNamespaceConfig;
 use galley_common::soa::{InstanceConfig, InstanceKind};
@@ -29,8 +27,8 @@ use galley_common::soa::{InstanceConfig, InstanceKind};
 use crate::apply::ApplyEvent;
 use crate::desired::{InstanceIssue, ServiceEntry};
 use crate::metrics::Metrics;
-use crate::reconciler::{EventSink, PassRecord, PassStatus};
-use crate::sensu::{AlertTracker, SensuSink};
+use crate::reconciler::{ActivationReason, EventSink, PassRecord, PassStatus};
+use crate::sensu::{AlertTracker, SensuSink, Transition};
 use sources::Round;
 
 /// One instance's replication result, kept for read APIs.
@@ -56,6 +54,8 @@ pub struct Monitor<S: SensuSink> {
     events: EventSink,
     queue: Option<Arc<dyn LaunchQueue>>,
     smartstack: Option<SmartstackSources>,
+    /// This pass is a round (periodic or first): unchanged events are sent again.
+    resend: bool,
 }
 
 /// PaaSTA's keepalive text for a steady instance.
@@ -68,6 +68,7 @@ struct ServiceRound<'a> {
     record: &'a PassRecord,
     now: DateTime<Utc>,
     desired_apps: &'a BTreeMap<(String, String), String>,
+    index: &'a AppIndex<'a>,
 }
 
 impl<S: SensuSink> Monitor<S> {
@@ -79,6 +80,7 @@ impl<S: SensuSink> Monitor<S> {
             metrics,
             events,
             queue: None,
+            resend: true,
             smartstack: None,
         }
     }
@@ -103,8 +105,11 @@ impl<S: SensuSink> Monitor<S> {
         record: &PassRecord,
         now: DateTime<Utc>,
     ) -> BTreeMap<(String, String), InstanceReplication> {
-        self.metrics
-            .pass_finished(outcome_label(&record.status), record.duration);
+        self.metrics.pass_finished(
+            outcome_label(&record.status),
+            record.reason.label(),
+            record.duration,
+        );
         if let Some(apply) = &record.snapshot.apply {
             self.metrics.count_app_n("created", apply.created);
             self.metrics
@@ -122,6 +127,12 @@ impl<S: SensuSink> Monitor<S> {
             return BTreeMap::new(); // no fresh view: no alerts either way
         }
         let snapshot = &record.snapshot;
+        // PaaSTA's crons ran on a cadence and Sensu counts their events; passes driven by
+        // events, files or operators only send what changed.
+        self.resend = matches!(
+            record.reason,
+            ActivationReason::Periodic | ActivationReason::Startup
+        );
         let mut results = BTreeMap::new();
         let mut round = Round::default();
         let desired_apps: BTreeMap<(String, String), String> = snapshot
@@ -131,6 +142,8 @@ impl<S: SensuSink> Monitor<S> {
             .iter()
             .map(|d| ((d.service.clone(), d.instance.clone()), d.app_id.clone()))
             .collect();
+        // Built once per pass: each instance's apps are a binary search, not a cluster scan.
+        let index = AppIndex::new(&snapshot.apps);
         for (service, entry) in &snapshot.desired.services {
             let ctx = ServiceRound {
                 service,
@@ -138,6 +151,7 @@ impl<S: SensuSink> Monitor<S> {
                 record,
                 now,
                 desired_apps: &desired_apps,
+                index: &index,
             };
             self.check_service(ctx, &mut round, &mut results).await;
         }
@@ -180,6 +194,7 @@ impl<S: SensuSink> Monitor<S> {
             record,
             now,
             desired_apps,
+            index,
         } = ctx;
         let Some(deployments) = &entry.deployments else {
             return;
@@ -214,32 +229,35 @@ impl<S: SensuSink> Monitor<S> {
             let sources =
                 MonitoringSources::for_instance(config, &entry.source, &entry.config.general).ok();
             let expected = expected_count(&members, &nerve_ns);
-            let bouncing = is_bouncing(&record.snapshot.apps, &target.short_app_id());
+            let bouncing = index.is_bouncing(&target.short_app_id());
             let check = InstanceCheck {
                 entry,
                 config,
                 target: &target,
                 expected,
-                apps: &record.snapshot.apps,
+                apps: index,
                 now,
             };
             let report = self.replication(check, round).await;
             if let Some(report) = report {
                 let output = report.alert_output();
-                self.send(
-                    CheckKind::Replication,
-                    &key,
-                    report.status,
-                    &output,
-                    sources.as_ref(),
-                )
-                .await;
-                (self.events)(ApplyEvent {
-                    service: key.0.clone(),
-                    instance: key.1.clone(),
-                    level: "debug",
-                    message: format!("Replication: {}", report.output),
-                });
+                let sent = self
+                    .send(
+                        CheckKind::Replication,
+                        &key,
+                        report.status,
+                        &output,
+                        sources.as_ref(),
+                    )
+                    .await;
+                if sent {
+                    (self.events)(ApplyEvent {
+                        service: key.0.clone(),
+                        instance: key.1.clone(),
+                        level: "debug",
+                        message: format!("Replication: {}", report.output),
+                    });
+                }
                 results.insert(
                     key.clone(),
                     InstanceReplication {
@@ -271,7 +289,7 @@ impl<S: SensuSink> Monitor<S> {
             // was steady (its desired app the only one) and none while it bounced, so a bounce
             // stuck for longer than the check's ttl (1 h) raises Sensu's stale-check alarm.
             let steady = desired_apps.get(&key).is_some_and(|want| {
-                let apps = instance_apps(&record.snapshot.apps, &target.short_app_id());
+                let apps = index.instance_apps(&target.short_app_id());
                 matches!(apps[..], [only] if only.id.trim_start_matches('/') == want.trim_start_matches('/'))
             });
             if steady {
@@ -318,15 +336,15 @@ impl<S: SensuSink> Monitor<S> {
                 };
                 smartstack_report(target, &nerve_ns, expected, &locations)?
             }
-            _ => marathon_report(target, expected, healthy_task_count(apps, &short, now)),
+            _ => marathon_report(target, expected, apps.healthy_task_count(&short, now)),
         };
-        let bouncing = is_bouncing(apps, &short);
+        let bouncing = apps.is_bouncing(&short);
         if !report.is_under_replicated() && !bouncing {
             return Some(report);
         }
         let queue = round.queue(self.queue.as_deref(), &self.metrics).await;
         let evidence = gather_evidence(
-            &instance_apps(apps, &short),
+            &apps.instance_apps(&short),
             now,
             &EvidenceConfig::default(),
             queue,
@@ -334,6 +352,7 @@ impl<S: SensuSink> Monitor<S> {
         Some(report.with_evidence(bouncing, evidence))
     }
 
+    /// Reports one check; `false` when it was unchanged and not due again (nothing sent).
     async fn send(
         &mut self,
         kind: CheckKind,
@@ -341,14 +360,28 @@ impl<S: SensuSink> Monitor<S> {
         status: Status,
         output: &str,
         sources: Option<&MonitoringSources>,
-    ) {
+    ) -> bool {
         let settings = sources.and_then(|s| s.resolve(kind, &self.cluster));
-        if let Err(e) = self
+        let resend = self.resend;
+        match self
             .alerts
-            .report(kind, &key.0, &key.1, status, output, settings.as_ref())
+            .report(
+                kind,
+                &key.0,
+                &key.1,
+                status,
+                output,
+                settings.as_ref(),
+                resend,
+            )
             .await
         {
-            tracing::warn!(service = %key.0, instance = %key.1, error = %crate::error_chain::ErrorChain(&e), "sensu event not delivered");
+            Ok(Transition::Quiet) => false,
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(service = %key.0, instance = %key.1, error = %crate::error_chain::ErrorChain(&e), "sensu event not delivered");
+                true
+            }
         }
     }
 }
@@ -360,8 +393,8 @@ struct InstanceCheck<'a> {
     target: &'a CheckTarget,
     /// Summed over the instances sharing its nerve_ns.
     expected: u64,
-    /// Every Marathon app of the pass.
-    apps: &'a [ObservedApp],
+    /// Every Marathon app of the pass, indexed.
+    apps: &'a AppIndex<'a>,
     now: DateTime<Utc>,
 }
 

@@ -6,7 +6,6 @@
 //! published on a `watch` channel with a snapshot of what the pass saw and did.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::apply::{ApplyBudget, ApplyContext, ApplyEvent, ApplyReport, InstanceOutcome, apply};
-use crate::desired::{DesiredContext, DesiredReport, read_desired};
+use crate::desired::{DesiredContext, DesiredReport, read_desired, update_desired};
 use crate::election::Leadership;
 use crate::error_chain::ErrorChain;
 use crate::marathon::MarathonApi;
@@ -26,7 +25,13 @@ use crate::plan::{CleanupPolicy, Observed, Plan, plan};
 use crate::system_dir::read_system_config;
 
 mod control;
+mod observe;
+mod soa_changes;
+mod steps;
+
 pub use control::{Control, InstanceKey, Switches};
+pub use observe::AppsSource;
+pub use steps::StepTimes;
 
 /// Static settings of the loop.
 #[derive(Debug, Clone)]
@@ -121,14 +126,20 @@ impl PassStatus {
 /// What a pass saw and did (shared with read APIs; never mutated after publishing).
 #[derive(Debug, Clone, Default)]
 pub struct PassSnapshot {
-    /// Desired state and per-instance issues.
-    pub desired: DesiredReport,
-    /// Marathon's apps as listed.
-    pub apps: Vec<ObservedApp>,
+    /// Desired state and per-instance issues (shared with the desired-state cache).
+    pub desired: Arc<DesiredReport>,
+    /// Marathon's apps, sorted by id (shared with the Marathon view when they came from there).
+    pub apps: Arc<Vec<ObservedApp>>,
     /// The plan.
     pub plan: Plan,
     /// What apply did, when it ran.
     pub apply: Option<ApplyReport>,
+    /// Where `apps` came from: the watched view or a list of its own.
+    pub apps_source: AppsSource,
+    /// Apps fetched again to confirm a plan from the view that drains, kills or deletes.
+    pub confirmed_apps: usize,
+    /// How long each step took.
+    pub steps: StepTimes,
 }
 
 /// One finished pass.
@@ -159,6 +170,21 @@ pub enum ActivationReason {
     FilesChanged,
     /// Someone asked (operator RPC, webhook, test).
     OnDemand,
+    /// Marathon changed (an event named an app of the view).
+    MarathonChanged,
+}
+
+impl ActivationReason {
+    /// The name used in `GetStatus` and as the `trigger` label of pass metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Startup => "startup",
+            Self::Periodic => "periodic",
+            Self::FilesChanged => "files_changed",
+            Self::OnDemand => "on_demand",
+            Self::MarathonChanged => "marathon_changed",
+        }
+    }
 }
 
 /// A deploy-log sink.
@@ -176,12 +202,14 @@ pub struct Reconciler<M, S> {
     events: EventSink,
     clock: Clock,
     hacheck: Hacheck,
-    files_dirty: Option<Arc<AtomicBool>>,
+    soa_changes: Option<Arc<soa_changes::SoaChanges>>,
     leadership: Option<watch::Receiver<Leadership>>,
     desired_cache: Option<DesiredCache>,
+    slaves_cache: Option<(Instant, Vec<galley_common::constraints::SlaveAttributes>)>,
     generation: u64,
     backoff: BTreeMap<InstanceKey, (Instant, Duration)>,
     last_progress: BTreeMap<InstanceKey, String>,
+    view: Option<crate::observed::view::MarathonView>,
 }
 
 /// Handle to a running reconciler task.
@@ -205,11 +233,14 @@ const MIN_BACKOFF: Duration = Duration::from_secs(5);
 /// Even with no file event, desired state is re-read this often.
 const FULL_REREAD_EVERY: Duration = Duration::from_secs(300);
 
+/// How long the Mesos slaves' attributes read by one pass serve the next ones.
+const SLAVES_MAX_AGE: Duration = Duration::from_secs(30);
+
 /// The last desired state read, and what it was read under.
 struct DesiredCache {
     fingerprint: String,
     read_at: Instant,
-    report: DesiredReport,
+    report: Arc<DesiredReport>,
 }
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -229,13 +260,23 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
             events,
             clock: Arc::new(Utc::now),
             hacheck: Hacheck::new(Duration::from_secs(2)),
-            files_dirty: None,
+            soa_changes: None,
             leadership: None,
             desired_cache: None,
+            slaves_cache: None,
             generation: 0,
             backoff: BTreeMap::new(),
             last_progress: BTreeMap::new(),
+            view: None,
         }
+    }
+
+    /// Plans from `view` (list, then watch) instead of listing Marathon every pass, and runs a
+    /// pass soon after Marathon changes (an event named an app). A pass lists Marathon itself
+    /// whenever the view is not complete and settled.
+    pub fn with_view(mut self, view: crate::observed::view::MarathonView) -> Self {
+        self.view = Some(view);
+        self
     }
 
     /// Uses `clock` for "now" (task ages, timestamps).
@@ -274,21 +315,23 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
         };
         let ms = record.duration.as_millis() as u64;
         let (generation, status) = (record.generation, &record.status);
+        let steps = &record.snapshot.steps;
         match status.log_level() {
             tracing::Level::DEBUG => {
-                tracing::debug!(generation, reason = ?reason, status = ?status, ms, "reconcile pass")
+                tracing::debug!(generation, reason = ?reason, status = ?status, ms, %steps, "reconcile pass")
             }
             tracing::Level::WARN => {
-                tracing::warn!(generation, reason = ?reason, status = ?status, ms, "reconcile pass")
+                tracing::warn!(generation, reason = ?reason, status = ?status, ms, %steps, "reconcile pass")
             }
             _ => {
-                tracing::info!(generation, reason = ?reason, status = ?status, ms, "reconcile pass")
+                tracing::info!(generation, reason = ?reason, status = ?status, ms, %steps, "reconcile pass")
             }
         }
         record
     }
 
     async fn pass_inner(&mut self, snapshot: &mut PassSnapshot) -> PassStatus {
+        snapshot.steps = StepTimes::start();
         let system = match read_system_config(&self.settings.system_config_dir) {
             Ok(s) => s,
             Err(e) => return PassStatus::FailedReadingSystemConfig(e),
@@ -299,34 +342,46 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
                 self.settings.system_config_dir.display()
             ));
         };
-        let slaves = match self.mesos.slaves().await {
+        snapshot.steps.done("system_config");
+        let slaves = match self.slave_attributes().await {
             Ok(s) => s,
             Err(e) => return PassStatus::FailedReadingMesos(ErrorChain(&e).to_string()),
         };
+        snapshot.steps.done("mesos");
         let ctx = DesiredContext {
             cluster,
             system: system.settings,
-            slaves: slaves.into_iter().map(|s| s.attributes).collect(),
+            slaves,
         };
         snapshot.desired = self.desired(ctx).await;
-        snapshot.apps = match self.marathon.list_apps().await {
-            Ok(apps) => apps,
+        snapshot.steps.done("desired");
+        (snapshot.apps, snapshot.apps_source) = match self.observe_apps().await {
+            Ok(observed) => observed,
             Err(e) => return PassStatus::FailedReadingMarathon(ErrorChain(&e).to_string()),
         };
+        snapshot.steps.done("marathon");
         let now = (self.clock)();
-        let drain = observe_drain(
-            &self.hacheck,
-            &snapshot.desired.desired.instances,
-            &snapshot.apps,
-            now,
-        )
-        .await;
-        let observed = Observed {
-            apps: snapshot.apps.clone(),
-            drain,
-            now,
-        };
-        snapshot.plan = plan(&snapshot.desired.desired, &observed, self.settings.cleanup);
+        self.plan_pass(snapshot, now).await;
+        snapshot.steps.done("plan");
+        if snapshot.apps_source == AppsSource::View {
+            let confirm = observe::apps_to_confirm(&snapshot.plan, &snapshot.apps);
+            if !confirm.is_empty() {
+                match self
+                    .confirm_apps(Arc::make_mut(&mut snapshot.apps), confirm)
+                    .await
+                {
+                    Ok(n) => snapshot.confirmed_apps = n,
+                    Err(e) => {
+                        return PassStatus::FailedReadingMarathon(format!(
+                            "confirming a plan from the watched view: {}",
+                            ErrorChain(&e)
+                        ));
+                    }
+                }
+                self.plan_pass(snapshot, now).await;
+                snapshot.steps.done("confirm");
+            }
+        }
         let actions = count_actions(&snapshot.plan);
         if let Some(status) = self.not_leading(actions) {
             return status;
@@ -366,10 +421,52 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
             self.settings.budget,
         )
         .await;
+        snapshot.steps.done("apply");
         self.record_outcomes(&report);
+        if let Some(view) = &self.view {
+            view.invalidate(observe::written_apps(&runnable));
+        }
         let status = summarize(&report);
         snapshot.apply = Some(report);
         status
+    }
+
+    /// The Mesos slaves' attributes (for `GROUP_BY` constraints), read at most every
+    /// `SLAVES_MAX_AGE`: they change when agents come and go, not from pass to pass.
+    async fn slave_attributes(
+        &mut self,
+    ) -> Result<Vec<galley_common::constraints::SlaveAttributes>, crate::mesos::MesosError> {
+        if let Some((at, slaves)) = &self.slaves_cache
+            && at.elapsed() < SLAVES_MAX_AGE
+        {
+            return Ok(slaves.clone());
+        }
+        let slaves: Vec<_> = self
+            .mesos
+            .slaves()
+            .await?
+            .into_iter()
+            .map(|s| s.attributes)
+            .collect();
+        self.slaves_cache = Some((Instant::now(), slaves.clone()));
+        Ok(slaves)
+    }
+
+    /// Plans from the snapshot's desired state and apps (reading hacheck's drain state).
+    async fn plan_pass(&self, snapshot: &mut PassSnapshot, now: DateTime<Utc>) {
+        let drain = observe_drain(
+            &self.hacheck,
+            &snapshot.desired.desired.instances,
+            &snapshot.apps,
+            now,
+        )
+        .await;
+        let observed = Observed {
+            apps: snapshot.apps.clone(),
+            drain,
+            now,
+        };
+        snapshot.plan = plan(&snapshot.desired.desired, &observed, self.settings.cleanup);
     }
 
     /// `Some(status)` when this coordinator must not apply: a follower, or a leader in grace.
@@ -415,33 +512,42 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
         }
     }
 
-    /// Desired state: re-read from the soa dir, unless a watcher is running, nothing under the
-    /// soa dir changed since the last read, the context (cluster, system config, slave
-    /// attributes) is the same, and the last full read is recent (a safety net against missed
-    /// file events). Without a watcher every pass re-reads.
-    async fn desired(&mut self, ctx: DesiredContext) -> DesiredReport {
+    /// Desired state. Without a watcher every pass reads the whole soa dir. With one, a pass
+    /// re-reads only the services the watcher saw change (and finds added or removed ones),
+    /// and reads everything when the context (cluster, system config, slave attributes)
+    /// changed, the watcher asked for it, or the last full read is older than
+    /// `FULL_REREAD_EVERY` (a safety net against missed file events).
+    async fn desired(&mut self, ctx: DesiredContext) -> Arc<DesiredReport> {
+        let Some(changes) = self.soa_changes.clone() else {
+            return Arc::new(read_blocking(self.settings.soa_dir.clone(), ctx, None).await);
+        };
         let fingerprint = format!("{}|{:?}|{:?}", ctx.cluster, ctx.system, ctx.slaves);
-        if let (Some(dirty), Some(cache)) = (&self.files_dirty, &self.desired_cache)
-            && !dirty.load(Ordering::SeqCst)
-            && cache.fingerprint == fingerprint
-            && cache.read_at.elapsed() < FULL_REREAD_EVERY
-        {
-            return cache.report.clone();
-        }
-        if let Some(dirty) = &self.files_dirty {
-            dirty.store(false, Ordering::SeqCst); // changes from now on mark it again
-        }
+        let changed = changes.take();
         let soa_dir = self.settings.soa_dir.clone();
-        let report = tokio::task::spawn_blocking(move || read_desired(&soa_dir, &ctx))
-            .await
-            .expect("reading desired state does not panic");
-        if self.files_dirty.is_some() {
-            self.desired_cache = Some(DesiredCache {
-                fingerprint,
-                read_at: Instant::now(),
-                report: report.clone(),
-            });
-        }
+        let (report, read_at) = match self.desired_cache.take() {
+            Some(cache)
+                if !changed.all
+                    && cache.fingerprint == fingerprint
+                    && cache.read_at.elapsed() < FULL_REREAD_EVERY =>
+            {
+                if changed.services.is_empty() {
+                    (cache.report, cache.read_at)
+                } else {
+                    let previous = Arc::unwrap_or_clone(cache.report);
+                    let report = read_blocking(soa_dir, ctx, Some((previous, changed.services)));
+                    (Arc::new(report.await), cache.read_at)
+                }
+            }
+            _ => (
+                Arc::new(read_blocking(soa_dir, ctx, None).await),
+                Instant::now(),
+            ),
+        };
+        self.desired_cache = Some(DesiredCache {
+            fingerprint,
+            read_at,
+            report: report.clone(),
+        });
         report
     }
 
@@ -511,27 +617,32 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
         let (status_tx, status_rx) = watch::channel(None);
         let (trigger_tx, mut trigger_rx) = mpsc::channel(1);
         let (files_tx, mut files_rx) = mpsc::channel(1);
-        let dirty = Arc::new(AtomicBool::new(true));
-        let watcher = watch_dir(&self.settings.soa_dir, files_tx, dirty.clone());
+        let changes = Arc::new(soa_changes::SoaChanges::new(&self.settings.soa_dir));
+        let watcher = soa_changes::watch_dir(changes.clone(), files_tx);
         if watcher.is_some() {
-            self.files_dirty = Some(dirty);
+            self.soa_changes = Some(changes);
         }
         let handle = ReconcilerHandle {
             status: status_rx,
             trigger: trigger_tx,
             control: self.control.clone(),
         };
+        let mut view_changes = self.view.as_ref().map(|v| v.changes());
         tokio::spawn(async move {
             let _watcher = watcher; // dropped (and stopped) with the task
             let mut reason = ActivationReason::Startup;
             loop {
                 let record = self.pass_while_leading(reason).await;
                 status_tx.send_replace(Some(Arc::new(record)));
+                if let Some(v) = view_changes.as_mut() {
+                    v.borrow_and_update(); // what this pass saw is not news
+                }
                 // Every arm is cancel-safe (sleep, recv, changed); no await inside an arm.
                 reason = tokio::select! {
                     _ = tokio::time::sleep(self.settings.interval) => ActivationReason::Periodic,
                     Some(()) = trigger_rx.recv() => ActivationReason::OnDemand,
                     Some(()) = files_rx.recv() => ActivationReason::FilesChanged,
+                    () = observe::changed(view_changes.as_mut()) => ActivationReason::MarathonChanged,
                     _ = shutdown.changed() => break,
                 };
                 if *shutdown.borrow() {
@@ -621,33 +732,19 @@ fn summarize(report: &ApplyReport) -> PassStatus {
     }
 }
 
-/// Watches `dir` recursively; any change sends (coalesced) on `tx`. A watcher that cannot be
-/// set up is logged: the periodic pass still runs.
-fn watch_dir(
-    dir: &std::path::Path,
-    tx: mpsc::Sender<()>,
-    dirty: Arc<AtomicBool>,
-) -> Option<notify::RecommendedWatcher> {
-    use notify::Watcher;
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        match res {
-            Ok(event) if event.kind.is_access() => {}
-            // Any other event, or an error (e.g. a queue overflow): re-read to be safe.
-            _ => {
-                dirty.store(true, Ordering::SeqCst);
-                let _ = tx.try_send(());
-            }
-        }
+/// Reads desired state on the blocking pool: everything, or `previous` updated for the named
+/// services.
+async fn read_blocking(
+    soa_dir: std::path::PathBuf,
+    ctx: DesiredContext,
+    previous: Option<(DesiredReport, std::collections::BTreeSet<String>)>,
+) -> DesiredReport {
+    tokio::task::spawn_blocking(move || match previous {
+        None => read_desired(&soa_dir, &ctx),
+        Some((report, changed)) => update_desired(&soa_dir, &ctx, report, &changed),
     })
-    .map_err(|e| tracing::warn!(error = %ErrorChain(&e), "cannot watch the soa dir; relying on periodic passes"))
-    .ok()?;
-    match watcher.watch(dir, notify::RecursiveMode::Recursive) {
-        Ok(()) => Some(watcher),
-        Err(e) => {
-            tracing::warn!(dir = %dir.display(), error = %ErrorChain(&e), "cannot watch the soa dir; relying on periodic passes");
-            None
-        }
-    }
+    .await
+    .expect("reading desired state does not panic")
 }
 
 /// Shared, lock-protected state; see [`Control`].

@@ -112,6 +112,7 @@ pub async fn run(
         jobs: 4,
         legacy_branches: false,
         durability: Durability::NoFsync,
+        stamps: false,
     };
     galley_coordinator::generate::generate_all(&generate, git.clone()).await?;
     let cluster = EmulatedCluster::start(&opts.root).await?;

@@ -121,6 +121,17 @@ impl Cluster {
             .expect("run galley-coordinator")
     }
 
+    /// Runs `galley-coordinator ARGS…` to completion without blocking the runtime (for
+    /// commands that wait, like `mark-for-deployment --wait`).
+    pub async fn cli_async(&self, args: &[&str]) -> Output {
+        tokio::process::Command::new(bin("galley-coordinator"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .await
+            .expect("run galley-coordinator")
+    }
+
     /// `galley-coordinator generate-deployments --soa-dir SOA` (must succeed).
     pub fn generate_deployments(&self) {
         let soa = self.soa.display().to_string();
@@ -279,6 +290,25 @@ impl SimProc {
     }
 }
 
+impl SimProc {
+    /// Scripts how the tasks of apps whose id starts with `app_id_prefix` behave from now on
+    /// (`healthy`, `never_healthy`, `fail_on_launch`, `stuck_staging`), through `/_sim/outcomes`.
+    pub async fn set_outcome(&self, app_id_prefix: &str, kind: &str) {
+        let body = serde_json::json!({"appIdPrefix": app_id_prefix, "outcome": {"kind": kind}});
+        let resp = crate::observe::http()
+            .post(format!("{}/_sim/outcomes", self.marathon))
+            .json(&body)
+            .send()
+            .await
+            .expect("/_sim/outcomes answers");
+        assert!(
+            resp.status().is_success(),
+            "/_sim/outcomes: {}",
+            resp.status()
+        );
+    }
+}
+
 /// A bare repository: commits and tags as a developer's pushes would leave them.
 pub struct Repo {
     /// Where it is (the service's `git_url`).
@@ -357,6 +387,28 @@ impl Repo {
     /// A lightweight tag `refs/tags/<name>` on `sha`.
     pub fn tag(&self, name: &str, sha: &str) {
         self.set_ref(&format!("refs/tags/{name}"), sha);
+    }
+
+    /// The deploy tags of `group` (`paasta-<group>-<ts>-deploy`) and their shas, oldest first.
+    pub fn deploy_tags(&self, group: &str) -> Vec<(String, String)> {
+        let prefix = format!("refs/tags/paasta-{group}-");
+        let mut out: Vec<(String, String)> = self
+            .repo
+            .references()
+            .expect("references")
+            .filter_map(Result::ok)
+            .filter_map(|r| {
+                let name = r.name().ok()?.to_owned();
+                let rest = name.strip_prefix(&prefix)?;
+                // `<ts>-deploy` exactly: another group's name may extend this one.
+                let ts = rest.strip_suffix("-deploy")?;
+                (ts.len() == 15 && !ts.contains('-')).then_some(())?;
+                let sha = r.peel_to_commit().ok()?.id().to_string();
+                Some((name, sha))
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     /// `paasta-<group>-<ts>-deploy` on `sha`, with a timestamp newer than any before.

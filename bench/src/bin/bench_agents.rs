@@ -6,6 +6,7 @@
 //! detected → reaped latency (first flag to the agent's `done`).
 //! Emulated agents share 20 HTTP/2 connections (1,000 sockets would exceed default fd limits).
 
+use futures::stream as futures_stream;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -93,6 +94,17 @@ impl MesosApi for FakeCluster {
 struct NoMarathon;
 
 impl MarathonApi for NoMarathon {
+    async fn get_app(&self, _: &str) -> Result<Option<ObservedApp>, MarathonError> {
+        Ok(None)
+    }
+    fn events(
+        &self,
+    ) -> futures_stream::BoxStream<
+        'static,
+        Result<galley_coordinator::marathon::MarathonEvent, MarathonError>,
+    > {
+        Box::pin(futures_stream::pending())
+    }
     async fn list_apps(&self) -> Result<Vec<ObservedApp>, MarathonError> {
         Ok(Vec::new())
     }
@@ -139,7 +151,7 @@ async fn parent(n: usize, c: usize, secs: u64) -> anyhow::Result<()> {
         ..ReaperPolicy::defaults()
     };
     let (reaper, _loop) = ReaperHandle::spawn(
-        Arc::new(NoMarathon),
+        galley_coordinator::agents::MarathonSource::List(Arc::new(NoMarathon)),
         cluster.clone(),
         registry.clone(),
         leader,

@@ -32,6 +32,9 @@ struct Args {
     /// Child mode: one generation run over this soa dir (peak RSS is the run's own).
     #[arg(long, hide = true)]
     measure: Option<PathBuf>,
+    /// Child mode: run without stamps.
+    #[arg(long, hide = true)]
+    no_stamps: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,7 +45,7 @@ fn main() -> anyhow::Result<()> {
         None => std::thread::available_parallelism()?.get() * 4,
     };
     if let Some(soa) = args.measure {
-        return measure(&soa, jobs);
+        return measure(&soa, jobs, !args.no_stamps);
     }
     let root = galley_bench::fixtures_dir(&format!("generate-{services}"));
     let started = Instant::now();
@@ -56,15 +59,32 @@ fn main() -> anyhow::Result<()> {
     for entry in std::fs::read_dir(&soa)? {
         let _ = std::fs::remove_file(entry?.path().join("deployments.json"));
     }
-    for label in ["cold", "warm"] {
-        let out = Command::new(std::env::current_exe()?)
-            .args([
-                "--measure",
-                soa.to_str().expect("utf8 path"),
-                "--jobs",
-                &jobs.to_string(),
-            ])
-            .output()?;
+    let _ = std::fs::remove_dir_all(soa.join(".galley"));
+    let runs = [
+        ("cold", true, false),
+        (
+            "warm, stamps off (every service read and listed)",
+            false,
+            false,
+        ),
+        ("warm, nothing changed", true, false),
+        ("warm, one repository pushed", true, true),
+    ];
+    for (label, stamps, push) in runs {
+        if push {
+            push_one_tag(&root.join("repos").join("service_00000.git"))?;
+        }
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.args([
+            "--measure",
+            soa.to_str().expect("utf8 path"),
+            "--jobs",
+            &jobs.to_string(),
+        ]);
+        if !stamps {
+            cmd.arg("--no-stamps");
+        }
+        let out = cmd.output()?;
         anyhow::ensure!(
             out.status.success(),
             "measure run failed: {}",
@@ -76,7 +96,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Child mode: one generation run in a fresh process, so peak RSS is the run's own.
-fn measure(soa: &Path, jobs: usize) -> anyhow::Result<()> {
+fn measure(soa: &Path, jobs: usize, stamps: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let opts = GenerateOptions {
         soa_dir: soa.to_path_buf(),
@@ -84,6 +104,7 @@ fn measure(soa: &Path, jobs: usize) -> anyhow::Result<()> {
         jobs,
         legacy_branches: false,
         durability: Durability::NoFsync,
+        stamps,
     };
     let git = Arc::new(Git2Source::new(Duration::from_secs(30)));
     let started = Instant::now();
@@ -91,14 +112,32 @@ fn measure(soa: &Path, jobs: usize) -> anyhow::Result<()> {
     let secs = started.elapsed().as_secs_f64();
     anyhow::ensure!(report.failed() == 0, "{} services failed", report.failed());
     println!(
-        "{} services in {:.3} s = {:.0} services/s; {} written, {} unchanged; jobs {jobs}; peak RSS {} MiB",
+        "{} services in {:.3} s = {:.0} services/s; {} written, {} unchanged ({} skipped by stamp); jobs {jobs}; peak RSS {} MiB",
         report.services.len(),
         secs,
         report.services.len() as f64 / secs,
         report.written(),
         report.unchanged(),
+        report.skipped(),
         galley_bench::peak_rss_kib() / 1024
     );
+    Ok(())
+}
+
+/// A new deploy tag in `repo` (a push), so the next run regenerates that one service.
+fn push_one_tag(repo: &Path) -> anyhow::Result<()> {
+    let repo = Repository::open_bare(repo)?;
+    let sig = Signature::now("bench", "bench@example.com")?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos();
+    let sha = galley_bench::commit(&repo, &sig, &format!("pushed {nanos}"))?;
+    repo.reference(
+        "refs/tags/paasta-norcal-prod.main-20991231T000000-deploy",
+        sha,
+        true,
+        "",
+    )?;
     Ok(())
 }
 

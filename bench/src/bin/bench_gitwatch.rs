@@ -9,6 +9,7 @@
 //!
 //! Fixtures are kept under `target/bench-fixtures/gitwatch-N/` and reused.
 
+use futures::stream as futures_stream;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -73,6 +74,17 @@ fn running(id: &str, n: u32) -> ObservedApp {
 }
 
 impl MarathonApi for FakeMarathon {
+    async fn get_app(&self, id: &str) -> Result<Option<ObservedApp>, MarathonError> {
+        Ok(self.apps.lock().expect("lock").get(id).cloned())
+    }
+    fn events(
+        &self,
+    ) -> futures_stream::BoxStream<
+        'static,
+        Result<galley_coordinator::marathon::MarathonEvent, MarathonError>,
+    > {
+        Box::pin(futures_stream::pending())
+    }
     async fn list_apps(&self) -> Result<Vec<ObservedApp>, MarathonError> {
         Ok(self.apps.lock().expect("lock").values().cloned().collect())
     }
@@ -168,6 +180,7 @@ fn settings(root: &Path, interval: Duration) -> GitWatchSettings {
             jobs: cores * 4,
             legacy_branches: false,
             durability: Durability::NoFsync,
+            stamps: false,
         },
         poll_interval: interval,
         unreachable_alert_after: Duration::from_secs(300),

@@ -49,7 +49,7 @@ fn synthetic(n: usize) -> PassRecord {
             service: service.clone(),
             instance: instance.clone(),
             app_id: app_id.clone(),
-            app: serde_json::json!({"container": {"docker": {"image": format!("r/services-{service}:paasta-{sha}")}}}),
+            app: serde_json::json!({"container": {"docker": {"image": format!("r/services-{service}:paasta-{sha}")}}}).into(),
             instances: 3,
             bounce_method: BounceMethod::Crossover,
             bounce_margin_factor: 1.0,
@@ -69,7 +69,7 @@ fn synthetic(n: usize) -> PassRecord {
                 health_results: vec![true],
             })
             .collect();
-        snap.apps.push(ObservedApp {
+        std::sync::Arc::make_mut(&mut snap.apps).push(ObservedApp {
             id: app_id.clone(),
             instances: 3,
             has_health_checks: true,
@@ -78,11 +78,12 @@ fn synthetic(n: usize) -> PassRecord {
             tasks_healthy: 3,
             ..Default::default()
         });
-        snap.desired
+        let report = std::sync::Arc::make_mut(&mut snap.desired);
+        report
             .desired
             .configured
             .insert((service.clone(), instance.clone()));
-        snap.desired.desired.instances.push(desired);
+        report.desired.instances.push(desired);
         snap.plan.instances.push(InstancePlan {
             service,
             instance,
@@ -91,7 +92,7 @@ fn synthetic(n: usize) -> PassRecord {
             ..Default::default()
         });
     }
-    snap.desired.desired.complete = true;
+    std::sync::Arc::make_mut(&mut snap.desired).desired.complete = true;
     PassRecord {
         generation: 1,
         reason: ActivationReason::Startup,
@@ -171,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
         leadership: tokio::sync::watch::channel(Leadership::sole("bench", 1)).1,
         agents: None,
         reaper: None,
+        marathon_view: None,
     };
     let operator = OperatorService::with_view(deps, view_rx);
     let listener = server::bind("127.0.0.1:0").await?;

@@ -5,13 +5,12 @@
 //!
 //! `cargo run --release -p galley-bench --bin bench-reconcile -- [--instances 10000]`
 
+use futures::stream as futures_stream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use galley_common::deployments::{Deployments, V1Entry, V2Control, V2Deployment};
 use galley_common::observed::ObservedApp;
-use galley_common::refs::DesiredState;
 use galley_coordinator::apply::ApplyBudget;
 use galley_coordinator::marathon::{MarathonApi, MarathonClient, MarathonConfig, MarathonError};
 use galley_coordinator::mesos::MesosClient;
@@ -29,6 +28,17 @@ struct Counting {
 }
 
 impl MarathonApi for Counting {
+    async fn get_app(&self, id: &str) -> Result<Option<ObservedApp>, MarathonError> {
+        self.inner.get_app(id).await
+    }
+    fn events(
+        &self,
+    ) -> futures_stream::BoxStream<
+        'static,
+        Result<galley_coordinator::marathon::MarathonEvent, MarathonError>,
+    > {
+        self.inner.events()
+    }
     async fn list_apps(&self) -> Result<Vec<ObservedApp>, MarathonError> {
         self.lists.fetch_add(1, Ordering::SeqCst);
         self.inner.list_apps().await
@@ -227,44 +237,6 @@ async fn run(instances: usize) -> anyhow::Result<()> {
 
 fn write_tree(soa: &std::path::Path, services: usize) -> anyhow::Result<()> {
     let sha = "0123456789abcdef0123456789abcdef01234567";
-    for s in 0..services {
-        let name = format!("svc{s:05}");
-        let dir = soa.join(&name);
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join("service.yaml"), "description: bench\n")?;
-        let mut yaml = String::new();
-        let mut d = Deployments::default();
-        for i in 0..INSTANCES_PER_SERVICE {
-            let inst = format!("i{i}");
-            yaml.push_str(&format!(
-                "{inst}:\n  instances: 1\n  cpus: 0.1\n  mem: 128\n"
-            ));
-            let image = format!("services-{name}:paasta-{sha}");
-            d.v1.insert(
-                format!("{name}:paasta-bench.{inst}"),
-                V1Entry {
-                    docker_image: image.clone(),
-                    desired_state: DesiredState::Start,
-                    force_bounce: None,
-                },
-            );
-            d.v2.deployments.insert(
-                format!("bench.{inst}"),
-                V2Deployment {
-                    docker_image: image,
-                    git_sha: sha.into(),
-                },
-            );
-            d.v2.controls.insert(
-                format!("{name}:bench.{inst}"),
-                V2Control {
-                    desired_state: DesiredState::Start,
-                    force_bounce: None,
-                },
-            );
-        }
-        std::fs::write(dir.join("marathon-bench.yaml"), yaml)?;
-        std::fs::write(dir.join("deployments.json"), d.to_json_text())?;
-    }
+    galley_bench::write_soa_tree(soa, "bench", services, INSTANCES_PER_SERVICE, sha)?;
     Ok(())
 }

@@ -331,3 +331,48 @@ fn evidence_is_attached_to_critical_and_bouncing_reports_only() {
         "bouncing keeps its evidence even when OK"
     );
 }
+
+/// The index answers exactly what the scans answer, the prefix quirk included (`/web.main`
+/// without a dot also matches `/web.mainx…`'s tasks, as PaaSTA's check did).
+#[test]
+fn the_app_index_answers_what_the_scans_answer() {
+    let mk =
+        |id: &str, n: usize, ok: bool| app(id, (0..n).map(|_| task(id, Some(5), &[ok])).collect());
+    let apps = vec![
+        mk("/web.main.gitaaaaaaaa.config11111111", 3, true),
+        mk("/web.main.gitbbbbbbbb.config22222222", 2, false),
+        mk("/web.mainx.gitcccccccc.config33333333", 1, true),
+        mk("/web.canary.gitaaaaaaaa.config11111111", 1, true),
+        mk("/api.main.gitdddddddd.config44444444", 4, true),
+        mk("/weird", 1, true),
+    ];
+    let index = AppIndex::new(&apps);
+    for short in [
+        "web.main",
+        "web.mainx",
+        "web.canary",
+        "api.main",
+        "nope.main",
+        "web",
+    ] {
+        assert_eq!(
+            index.healthy_task_count(short, now()),
+            healthy_task_count(&apps, short, now()),
+            "{short}"
+        );
+        let ids = |v: Vec<&ObservedApp>| v.into_iter().map(|a| a.id.clone()).collect::<Vec<_>>();
+        let mut scanned = ids(instance_apps(&apps, short));
+        scanned.sort();
+        assert_eq!(ids(index.instance_apps(short)), scanned, "{short}");
+        assert_eq!(
+            index.is_bouncing(short),
+            is_bouncing(&apps, short),
+            "{short}"
+        );
+    }
+    assert_eq!(
+        index.healthy_task_count("web.main", now()),
+        4,
+        "the quirk counts web.mainx"
+    );
+}

@@ -42,6 +42,40 @@ pub enum ViewError {
     /// Marathon failed.
     #[error("marathon app list unavailable")]
     Marathon(#[source] MarathonError),
+    /// The shared Marathon view is not complete and settled (stream broken, list pending).
+    #[error("marathon view not complete and fresh")]
+    MarathonViewStale,
+}
+
+/// Where the reaper takes Marathon's tasks from: a list of its own each pass, or the shared
+/// view (never used unless complete and settled).
+pub enum MarathonSource<M> {
+    /// `list_apps` every pass.
+    List(Arc<M>),
+    /// The coordinator's list-then-watch view.
+    View(crate::observed::view::MarathonView),
+}
+
+impl<M> Clone for MarathonSource<M> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::List(m) => Self::List(m.clone()),
+            Self::View(v) => Self::View(v.clone()),
+        }
+    }
+}
+
+impl<M: MarathonApi> MarathonSource<M> {
+    async fn apps(&self) -> Result<Vec<galley_common::observed::ObservedApp>, ViewError> {
+        match self {
+            Self::List(m) => m.list_apps().await.map_err(ViewError::Marathon),
+            Self::View(v) => v
+                .current(std::time::Duration::from_secs(2))
+                .await
+                .map(Arc::unwrap_or_clone)
+                .ok_or(ViewError::MarathonViewStale),
+        }
+    }
 }
 
 /// The last pass, for operators.
@@ -87,7 +121,7 @@ struct Shared {
 impl ReaperHandle {
     /// Builds the handle and spawns the periodic loop.
     pub fn spawn<M: MarathonApi, Me: MesosApi>(
-        marathon: Arc<M>,
+        marathon: MarathonSource<M>,
         mesos: Arc<Me>,
         registry: AgentRegistry,
         leader: watch::Receiver<Option<u64>>,
@@ -135,7 +169,7 @@ impl ReaperHandle {
 
     /// Builds the handle without a loop (drive it with [`Self::pass`]).
     pub fn new<M: MarathonApi, Me: MesosApi>(
-        marathon: Arc<M>,
+        marathon: MarathonSource<M>,
         mesos: Arc<Me>,
         registry: AgentRegistry,
         leader: watch::Receiver<Option<u64>>,
@@ -145,10 +179,13 @@ impl ReaperHandle {
         let fetch: FetchView = Box::new(move || {
             let (marathon, mesos) = (marathon.clone(), mesos.clone());
             Box::pin(async move {
+                // Mesos is read fresh every pass (its task list protects every live container:
+                // Mesos knows a task before its container starts); Marathon's tasks only add
+                // ids, from the shared view when there is one.
                 let fetched_at = Instant::now();
-                let (apps, state) = tokio::join!(marathon.list_apps(), mesos.state());
+                let (apps, state) = tokio::join!(marathon.apps(), mesos.state());
                 let state = state.map_err(ViewError::Mesos)?;
-                let apps = apps.map_err(ViewError::Marathon)?;
+                let apps = apps?;
                 Ok(ClusterView::build(fetched_at.into_std(), &state, &apps))
             })
         });

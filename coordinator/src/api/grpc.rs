@@ -49,6 +49,8 @@ pub struct OperatorDeps {
     pub agents: Option<AgentRegistry>,
     /// The orphan reaper, when it runs.
     pub reaper: Option<Arc<ReaperSlot>>,
+    /// The list-then-watch view of Marathon, when `marathon.watch_events` is on.
+    pub marathon_view: Option<crate::observed::view::MarathonView>,
 }
 
 /// The `CoordinatorService` implementation; clones share state.
@@ -77,7 +79,13 @@ pub type OperatorServer = CoordinatorServiceServer<OperatorService>;
 impl OperatorService {
     /// The service; spawns the task that keeps its view current (call within a runtime).
     pub fn new(deps: OperatorDeps) -> Self {
-        let view = view::spawn_view_task(&deps.cluster, deps.reconciler.status.clone());
+        Self::with_sources(deps, view::ViewSources::default())
+    }
+
+    /// As [`Self::new`], with the view's extra sources (the launch queue for backoff and
+    /// evidence, the rollback default).
+    pub fn with_sources(deps: OperatorDeps, sources: view::ViewSources) -> Self {
+        let view = view::spawn_view_task(&deps.cluster, deps.reconciler.status.clone(), sources);
         Self::with_view(deps, view)
     }
 

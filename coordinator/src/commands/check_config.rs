@@ -8,7 +8,8 @@
 //! `system_config_dir` does not exist yet, as on a master that puppet has not finished; no
 //! `tls` section (`serve` then refuses to start without `--insecure`); no `election` section
 //! (this coordinator would lead alone); a `reaper` setting that is valid but risky (a minimum
-//! age under 10 minutes, a single sighting).
+//! age under 10 minutes, a single sighting); a `rollback` default that rolls back after less
+//! than a minute.
 
 use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
@@ -77,7 +78,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "warning: no `election` section: this coordinator leads alone; run one per cluster"
         );
     }
-    for w in config.reaper.warnings() {
+    for w in config
+        .reaper
+        .warnings()
+        .into_iter()
+        .chain(config.rollback.warnings())
+    {
         eprintln!("warning: {w}");
     }
     println!("config OK: {}", args.config.display());

@@ -33,6 +33,11 @@ pub struct Args {
     /// loss; slower). Without it writes are still atomic, as PaaSTA's were.
     #[arg(long)]
     fsync: bool,
+    /// Generate every service, ignoring the stamps under <soa_dir>/.galley/generate/ that let
+    /// a run skip services whose config files, local repository refs and deployments.json did
+    /// not change since the last run.
+    #[arg(long)]
+    no_stamps: bool,
 }
 
 /// Runs generation; exit 1 if any service failed (after all others were written).
@@ -50,6 +55,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             Durability::NoFsync
         },
+        stamps: !args.no_stamps,
     };
     let git = Arc::new(Git2Source::new(Duration::from_secs_f64(
         args.timeout.max(0.001),
@@ -61,11 +67,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     eprintln!(
-        "generate-deployments: {} services in {} ms: {} written, {} unchanged, {} failed",
+        "generate-deployments: {} services in {} ms: {} written, {} unchanged ({} skipped by stamp), {} failed",
         report.services.len(),
         report.elapsed.as_millis(),
         report.written(),
         report.unchanged(),
+        report.skipped(),
         report.failed()
     );
     Ok(if report.failed() > 0 {

@@ -57,7 +57,11 @@ pub fn write_if_changed(
     Ok(WriteOutcome::Written)
 }
 
-fn write_atomic(path: &Path, contents: &[u8], durability: Durability) -> std::io::Result<()> {
+pub(crate) fn write_atomic(
+    path: &Path,
+    contents: &[u8],
+    durability: Durability,
+) -> std::io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = path
         .parent()

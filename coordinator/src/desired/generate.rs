@@ -15,6 +15,8 @@ use galley_common::soa::{ConfigError, ServiceConfig};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+pub mod stamp;
+
 use crate::atomic::{Durability, WriteError, WriteOutcome, write_if_changed};
 use crate::git::{GitError, GitSource, RemoteRef};
 use crate::soa_dir::{self, SoaReadError};
@@ -32,6 +34,8 @@ pub struct GenerateOptions {
     pub legacy_branches: bool,
     /// Whether each written file is fsynced before its rename.
     pub durability: Durability,
+    /// Skip services whose stamp shows nothing changed, and stamp the others ([`stamp`]).
+    pub stamps: bool,
 }
 
 /// One service's failure; its deployments.json was left as it was.
@@ -64,6 +68,8 @@ pub struct ServiceReport {
     pub service: String,
     /// Written, unchanged, or why it failed.
     pub outcome: Result<WriteOutcome, ServiceError>,
+    /// Unchanged because its stamp showed nothing changed (nothing was read or listed).
+    pub skipped: bool,
 }
 
 /// The result of a whole run.
@@ -80,9 +86,13 @@ impl GenerateReport {
     pub fn written(&self) -> usize {
         self.count(|o| matches!(o, Ok(WriteOutcome::Written)))
     }
-    /// Services whose file already matched.
+    /// Services whose file already matched (skipped ones included).
     pub fn unchanged(&self) -> usize {
         self.count(|o| matches!(o, Ok(WriteOutcome::Unchanged)))
+    }
+    /// Services skipped by their stamp.
+    pub fn skipped(&self) -> usize {
+        self.services.iter().filter(|s| s.skipped).count()
     }
     /// Services that failed.
     pub fn failed(&self) -> usize {
@@ -114,8 +124,19 @@ pub async fn generate_all<G: GitSource>(
                 .acquire_owned()
                 .await
                 .expect("semaphore never closed");
+            if opts.stamps && fresh(&opts, &service).await {
+                return ServiceReport {
+                    service,
+                    outcome: Ok(WriteOutcome::Unchanged),
+                    skipped: true,
+                };
+            }
             let outcome = generate_service(&opts, &service, git.as_ref()).await;
-            ServiceReport { service, outcome }
+            ServiceReport {
+                service,
+                outcome,
+                skipped: false,
+            }
         });
     }
     let mut report = GenerateReport::default();
@@ -129,19 +150,81 @@ pub async fn generate_all<G: GitSource>(
     Ok(report)
 }
 
-/// One service: read, parse, list refs (only if it has instances), generate, write if changed.
-/// File I/O runs on the blocking pool.
+/// One service: read, parse, list refs (only if it has instances), generate, write if changed;
+/// with `opts.stamps`, stamp what it was generated from (or drop the stamp on failure). File
+/// I/O runs on the blocking pool.
 pub async fn generate_service<G: GitSource>(
     opts: &GenerateOptions,
     service: &str,
     git: &G,
 ) -> Result<WriteOutcome, ServiceError> {
-    let plan = read_service_plan(&opts.soa_dir, service).await?;
-    let refs = match &plan.git_url {
-        None => None,
-        Some(url) => Some(list_service_refs(service, url, git).await?),
+    let inputs = if opts.stamps {
+        let (soa, name) = (opts.soa_dir.clone(), service.to_string());
+        blocking(move || stamp::Inputs::take(&soa, &name)).await
+    } else {
+        None
     };
-    write_service_deployments(opts, service, &plan, refs.as_deref()).await
+    let result = generate_unstamped(opts, service, git).await;
+    if opts.stamps {
+        let (soa, name, legacy) = (
+            opts.soa_dir.clone(),
+            service.to_string(),
+            opts.legacy_branches,
+        );
+        let stamped = match (&result, inputs) {
+            (Ok((_, repo)), Some(inputs)) => repo.clone().map(|repo| (inputs, repo)),
+            _ => None,
+        };
+        blocking(move || match stamped {
+            Some((inputs, repo)) => {
+                let stamp = inputs.stamp(&soa, &name, legacy, repo);
+                if let Err(e) = stamp::write(&soa, &name, &stamp) {
+                    tracing::debug!(service = name, error = %e, "stamp not written");
+                }
+            }
+            None => stamp::remove(&soa, &name),
+        })
+        .await;
+    }
+    result.map(|(outcome, _)| outcome)
+}
+
+/// What a stamp records of the repository: `Some(None)` no repository (no instances),
+/// `Some(Some(..))` a local repository's url and refs, `None` unstampable.
+type RepoInputs = Option<Option<(String, Vec<stamp::FileStamp>)>>;
+
+async fn generate_unstamped<G: GitSource>(
+    opts: &GenerateOptions,
+    service: &str,
+    git: &G,
+) -> Result<(WriteOutcome, RepoInputs), ServiceError> {
+    let plan = read_service_plan(&opts.soa_dir, service).await?;
+    let (refs, repo) = match &plan.git_url {
+        None => (None, Some(None)),
+        Some(url) => {
+            // Fingerprinted before listing: a push racing this run is seen by the next one.
+            let fingerprint = if opts.stamps {
+                let u = url.clone();
+                blocking(move || stamp::refs_of(&u)).await
+            } else {
+                None
+            };
+            let refs = list_service_refs(service, url, git).await?;
+            (Some(refs), fingerprint.map(|f| Some((url.clone(), f))))
+        }
+    };
+    let outcome = write_service_deployments(opts, service, &plan, refs.as_deref()).await?;
+    Ok((outcome, repo))
+}
+
+async fn fresh(opts: &GenerateOptions, service: &str) -> bool {
+    let (soa, name, legacy) = (
+        opts.soa_dir.clone(),
+        service.to_string(),
+        opts.legacy_branches,
+    );
+    galley_common::names::check("service", service).is_ok()
+        && blocking(move || stamp::is_fresh(&soa, &name, legacy)).await
 }
 
 /// What generation needs from a service's config: its instances' refs and its repository.

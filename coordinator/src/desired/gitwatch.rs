@@ -75,6 +75,7 @@ impl GitWatchSettings {
                 jobs: g.jobs.unwrap_or(cores * 4),
                 legacy_branches: false,
                 durability: Durability::NoFsync,
+                stamps: false,
             },
             poll_interval: Duration::from_secs_f64(g.poll_interval_seconds),
             unreachable_alert_after: Duration::from_secs_f64(g.unreachable_alert_after_seconds),

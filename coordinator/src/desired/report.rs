@@ -55,6 +55,8 @@ pub struct DesiredReport {
     pub service_errors: BTreeMap<String, String>,
     /// The services read, with their raw files and deployments (for monitoring and reads).
     pub services: BTreeMap<String, Arc<ServiceEntry>>,
+    /// Every service directory listed (with or without instances in this cluster).
+    pub listed: std::collections::BTreeSet<String>,
 }
 
 /// One service as this pass read it.
@@ -82,9 +84,51 @@ pub fn read_desired(soa_dir: &Path, ctx: &DesiredContext) -> DesiredReport {
         }
     };
     report.desired.complete = true;
-    for service in services {
-        read_service(soa_dir, &service, ctx, &mut report);
+    for service in &services {
+        read_service(soa_dir, service, ctx, &mut report);
     }
+    report.listed = services.into_iter().collect();
+    report
+}
+
+/// `previous` with the `changed` services read again, and services added to or removed from
+/// the soa dir since found by listing it: what [`read_desired`] would return, at the cost of
+/// the services that changed. Falls back to a full read when `previous` is not complete.
+pub fn update_desired(
+    soa_dir: &Path,
+    ctx: &DesiredContext,
+    previous: DesiredReport,
+    changed: &std::collections::BTreeSet<String>,
+) -> DesiredReport {
+    if !previous.desired.complete {
+        return read_desired(soa_dir, ctx);
+    }
+    let Ok(services) = soa_dir::list_services(soa_dir) else {
+        return read_desired(soa_dir, ctx); // records the listing error
+    };
+    let listed: std::collections::BTreeSet<String> = services.into_iter().collect();
+    let stale: std::collections::BTreeSet<String> = changed
+        .iter()
+        .chain(previous.listed.symmetric_difference(&listed))
+        .cloned()
+        .collect();
+    let mut report = previous;
+    let keep = |s: &String| !stale.contains(s);
+    report.desired.instances.retain(|d| keep(&d.service));
+    report.desired.configured.retain(|(s, _)| keep(s));
+    report.desired.unknown_services.retain(keep);
+    report.issues.retain(|(s, _), _| keep(s));
+    report.service_errors.retain(|s, _| keep(s));
+    report.services.retain(|s, _| keep(s));
+    for service in stale.iter().filter(|s| listed.contains(*s)) {
+        read_service(soa_dir, service, ctx, &mut report);
+    }
+    // A full read lists services in order, each service's instances in its own order.
+    report
+        .desired
+        .instances
+        .sort_by(|a, b| a.service.cmp(&b.service));
+    report.listed = listed;
     report
 }
 
@@ -194,7 +238,7 @@ pub fn desired_instance(
         service: config.name.clone(),
         instance: instance.to_string(),
         app_id: format!("/{}", app.id),
-        app: app.to_wire_json(),
+        app: std::sync::Arc::new(app.to_wire_json()),
         instances,
         bounce_method,
         bounce_margin_factor: inst.bounce_margin_factor().map_err(|e| invalid(&e))?,

@@ -14,3 +14,14 @@ pub fn client(timeout: Duration, redirects: usize) -> reqwest::Client {
         .build()
         .expect("reqwest client with a crypto provider installed")
 }
+
+/// A client for long-lived streams (Marathon's events): a connect timeout but no request
+/// timeout, and TCP keep-alives so a dead peer is noticed.
+pub fn streaming_client(connect_timeout: Duration) -> reqwest::Client {
+    crate::tls::install_crypto_provider();
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .tcp_keepalive(Duration::from_secs(30))
+        .build()
+        .expect("reqwest client with a crypto provider installed")
+}

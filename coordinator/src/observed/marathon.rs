@@ -3,10 +3,14 @@
 
 mod client;
 mod dto;
+pub mod events;
 
 use std::future::Future;
 
+use futures::stream::BoxStream;
+
 pub use client::{MarathonClient, MarathonConfig};
+pub use events::MarathonEvent;
 use galley_common::observed::ObservedApp;
 use galley_common::replication::QueueSignal;
 
@@ -14,6 +18,15 @@ use galley_common::replication::QueueSignal;
 pub trait MarathonApi: Send + Sync + 'static {
     /// Every app with its tasks, in one call.
     fn list_apps(&self) -> impl Future<Output = Result<Vec<ObservedApp>, MarathonError>> + Send;
+    /// One app with its tasks (`GET /v2/apps/{id}?embed=app.tasks`); `None` when it does not
+    /// exist.
+    fn get_app(
+        &self,
+        app_id: &str,
+    ) -> impl Future<Output = Result<Option<ObservedApp>, MarathonError>> + Send;
+    /// The event stream (`GET /v2/events`), from now on; it ends or yields an error when the
+    /// connection breaks.
+    fn events(&self) -> BoxStream<'static, Result<MarathonEvent, MarathonError>>;
     /// `POST /v2/apps`.
     fn create_app(
         &self,
@@ -85,6 +98,15 @@ pub enum MarathonError {
         /// Parse error.
         #[source]
         source: serde_json::Error,
+    },
+    /// The event stream broke its framing (too large an event, not UTF-8).
+    #[error("marathon events {url}: bad stream")]
+    Stream {
+        /// URL.
+        url: String,
+        /// What broke.
+        #[source]
+        source: events::SseError,
     },
 }
 

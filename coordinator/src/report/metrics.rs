@@ -58,6 +58,49 @@ pub struct CallLabels {
     pub op: &'static str,
 }
 
+/// A finished pass: its outcome and what started it.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PassLabels {
+    /// `ok`, `partial`, `failed`, ...
+    pub outcome: &'static str,
+    /// `startup`, `periodic`, `files_changed`, `on_demand`, `marathon_changed`.
+    pub trigger: &'static str,
+}
+
+/// What the observed-state cache (the Marathon view) says about itself at scrape time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CacheProbe {
+    /// Seconds since the last full list (`None` before the first).
+    pub age_seconds: Option<f64>,
+    /// Listed since the stream last connected, and watching.
+    pub complete: bool,
+    /// Events received so far.
+    pub events: u64,
+    /// Stream breaks so far.
+    pub breaks: u64,
+}
+
+/// Reads the cache when `/metrics` is scraped.
+pub type CacheProbeFn = Arc<dyn Fn() -> CacheProbe + Send + Sync>;
+
+#[derive(Default)]
+struct ProbeSlot(Option<CacheProbeFn>);
+
+impl std::fmt::Debug for ProbeSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "ProbeSlot(set)"
+        } else {
+            "ProbeSlot(none)"
+        })
+    }
+}
+
+fn pass_histogram() -> Histogram {
+    // 1 ms … ~16 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
 fn call_histogram() -> Histogram {
     // 5 ms … ~20 s.
     Histogram::new(exponential_buckets(0.005, 2.0, 13))
@@ -67,8 +110,8 @@ fn call_histogram() -> Histogram {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    /// Reconcile pass durations (seconds).
-    pub pass_duration: Histogram,
+    /// Reconcile pass durations (seconds) by outcome and trigger.
+    pub pass_duration: Family<PassLabels, Histogram, fn() -> Histogram>,
     /// Reconcile passes by outcome (`ok`, `partial`, `failed`).
     pub passes: Family<OutcomeLabels, Counter>,
     /// Marathon apps created/bounced/deleted.
@@ -111,6 +154,15 @@ pub struct Metrics {
     pub webhook_requests: Family<OutcomeLabels, Counter>,
     /// Deploy/start/stop tag writes by outcome (`written`, `refused`, `failed`).
     pub tag_writes: Family<OutcomeLabels, Counter>,
+    /// Seconds since the observed-state cache last listed Marathon in full (-1: never).
+    pub observed_cache_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// 1 while the observed-state cache is complete (listed and watching), else 0.
+    pub observed_cache_complete: Gauge,
+    /// Marathon events received by the observed-state cache.
+    pub marathon_events: Counter,
+    /// Marathon event-stream breaks (each followed by a full list).
+    pub marathon_stream_breaks: Counter,
+    cache_probe: Mutex<ProbeSlot>,
     instances: Mutex<InstanceSets>,
 }
 
@@ -131,7 +183,7 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("galley");
         let m = Self {
-            pass_duration: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+            pass_duration: Family::new_with_constructor(pass_histogram),
             passes: Family::default(),
             apps: Family::default(),
             tasks: Family::default(),
@@ -153,13 +205,18 @@ impl Metrics {
             git_repos_alerting: Gauge::default(),
             webhook_requests: Family::default(),
             tag_writes: Family::default(),
+            observed_cache_age: Gauge::default(),
+            observed_cache_complete: Gauge::default(),
+            marathon_events: Counter::default(),
+            marathon_stream_breaks: Counter::default(),
+            cache_probe: Mutex::new(ProbeSlot(None)),
             instances: Mutex::new(InstanceSets::default()),
             registry: Registry::default(),
         };
         let r = &mut registry;
         r.register(
             "pass_duration_seconds",
-            "Duration of reconcile passes",
+            "Duration of reconcile passes by outcome and trigger",
             m.pass_duration.clone(),
         );
         r.register("passes", "Reconcile passes by outcome", m.passes.clone());
@@ -259,19 +316,61 @@ impl Metrics {
             "Deploy/start/stop tag writes by outcome",
             m.tag_writes.clone(),
         );
+        r.register(
+            "observed_cache_age_seconds",
+            "Seconds since the observed-state cache last listed Marathon in full (-1: never)",
+            m.observed_cache_age.clone(),
+        );
+        r.register(
+            "observed_cache_complete",
+            "1 while the observed-state cache is listed and watching Marathon's events",
+            m.observed_cache_complete.clone(),
+        );
+        r.register(
+            "marathon_events",
+            "Marathon events received by the observed-state cache",
+            m.marathon_events.clone(),
+        );
+        r.register(
+            "marathon_stream_breaks",
+            "Marathon event-stream breaks, each followed by a full list",
+            m.marathon_stream_breaks.clone(),
+        );
         Self { registry, ..m }
+    }
+
+    /// Reads the observed-state cache's age, completeness and event counts at each scrape.
+    pub fn set_cache_probe(&self, probe: CacheProbeFn) {
+        self.cache_probe.lock().expect("metrics lock").0 = Some(probe);
+    }
+
+    fn read_cache_probe(&self) {
+        let probe = self.cache_probe.lock().expect("metrics lock").0.clone();
+        let Some(probe) = probe else { return };
+        let p = probe();
+        self.observed_cache_age.set(p.age_seconds.unwrap_or(-1.0));
+        self.observed_cache_complete.set(i64::from(p.complete));
+        // The view's counts only grow; the counters follow them.
+        let events = self.marathon_events.get();
+        self.marathon_events.inc_by(p.events.saturating_sub(events));
+        let breaks = self.marathon_stream_breaks.get();
+        self.marathon_stream_breaks
+            .inc_by(p.breaks.saturating_sub(breaks));
     }
 
     /// The exposition text.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        self.read_cache_probe();
         let mut out = String::new();
         encode(&mut out, &self.registry)?;
         Ok(out)
     }
 
     /// Records a finished pass.
-    pub fn pass_finished(&self, outcome: &'static str, took: Duration) {
-        self.pass_duration.observe(took.as_secs_f64());
+    pub fn pass_finished(&self, outcome: &'static str, trigger: &'static str, took: Duration) {
+        self.pass_duration
+            .get_or_create(&PassLabels { outcome, trigger })
+            .observe(took.as_secs_f64());
         self.passes.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 

@@ -223,6 +223,9 @@ pub enum Transition {
     Recovered,
     /// From one non-OK status to another.
     Changed,
+    /// Same status and output as the event sent less than the check's `check_every` ago:
+    /// not sent again.
+    Quiet,
 }
 
 #[derive(Debug, Clone)]
@@ -231,13 +234,19 @@ struct Remembered {
     instance: String,
     status: Status,
     settings: SensuSettings,
+    /// What was last sent, and whether it was delivered.
+    output: String,
+    delivered: bool,
 }
 
 /// Remembers the last status and envelope of every check it reported, so that recovery and
 /// removal send OK events to the same team.
 ///
-/// Each pass the reconciler calls [`AlertTracker::report`] for every check it evaluates (every
-/// pass, as PaaSTA's cron did: Sensu's `alert_after` counts the events), then
+/// Each pass the reconciler calls [`AlertTracker::report`] for every check it evaluates. On a
+/// *round* (the periodic pass: the cadence of PaaSTA's crons, which Sensu's `alert_after`
+/// counts occurrences against) every event goes out; on other passes (driven by Marathon's
+/// events, soa-dir changes, operators — far more often) only events whose status or output
+/// changed, or whose last delivery failed. Then
 /// [`AlertTracker::retain_instances`] with the instances still configured, which sends the three
 /// removal OKs for the others.
 #[derive(Debug)]
@@ -277,9 +286,11 @@ impl<S: SensuSink> AlertTracker<S> {
             .collect()
     }
 
-    /// Sends `kind`'s event for `service.instance` and remembers it. `settings` is `None` when
-    /// no team resolves: nothing is sent and the check is forgotten. A failed send is logged,
-    /// counted and returned; the status is remembered either way.
+    /// Sends `kind`'s event for `service.instance` and remembers it; an unchanged event is
+    /// sent again only when `round` is set ([`Transition::Quiet`] otherwise). `settings` is
+    /// `None` when no team resolves: nothing is sent and the check is forgotten. A failed send
+    /// is logged, counted and returned; the status is remembered either way.
+    #[allow(clippy::too_many_arguments)]
     pub async fn report(
         &mut self,
         kind: CheckKind,
@@ -288,19 +299,27 @@ impl<S: SensuSink> AlertTracker<S> {
         status: Status,
         output: &str,
         settings: Option<&SensuSettings>,
+        round: bool,
     ) -> Result<Transition, SensuError> {
         let check = kind.check_name(service, instance);
         let Some(settings) = settings else {
             self.last.remove(&check);
             return Ok(Transition::First);
         };
-        let transition = match self.last.get(&check).map(|r| r.status) {
+        let last = self.last.get(&check);
+        let transition = match last.map(|r| r.status) {
             None => Transition::First,
             Some(old) if old == status => Transition::Unchanged,
             Some(Status::Ok) => Transition::Raised,
             Some(_) if status == Status::Ok => Transition::Recovered,
             Some(_) => Transition::Changed,
         };
+        let same =
+            last.is_some_and(|r| r.delivered && r.output == output && r.settings == *settings);
+        if transition == Transition::Unchanged && same && !round {
+            return Ok(Transition::Quiet);
+        }
+        let delivered = self.deliver(&check, status, output, settings).await;
         self.last.insert(
             check.clone(),
             Remembered {
@@ -308,9 +327,11 @@ impl<S: SensuSink> AlertTracker<S> {
                 instance: instance.to_string(),
                 status,
                 settings: settings.clone(),
+                output: output.to_owned(),
+                delivered: delivered.is_ok(),
             },
         );
-        self.deliver(&check, status, output, settings).await?;
+        delivered?;
         Ok(transition)
     }
 

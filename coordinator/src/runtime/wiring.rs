@@ -11,7 +11,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
 use super::{StartError, StartOptions, deploy_log, server_tls, signalled, stop_switch};
-use crate::agents::{AgentRegistry, agent_service_audited};
+use crate::agents::{AgentRegistry, MarathonSource, agent_service_audited};
 use crate::apply::{ApplyBudget, ApplyEvent};
 use crate::config::{ConfigError, CoordinatorConfig, ElectionSection};
 use crate::deploy_log::{Component, DeployEvent, DeployLog, Level};
@@ -20,15 +20,19 @@ use crate::election::{
     destructive_term, spawn_gate, spawn_switch_sync, switches_path,
 };
 use crate::error_chain::ErrorChain;
-use crate::gitwatch::{self, GitWatchSettings, TagWriter, spawn_git_watch};
+use crate::gitwatch::{self, GitWatchHandle, GitWatchSettings, TagWriter, spawn_git_watch};
+use crate::grpc::view::ViewSources;
 use crate::grpc::{OperatorDeps, OperatorService, ReaperSlot};
 use crate::haproxy::{HaproxyClient, HaproxySettings};
 use crate::marathon::{MarathonClient, MarathonConfig};
 use crate::mesos::MesosClient;
 use crate::metrics::{Metrics, OpLabels, serve_metrics};
 use crate::monitor::{Monitor, SmartstackSources};
+use crate::observed::metered::Metered;
+use crate::observed::view::{MarathonView, ViewSettings};
 use crate::plan::CleanupPolicy;
 use crate::reconciler::{EventSink, ReconcileSettings, Reconciler, ReconcilerHandle};
+use crate::rollback::{RollbackDeps, Roller};
 use crate::sensu::{LeaderOnly, QueuedSink, SensuClient};
 use crate::server::{self, DeployLogAudit, Services};
 use crate::system_dir::read_system_config;
@@ -50,8 +54,8 @@ pub(super) struct Parts {
 /// What the long-running parts share: one Marathon and one Mesos client (one connection pool
 /// each), the metrics, and the acting leader term.
 struct Shared {
-    marathon: Arc<MarathonClient>,
-    mesos: Arc<MesosClient>,
+    marathon: Arc<Metered<MarathonClient>>,
+    mesos: Arc<Metered<MesosClient>>,
     metrics: Arc<Metrics>,
     acting: watch::Receiver<Option<u64>>,
 }
@@ -79,21 +83,26 @@ pub(super) async fn start(
     let deploy_log = deploy_log(config);
     let (election, leadership) = start_election(config, &cluster, shutdown.clone());
     let (marathon, mesos) = clients(config)?;
+    let metrics = Arc::new(Metrics::new());
     let shared = Shared {
-        marathon: Arc::new(marathon),
-        mesos: Arc::new(mesos),
-        metrics: Arc::new(Metrics::new()),
+        marathon: Arc::new(Metered::new(marathon, metrics.clone())),
+        mesos: Arc::new(Metered::new(mesos, metrics.clone())),
+        metrics,
         acting: acting_term(&leadership),
     };
     let events = event_sink(deploy_log.clone(), cluster.clone());
-    let reconciler = Reconciler::new(
+    let view = start_view(config, &shared, shutdown, tasks);
+    let mut reconciler = Reconciler::new(
         shared.marathon.clone(),
         shared.mesos.clone(),
         settings,
         events,
     )
-    .with_leadership(leadership.clone())
-    .spawn(shutdown.clone());
+    .with_leadership(leadership.clone());
+    if let Some(view) = &view {
+        reconciler = reconciler.with_view(view.clone());
+    }
+    let reconciler = reconciler.spawn(shutdown.clone());
     if let Some(e) = &config.election {
         start_switch_sync(e, &cluster, &reconciler, &shared, shutdown, tasks);
     }
@@ -104,8 +113,19 @@ pub(super) async fn start(
     );
     start_monitor(config, &cluster, &reconciler, &shared, monitor_events)?;
     let metrics_addr = start_metrics(config, &shared, shutdown, tasks).await?;
-    let deploy = start_git_watch(config, &reconciler, &shared, &deploy_log, shutdown).await?;
+    let (deploy, tags) =
+        start_git_watch(config, &reconciler, &shared, &deploy_log, shutdown).await?;
+    start_rollback(
+        config,
+        &cluster,
+        &reconciler,
+        &shared,
+        &leadership,
+        tags,
+        &deploy_log,
+    )?;
     let grpc = start_grpc(GrpcParts {
+        view: view.clone(),
         config,
         cluster: &cluster,
         reconciler: &reconciler,
@@ -131,6 +151,42 @@ pub(super) async fn start(
         election,
         grpc_stop: grpc.stop,
     })
+}
+
+/// The list-then-watch view of Marathon (with `marathon.watch_events`), kept until shutdown.
+fn start_view(
+    config: &CoordinatorConfig,
+    shared: &Shared,
+    shutdown: &watch::Receiver<bool>,
+    tasks: &mut JoinSet<&'static str>,
+) -> Option<MarathonView> {
+    if !config.marathon.watch_events {
+        tracing::info!("marathon.watch_events is off: every pass lists Marathon");
+        return None;
+    }
+    let view = MarathonView::new();
+    let probe = view.clone();
+    shared.metrics.set_cache_probe(Arc::new(move || {
+        let s = probe.status();
+        crate::metrics::CacheProbe {
+            age_seconds: s.since_resync.map(|d| d.as_secs_f64()),
+            complete: s.complete,
+            events: s.events,
+            breaks: s.breaks,
+        }
+    }));
+    let settings = ViewSettings {
+        resync_every: Duration::from_secs_f64(config.marathon.resync_seconds),
+        ..ViewSettings::default()
+    };
+    let run = view
+        .clone()
+        .run(shared.marathon.clone(), settings, shutdown.clone());
+    tasks.spawn(async move {
+        run.await;
+        "marathon view"
+    });
+    Some(view)
 }
 
 /// Builds the Marathon and Mesos clients of `config`.
@@ -266,6 +322,28 @@ fn start_monitor(
 ) -> Result<(), StartError> {
     let system = read_system_config(&config.system_config_dir).map_err(StartError::SystemConfig)?;
     let raw = &system.raw;
+    let sink = LeaderOnly {
+        inner: QueuedSink::spawn(sensu_client(raw), 1024),
+        acting: shared.acting.clone(),
+    };
+    let haproxy = HaproxyClient::new(HaproxySettings::from_system_config(raw));
+    // The monitor times its own reads (`queue`, `slaves`): it gets the clients unwrapped.
+    let monitor = Monitor::new(cluster.to_string(), sink, shared.metrics.clone(), events)
+        .with_launch_queue(Arc::new(shared.marathon.inner().clone()))
+        .with_smartstack(SmartstackSources {
+            slaves: Arc::new(shared.mesos.inner().clone()),
+            haproxy,
+        });
+    let _view = crate::monitor::spawn(
+        monitor,
+        reconciler.status.clone(),
+        Arc::new(chrono::Utc::now),
+    );
+    Ok(())
+}
+
+/// The Sensu client socket of the system config (`sensu_host`, `sensu_port`).
+fn sensu_client(raw: &serde_json::Map<String, serde_json::Value>) -> SensuClient {
     let host = raw
         .get("sensu_host")
         .and_then(|v| v.as_str())
@@ -276,23 +354,7 @@ fn start_monitor(
         .and_then(|v| v.as_u64())
         .and_then(|p| u16::try_from(p).ok())
         .unwrap_or(3030);
-    let sink = LeaderOnly {
-        inner: QueuedSink::spawn(SensuClient::new(host, port, Duration::from_secs(2)), 1024),
-        acting: shared.acting.clone(),
-    };
-    let haproxy = HaproxyClient::new(HaproxySettings::from_system_config(raw));
-    let monitor = Monitor::new(cluster.to_string(), sink, shared.metrics.clone(), events)
-        .with_launch_queue(shared.marathon.clone())
-        .with_smartstack(SmartstackSources {
-            slaves: shared.mesos.clone(),
-            haproxy,
-        });
-    let _view = crate::monitor::spawn(
-        monitor,
-        reconciler.status.clone(),
-        Arc::new(chrono::Utc::now),
-    );
-    Ok(())
+    SensuClient::new(host, port, Duration::from_secs(2))
 }
 
 /// The `/metrics` endpoint, if configured.
@@ -324,6 +386,12 @@ async fn start_metrics(
     Ok(Some(local))
 }
 
+/// The tag writer and the git watch it refreshes, shared by `DeployService` and the rollback.
+struct Tags {
+    writer: Arc<TagWriter>,
+    watch: GitWatchHandle,
+}
+
 /// The git poller (and webhook, if configured) and the DeployService: pushed tags regenerate
 /// deployments.json and trigger a pass at once. Both end on shutdown.
 async fn start_git_watch(
@@ -333,7 +401,10 @@ async fn start_git_watch(
     deploy_log: &Arc<DeployLog>,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<
-    galley_proto::v1::deploy_service_server::DeployServiceServer<gitwatch::grpc::DeployApi>,
+    (
+        galley_proto::v1::deploy_service_server::DeployServiceServer<gitwatch::grpc::DeployApi>,
+        Tags,
+    ),
     StartError,
 > {
     let git_cfg = config.git.clone().unwrap_or_default();
@@ -353,11 +424,50 @@ async fn start_git_watch(
         Some(deploy_log.clone()),
         Some(shared.metrics.clone()),
     ));
-    Ok(gitwatch::deploy_service(writer, Some(watch)))
+    let tags = Tags {
+        writer: writer.clone(),
+        watch: watch.clone(),
+    };
+    Ok((gitwatch::deploy_service(writer, Some(watch)), tags))
+}
+
+/// The automatic rollback of bounces that cannot converge: follows the reconciler's passes
+/// (as the monitor does) and ends with it.
+fn start_rollback(
+    config: &CoordinatorConfig,
+    cluster: &str,
+    reconciler: &ReconcilerHandle,
+    shared: &Shared,
+    leadership: &watch::Receiver<Leadership>,
+    tags: Tags,
+    deploy_log: &Arc<DeployLog>,
+) -> Result<(), StartError> {
+    let system = read_system_config(&config.system_config_dir).map_err(StartError::SystemConfig)?;
+    let git_timeout = config.git.clone().unwrap_or_default().timeout_seconds;
+    let roller = Roller::new(RollbackDeps {
+        cluster: cluster.to_owned(),
+        soa_dir: config.soa_dir.clone(),
+        default: config.rollback.default_policy(),
+        dry_run: config.reconcile.dry_run,
+        writer: tags.writer,
+        git_watch: Some(tags.watch),
+        queue: Some(shared.marathon.clone()),
+        sensu: LeaderOnly {
+            inner: QueuedSink::spawn(sensu_client(&system.raw), 64),
+            acting: shared.acting.clone(),
+        },
+        events: event_sink(deploy_log.clone(), cluster.to_owned()),
+        control: reconciler.control.clone(),
+        leadership: leadership.clone(),
+        git_timeout: Duration::from_secs_f64(git_timeout),
+    });
+    crate::rollback::spawn(roller, reconciler.status.clone());
+    Ok(())
 }
 
 /// Everything the gRPC server is built from.
 struct GrpcParts<'a> {
+    view: Option<MarathonView>,
     config: &'a CoordinatorConfig,
     cluster: &'a str,
     reconciler: &'a ReconcilerHandle,
@@ -398,9 +508,13 @@ async fn start_grpc(p: GrpcParts<'_>) -> Result<Grpc, StartError> {
     tracing::info!(mode = ?policy.mode, min_age_seconds = policy.min_age.as_secs_f64(),
         interval_seconds = policy.interval.as_secs_f64(), sightings = policy.sightings, "orphan reaper");
     // Orders need the destructive term (leading, grace over); acks carry the acting term.
+    let marathon = match &p.view {
+        Some(view) => MarathonSource::View(view.clone()),
+        None => MarathonSource::List(p.shared.marathon.clone()),
+    };
     let reaper = Arc::new(ReaperSlot::spawning(
         policy,
-        p.shared.marathon.clone(),
+        marathon,
         p.shared.mesos.clone(),
         registry.clone(),
         destructive_term(&p.leadership),
@@ -413,14 +527,22 @@ async fn start_grpc(p: GrpcParts<'_>) -> Result<Grpc, StartError> {
         p.shutdown,
         p.tasks,
     );
-    let operator = OperatorService::new(OperatorDeps {
-        cluster: p.cluster.to_owned(),
-        reconciler: p.reconciler.clone(),
-        deploy_log: p.deploy_log,
-        leadership: p.leadership,
-        agents: Some(registry.clone()),
-        reaper: Some(reaper.clone()),
-    });
+    let sources = ViewSources {
+        launch_queue: Some(p.shared.marathon.clone()),
+        rollback_default: p.config.rollback.default_policy(),
+    };
+    let operator = OperatorService::with_sources(
+        OperatorDeps {
+            cluster: p.cluster.to_owned(),
+            reconciler: p.reconciler.clone(),
+            deploy_log: p.deploy_log,
+            leadership: p.leadership,
+            agents: Some(registry.clone()),
+            reaper: Some(reaper.clone()),
+            marathon_view: p.view.clone(),
+        },
+        sources,
+    );
     let audit_to = operator.clone();
     let services = Services {
         operator: operator.clone(),

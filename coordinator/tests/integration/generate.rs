@@ -38,6 +38,7 @@ fn opts(soa: &SoaTree, legacy: bool) -> GenerateOptions {
         jobs: 4,
         legacy_branches: legacy,
         durability: Durability::Fsync,
+        stamps: false,
     }
 }
 

@@ -54,6 +54,7 @@ impl GitCluster {
                 jobs: 4,
                 legacy_branches: false,
                 durability: Durability::NoFsync,
+                stamps: false,
             },
             poll_interval: Duration::from_secs(10),
             unreachable_alert_after: Duration::from_secs(300),

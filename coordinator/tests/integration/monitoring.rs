@@ -111,6 +111,7 @@ async fn killed_tasks_raise_critical_then_recovery_and_removal_send_ok() {
                 r.status,
                 &r.alert_output(),
                 settings.as_ref(),
+                true,
             )
             .await
             .expect("delivered")

@@ -65,6 +65,7 @@ async fn start_server(pki: &Pki) -> Server {
         leadership: leadership_rx,
         agents: Some(registry.clone()),
         reaper: None,
+        marathon_view: None,
     });
     let roles: RoleMap = [
         ("alice.ops".to_string(), Role::Operator),

@@ -27,6 +27,7 @@ async fn watch_events_streams_only_the_named_services_events_as_they_happen() {
         leadership: tokio::sync::watch::channel(Leadership::sole("test", 1)).1,
         agents: None,
         reaper: None,
+        marathon_view: None,
     });
     let listener = server::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

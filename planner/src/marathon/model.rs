@@ -24,8 +24,8 @@ pub struct DesiredInstance {
     pub instance: String,
     /// Full Marathon app id with leading `/` (`/<svc>.<inst>.git<sha8>.config<hash8>`).
     pub app_id: String,
-    /// The app definition to POST (wire JSON).
-    pub app: serde_json::Value,
+    /// The app definition to POST (wire JSON; shared by the passes that planned from it).
+    pub app: std::sync::Arc<serde_json::Value>,
     /// Desired task count (0 when stopped).
     pub instances: u32,
     /// Bounce method.
@@ -86,8 +86,8 @@ pub struct DrainState {
 /// Everything observed for one pass.
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
-    /// Marathon's apps with their tasks.
-    pub apps: Vec<ObservedApp>,
+    /// Marathon's apps with their tasks (shared with the pass that observed them).
+    pub apps: std::sync::Arc<Vec<ObservedApp>>,
     /// Drain state by task id; a task not listed is not draining and safe to kill (noop).
     pub drain: BTreeMap<String, DrainState>,
     /// When this was observed.

@@ -62,7 +62,7 @@ fn desired(method: BounceMethod, instances: u32) -> DesiredInstance {
         service: "svc".into(),
         instance: "main".into(),
         app_id: NEW.into(),
-        app: json!({"id": NEW}),
+        app: json!({"id": NEW}).into(),
         instances,
         bounce_method: method,
         bounce_margin_factor: 1.0,
@@ -74,7 +74,7 @@ fn desired(method: BounceMethod, instances: u32) -> DesiredInstance {
 
 fn observed(apps: Vec<ObservedApp>) -> Observed {
     Observed {
-        apps,
+        apps: apps.into(),
         drain: Default::default(),
         now: now(),
     }

@@ -180,8 +180,10 @@ async fn get_leader(State(sim): State<SimCluster>) -> Response {
 }
 
 async fn abdicate(State(sim): State<SimCluster>) -> Response {
-    // The emulated Marathon is re-elected at once, as a single-node cluster would be.
+    // The emulated Marathon is re-elected at once, as a single-node cluster would be; standing
+    // down closed its event streams.
     if sim.with(|c| c.marathon_leader) {
+        sim.sim_break_event_streams();
         json_response(
             StatusCode::OK,
             &json!({ "message": "Leadership abdicated" }),
@@ -194,8 +196,22 @@ async fn abdicate(State(sim): State<SimCluster>) -> Response {
 async fn events(
     State(sim): State<SimCluster>,
     RawQuery(q): RawQuery,
+    headers: http::HeaderMap,
     peer: Option<axum::extract::Extension<SocketAddr>>,
 ) -> Response {
+    // Jetty's EventSourceServlet streams only when an Accept header is exactly
+    // `text/event-stream`; otherwise HttpServlet's doGet answers 405.
+    let accepts = headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .any(|v| v.as_bytes() == b"text/event-stream");
+    if !accepts {
+        return super::server::jetty_error_page(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "/v2/events",
+            "HTTP method GET is not supported by this URL",
+        );
+    }
     let q = Query::parse(q.as_deref());
     let filter: Vec<String> = q
         .all("event_type")
@@ -203,6 +219,12 @@ async fn events(
         .map(str::to_string)
         .collect();
     let remote = peer.map_or_else(|| "127.0.0.1".to_string(), |p| p.0.ip().to_string());
-    let (rx, now) = sim.with(|c| (c.events.subscribe(), c.now()));
-    sse_response(rx, filter, remote, now)
+    let sub = sim.with(|c| c.events.subscribe());
+    let clock = sim.clone();
+    sse_response(
+        sub,
+        filter,
+        remote,
+        std::sync::Arc::new(move || clock.now()),
+    )
 }

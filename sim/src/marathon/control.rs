@@ -33,6 +33,9 @@ pub fn router() -> Router<SimCluster> {
         .route("/_sim/foreign-tasks/{task_id}", delete(remove_foreign_task))
         .route("/_sim/history", get(history).delete(clear_history))
         .route("/_sim/samples", get(samples))
+        .route("/_sim/events/break", post(break_streams))
+        .route("/_sim/events/streams", get(open_streams))
+        .route("/_sim/events/drop", post(drop_events))
 }
 
 fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
@@ -123,6 +126,31 @@ async fn set_leader(State(sim): State<SimCluster>, b: Bytes) -> Response {
         }
         Err(r) => r.into_response(),
     }
+}
+
+async fn break_streams(State(sim): State<SimCluster>) -> Response {
+    let open = sim.sim_open_event_streams();
+    sim.sim_break_event_streams();
+    ok(json!({ "broken": open }))
+}
+
+#[derive(Deserialize)]
+struct DropBody {
+    count: u64,
+}
+
+async fn drop_events(State(sim): State<SimCluster>, b: Bytes) -> Response {
+    match body::<DropBody>(&b) {
+        Ok(b) => {
+            sim.sim_drop_events(b.count);
+            ok(json!({}))
+        }
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn open_streams(State(sim): State<SimCluster>) -> Response {
+    ok(json!({ "open": sim.sim_open_event_streams() }))
 }
 
 async fn set_mesos_leader(State(sim): State<SimCluster>, b: Bytes) -> Response {

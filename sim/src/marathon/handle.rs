@@ -113,8 +113,30 @@ impl SimCluster {
     }
 
     /// Marathon leadership: `false` makes `/v2` answer 503 "Could not determine the current leader".
+    /// Losing leadership closes every open event stream (Marathon's `HttpEventStreamActor`
+    /// on `Standby`).
     pub fn sim_set_leader(&self, leader: bool) {
-        self.with(|c| c.marathon_leader = leader);
+        self.with(|c| {
+            if c.marathon_leader && !leader {
+                c.events.break_streams();
+            }
+            c.marathon_leader = leader;
+        });
+    }
+
+    /// Ends every open `/v2/events` stream, leadership unchanged (a network or proxy fault).
+    pub fn sim_break_event_streams(&self) {
+        self.with(|c| c.events.break_streams());
+    }
+
+    /// Loses the next `n` events on every stream, silently (a slow consumer in Marathon).
+    pub fn sim_drop_events(&self, n: u64) {
+        self.with(|c| c.events.drop_next(n));
+    }
+
+    /// Event streams open now.
+    pub fn sim_open_event_streams(&self) -> usize {
+        self.with(|c| c.events.open_streams())
     }
 
     /// Mesos master leadership (307 to another master, or 503).

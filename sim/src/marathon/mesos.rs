@@ -98,14 +98,37 @@ fn scalars(cpus: f64, mem: f64, disk: f64) -> Value {
     json!({ "cpus": cpus, "gpus": 0.0, "mem": mem, "disk": disk })
 }
 
-fn slave_json(c: &Cluster, a: &Agent) -> Value {
-    let (mut cpus, mut mem, mut disk, mut ports) = (0.0, 0.0, 0.0, Vec::new());
-    for t in c.tasks.values().filter(|t| t.slave_id == a.id) {
-        cpus += t.cpus;
-        mem += t.mem;
-        disk += t.disk;
-        ports.extend(t.ports.iter().copied());
+/// What the tasks of one agent use.
+#[derive(Default)]
+struct Usage {
+    cpus: f64,
+    mem: f64,
+    disk: f64,
+    ports: Vec<u16>,
+}
+
+/// Every agent's usage, in one pass over the tasks.
+fn usage_by_agent(c: &Cluster) -> std::collections::HashMap<&str, Usage> {
+    let mut by: std::collections::HashMap<&str, Usage> = std::collections::HashMap::new();
+    for t in c.tasks.values() {
+        let u = by.entry(t.slave_id.as_str()).or_default();
+        u.cpus += t.cpus;
+        u.mem += t.mem;
+        u.disk += t.disk;
+        u.ports.extend(t.ports.iter().copied());
     }
+    by
+}
+
+fn slave_json(a: &Agent, usage: Option<&Usage>) -> Value {
+    let none = Usage::default();
+    let Usage {
+        cpus,
+        mem,
+        disk,
+        ports,
+    } = usage.unwrap_or(&none);
+    let (cpus, mem, disk) = (*cpus, *mem, *disk);
     let spec = &a.spec;
     let port_range = format!("[{}-{}]", spec.ports.0, spec.ports.1);
     let mut unreserved = scalars(spec.cpus, spec.mem, spec.disk);
@@ -119,7 +142,7 @@ fn slave_json(c: &Cluster, a: &Agent) -> Value {
         }
     }
     let mut used = scalars(cpus, mem, disk);
-    used["ports"] = json!(ports_range(&ports));
+    used["ports"] = json!(ports_range(ports));
     json!({
         "id": a.id, "pid": format!("slave(1)@{}:5051", a.ip), "hostname": spec.hostname, "port": 5051,
         "registered_time": secs(a.registered), "resources": total, "used_resources": used,
@@ -131,7 +154,11 @@ fn slave_json(c: &Cluster, a: &Agent) -> Value {
 }
 
 fn slaves(c: &Cluster) -> Vec<Value> {
-    c.agents.iter().map(|a| slave_json(c, a)).collect()
+    let usage = usage_by_agent(c);
+    c.agents
+        .iter()
+        .map(|a| slave_json(a, usage.get(a.id.as_str())))
+        .collect()
 }
 
 /// A task as the master reports it; `ended` gives the terminal state of a completed task.

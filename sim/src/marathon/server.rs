@@ -139,22 +139,30 @@ fn check_auth<B>(sim: &SimCluster, req: &Request<B>, path: &str) -> Option<Respo
     }) {
         return None;
     }
-    let body = format!(
-        "<html>\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html;charset=ISO-8859-1\"/>\n\
-         <title>Error 401 Unauthorized</title>\n</head>\n<body><h2>HTTP ERROR 401</h2>\n\
-         <p>Problem accessing {path}. Reason:\n<pre>    Unauthorized</pre></p><hr><i><small>Powered by Jetty://</small></i><hr/>\n\
-         </body>\n</html>\n"
-    );
-    let mut resp = Response::new(Body::from(body));
-    *resp.status_mut() = StatusCode::UNAUTHORIZED;
-    let headers = resp.headers_mut();
-    headers.insert(
+    let mut resp = jetty_error_page(StatusCode::UNAUTHORIZED, path, "Unauthorized");
+    resp.headers_mut().insert(
         http::header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Basic realm=\"Mesosphere\""),
     );
-    headers.insert(
+    Some(resp)
+}
+
+/// Jetty's HTML error page (what Marathon answers for errors outside its JSON API: basic auth,
+/// the event-stream servlet).
+pub(crate) fn jetty_error_page(status: StatusCode, path: &str, reason: &str) -> Response {
+    let code = status.as_u16();
+    let phrase = status.canonical_reason().unwrap_or("");
+    let body = format!(
+        "<html>\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html;charset=ISO-8859-1\"/>\n\
+         <title>Error {code} {phrase}</title>\n</head>\n<body><h2>HTTP ERROR {code}</h2>\n\
+         <p>Problem accessing {path}. Reason:\n<pre>    {reason}</pre></p><hr><i><small>Powered by Jetty://</small></i><hr/>\n\
+         </body>\n</html>\n"
+    );
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("text/html;charset=ISO-8859-1"),
     );
-    Some(resp)
+    resp
 }

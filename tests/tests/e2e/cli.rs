@@ -91,6 +91,76 @@ fn generate_deployments_writes_what_it_can_and_names_what_it_cannot() {
     fails_with(&out, &["nosuch"]);
 }
 
+/// The `N written, N unchanged (N skipped by stamp)` counts of a successful run.
+fn counts(out: &Output) -> (usize, usize, usize) {
+    let (_, stderr) = text(out);
+    assert!(out.status.success(), "{stderr}");
+    let num = |after: &str| -> usize {
+        let tail = &stderr[stderr
+            .find(after)
+            .unwrap_or_else(|| panic!("{after:?} in {stderr}"))..];
+        let before = &stderr[..stderr.len() - tail.len()];
+        let digits: String = before
+            .trim_end()
+            .chars()
+            .rev()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits
+            .chars()
+            .rev()
+            .collect::<String>()
+            .parse()
+            .expect("count")
+    };
+    (num(" written"), num(" unchanged"), num(" skipped by stamp"))
+}
+
+#[test]
+fn generate_deployments_skips_services_whose_inputs_did_not_change() {
+    let c = Cluster::from_examples();
+    let soa = c.soa.display().to_string();
+    let services = std::fs::read_dir(&c.soa)
+        .expect("soa")
+        .filter(|e| {
+            let e = e.as_ref().expect("entry");
+            e.path().is_dir() && !e.file_name().to_string_lossy().starts_with('.')
+        })
+        .count();
+    let (web, api) = (c.repo("web"), c.repo("api"));
+    let (w1, a1) = (web.commit("web v1"), api.commit("api v1"));
+    web.deploy("norcal-prod.everything", &w1);
+    api.deploy("norcal-prod.main", &a1);
+    let run = |extra: &[&str]| {
+        let mut args = vec!["generate-deployments", "--soa-dir", soa.as_str()];
+        args.extend_from_slice(extra);
+        counts(&c.cli(&args))
+    };
+    let first = run(&[]);
+    assert_eq!(first.2, 0, "nothing stamped yet: {first:?}");
+    // Nothing changed: every service is skipped before it is read or listed.
+    assert_eq!(run(&[]), (0, services, services));
+    // A push to one repository: that service alone is generated, and written.
+    let w2 = web.commit("web v2");
+    web.deploy("norcal-prod.everything", &w2);
+    assert_eq!(run(&[]), (1, services - 1, services - 1));
+    let path = c.soa.join("web").join("deployments.json");
+    let written = std::fs::read_to_string(&path).expect("read");
+    assert!(written.contains(&w2), "{written}");
+    // A deployments.json changed by hand is regenerated, not trusted.
+    std::fs::write(&path, "{}").expect("write");
+    assert_eq!(run(&[]), (1, services - 1, services - 1));
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), written);
+    // A config edit regenerates that service (here its file does not change).
+    let yaml = c.soa.join("api").join("service.yaml");
+    let text = std::fs::read_to_string(&yaml).expect("read");
+    std::fs::write(&yaml, format!("{text}\n# edited\n")).expect("write");
+    assert_eq!(run(&[]), (0, services, services - 1));
+    // --no-stamps generates everything; so does --legacy-branches (another output).
+    assert_eq!(run(&["--no-stamps"]), (0, services, 0));
+    assert_eq!(run(&["--legacy-branches"]).2, 0);
+}
+
 #[test]
 fn render_app_prints_paastas_app_and_refuses_unknown_instances() {
     let c = Cluster::from_examples();

@@ -3,11 +3,15 @@
 //! `scripts/test.sh` does both, with grpcurl, a real dockerd and a real ZooKeeper.
 
 mod agents;
+mod auto_rollback;
 mod cli;
 mod configs;
+mod deploy_wait;
+mod event_stream;
 mod git;
 mod ha;
 mod hostile;
+mod operator_status;
 mod serve_alone;
 mod serve_tls;
 mod walkthrough;

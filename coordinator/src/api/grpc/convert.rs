@@ -4,20 +4,35 @@
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use galley_common::observed::ObservedApp;
+use galley_common::observed::{ObservedApp, ObservedTask};
 use galley_common::replication::ReplicationReport;
 use galley_proto::v1 as pb;
 
 use crate::agents::{AgentStatus, ContainerObs, ContainerState, Finding, ReaperMode};
 use crate::deploy_log::DeployEvent;
-use crate::plan::{DesiredInstance, InstancePlan, Plan};
-use crate::reconciler::{ActivationReason, PassRecord, PassStatus};
+use crate::plan::{DesiredInstance, InstancePlan, Plan, is_happy};
+use crate::reconciler::{PassRecord, PassStatus};
 
 use super::view::Key;
 
 /// RFC 3339, UTC, milliseconds.
 pub fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The Marathon view's health, as `GetStatus` reports it.
+pub fn marathon_view(s: &crate::observed::view::ViewStatus) -> pb::MarathonViewStatus {
+    pb::MarathonViewStatus {
+        complete: s.complete,
+        apps: u32::try_from(s.apps).unwrap_or(u32::MAX),
+        pending: u32::try_from(s.pending).unwrap_or(u32::MAX),
+        last_resync: s.last_resync.map(timestamp).unwrap_or_default(),
+        seconds_since_resync: s.since_resync.map(|d| d.as_secs_f64()).unwrap_or_default(),
+        lists: s.lists,
+        fetches: s.fetches,
+        events: s.events,
+        breaks: s.breaks,
+    }
 }
 
 /// Milliseconds, saturating.
@@ -64,17 +79,17 @@ pub fn pass_summary(record: &PassRecord) -> pb::PassSummary {
     };
     pb::PassSummary {
         generation: record.generation,
-        reason: match record.reason {
-            ActivationReason::Startup => "startup",
-            ActivationReason::Periodic => "periodic",
-            ActivationReason::FilesChanged => "files_changed",
-            ActivationReason::OnDemand => "on_demand",
-        }
-        .to_owned(),
+        reason: record.reason.label().to_owned(),
         started_at: timestamp(record.started_at),
         duration_ms: millis(record.duration),
         outcome: outcome as i32,
         detail,
+        steps: record.snapshot.steps.to_string(),
+        apps_source: match record.snapshot.apps_source {
+            crate::reconciler::AppsSource::View => "view",
+            crate::reconciler::AppsSource::List => "list",
+        }
+        .to_owned(),
     }
 }
 
@@ -99,13 +114,15 @@ fn full_sha(app: &serde_json::Value) -> Option<String> {
     tag.strip_prefix("paasta-").map(str::to_owned)
 }
 
-/// One instance, desired vs observed (pause, freeze and last error are filled in by callers).
+/// One instance, desired vs observed, its apps and tasks at `now` (pause, freeze, last error,
+/// deploy group, backoff and replication are filled in by callers).
 pub fn instance_status(
     key: &Key,
     desired: Option<&DesiredInstance>,
     plan: Option<&InstancePlan>,
     apps: &[ObservedApp],
     generation: u64,
+    now: DateTime<Utc>,
 ) -> pb::InstanceStatus {
     let mut s = pb::InstanceStatus {
         service: key.0.clone(),
@@ -126,7 +143,18 @@ pub fn instance_status(
         s.bounce_method = d.bounce_method.as_str().to_owned();
         s.tasks_expected = d.instances;
     }
+    let happy_params = desired.map(|d| d.happy).unwrap_or_default();
     for app in apps {
+        let is_desired = desired.is_some_and(|d| d.app_id == app.id);
+        let tasks: Vec<pb::TaskStatus> = app
+            .tasks
+            .iter()
+            .map(|t| task(app, t, is_happy(app, t, happy_params, now)))
+            .collect();
+        let happy = tasks.iter().filter(|t| t.happy).count() as u32;
+        if is_desired {
+            s.tasks_happy = happy;
+        }
         s.tasks_running += app.tasks_running;
         s.tasks_healthy += app.tasks_healthy;
         s.apps.push(pb::AppStatus {
@@ -136,8 +164,21 @@ pub fn instance_status(
             tasks_healthy: app.tasks_healthy,
             tasks_staged: app.tasks_staged,
             deployments: u32::try_from(app.deployments.len()).unwrap_or(u32::MAX),
-            desired: desired.is_some_and(|d| d.app_id == app.id),
+            desired: is_desired,
+            tasks_happy: happy,
+            has_health_checks: app.has_health_checks,
+            last_task_failure: app
+                .last_task_failure
+                .as_ref()
+                .map(|f| {
+                    format!(
+                        "{} on {} at {}: {}",
+                        f.state, f.host, f.timestamp, f.message
+                    )
+                })
+                .unwrap_or_default(),
         });
+        s.tasks.extend(tasks);
     }
     let state = match (desired, plan) {
         (None, _) => pb::BounceState::NotPlanned,
@@ -151,6 +192,29 @@ pub fn instance_status(
         s.planned_actions = p.actions.iter().map(ToString::to_string).collect();
     }
     s
+}
+
+/// One task of `app`.
+fn task(app: &ObservedApp, t: &ObservedTask, happy: bool) -> pb::TaskStatus {
+    let health = if !app.has_health_checks {
+        pb::TaskHealth::NoChecks
+    } else if t.health_results.is_empty() {
+        pb::TaskHealth::Unknown
+    } else if t.health_results.iter().any(|alive| *alive) {
+        pb::TaskHealth::Healthy
+    } else {
+        pb::TaskHealth::Unhealthy
+    };
+    pb::TaskStatus {
+        task_id: t.id.clone(),
+        app_id: app.id.clone(),
+        host: t.host.clone(),
+        state: t.state.clone().unwrap_or_default(),
+        staged_at: t.staged_at.map(timestamp).unwrap_or_default(),
+        started_at: t.started_at.map(timestamp).unwrap_or_default(),
+        health: health as i32,
+        happy,
+    }
 }
 
 /// One replication check.

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::agents::{AgentRegistry, AuditSink, ReaperHandle, ReaperMode, ReaperPolicy};
+use crate::agents::{
+    AgentRegistry, AuditSink, MarathonSource, ReaperHandle, ReaperMode, ReaperPolicy,
+};
 use crate::marathon::MarathonApi;
 use crate::mesos::MesosApi;
 
@@ -26,7 +28,7 @@ impl ReaperSlot {
     /// the term orders may carry (`None`: never order).
     pub fn spawning<M: MarathonApi, Me: MesosApi>(
         policy: ReaperPolicy,
-        marathon: Arc<M>,
+        marathon: MarathonSource<M>,
         mesos: Arc<Me>,
         registry: AgentRegistry,
         leader: watch::Receiver<Option<u64>>,

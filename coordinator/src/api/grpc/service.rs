@@ -115,6 +115,11 @@ impl CoordinatorService for OperatorService {
             agents_known: agents.len() as u32,
             started_at: convert::timestamp(self.inner.started_at),
             api_version: "galley.v1".to_owned(),
+            marathon_view: self
+                .deps()
+                .marathon_view
+                .as_ref()
+                .map(|v| convert::marathon_view(&v.status())),
         }))
     }
 

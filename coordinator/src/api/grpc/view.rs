@@ -13,17 +13,24 @@ use std::sync::Arc;
 use chrono::Utc;
 use galley_common::observed::ObservedApp;
 use galley_common::replication::{
-    CheckTarget, EvidenceConfig, MarathonObservation, check_marathon_instance,
+    CheckTarget, EvidenceConfig, MarathonObservation, QueueSignal, check_marathon_instance,
 };
+use galley_common::soa::InstanceKind;
 use galley_proto::v1 as pb;
 use tokio::sync::watch;
 
 use crate::apply::InstanceOutcome;
-use crate::desired::InstanceIssue;
+use crate::desired::{DesiredReport, InstanceIssue};
+use crate::monitor::LaunchQueue;
 use crate::plan::{DesiredInstance, InstancePlan};
 use crate::reconciler::{PassRecord, PassStatus};
+use crate::rollback::RollbackPolicy;
 
 use super::convert;
+
+/// How `last_error` starts for an instance whose config is invalid (it cannot be planned
+/// until someone fixes it).
+pub const INVALID_CONFIG: &str = "invalid config";
 
 /// PaaSTA's default `replication_threshold` (percent), used for the on-demand report.
 pub const DEFAULT_REPLICATION_THRESHOLD: f64 = 50.0;
@@ -72,10 +79,21 @@ impl View {
     }
 }
 
+/// What the view reads besides the pass records.
+#[derive(Clone, Default)]
+pub struct ViewSources {
+    /// Marathon's launch queue, read once per pass when an instance bounces or lacks happy
+    /// tasks (backoff and capacity evidence); none: views without it.
+    pub launch_queue: Option<Arc<dyn LaunchQueue>>,
+    /// The `rollback:` default policy (shown per instance).
+    pub rollback_default: RollbackPolicy,
+}
+
 /// Builds views from pass records, remembering the last apply error of each instance.
 #[derive(Debug, Default)]
 pub struct ViewBuilder {
     cluster: String,
+    rollback_default: RollbackPolicy,
     last_errors: BTreeMap<Key, String>,
 }
 
@@ -84,23 +102,36 @@ impl ViewBuilder {
     pub fn new(cluster: &str) -> Self {
         Self {
             cluster: cluster.to_owned(),
+            rollback_default: RollbackPolicy::default(),
             last_errors: BTreeMap::new(),
         }
     }
 
-    /// The view after `record`. A pass that could not read its inputs keeps the instances of
-    /// `previous` (what was last known) and only updates the pass summary.
-    pub fn next(&mut self, record: &PassRecord, previous: &View) -> View {
+    /// Shows `policy` for instances whose config sets no rollback keys.
+    pub fn with_rollback_default(mut self, policy: RollbackPolicy) -> Self {
+        self.rollback_default = policy;
+        self
+    }
+
+    /// The view after `record` (`queue`: the launch queue read after it, possibly empty). A
+    /// pass that could not read its inputs keeps the instances of `previous` (what was last
+    /// known) and only updates the pass summary.
+    pub fn next(&mut self, record: &PassRecord, previous: &View, queue: &[QueueSignal]) -> View {
         if is_failed(&record.status) && previous.generation > 0 {
             let mut view = previous.clone();
             view.pass = Some(convert::pass_summary(record));
             return view;
         }
-        self.build(record)
+        self.build_with_queue(record, queue)
     }
 
     /// The view of `record`.
     pub fn build(&mut self, record: &PassRecord) -> View {
+        self.build_with_queue(record, &[])
+    }
+
+    /// The view of `record`, with Marathon's launch queue for backoff and evidence.
+    pub fn build_with_queue(&mut self, record: &PassRecord, queue: &[QueueSignal]) -> View {
         let snap = &record.snapshot;
         if let Some(report) = &snap.apply {
             for (key, outcome) in &report.instances {
@@ -115,9 +146,15 @@ impl ViewBuilder {
                 }
             }
         }
-        let mut apps: Vec<&ObservedApp> = snap.apps.iter().collect();
-        apps.sort_by(|a, b| a.id.cmp(&b.id));
-        let sorted_owned: Vec<ObservedApp> = apps.iter().map(|a| (*a).clone()).collect();
+        // A pass's apps come sorted by id; anything else is sorted here (a copy).
+        let sorted_owned: std::borrow::Cow<'_, [ObservedApp]> =
+            if snap.apps.is_sorted_by(|a, b| a.id <= b.id) {
+                std::borrow::Cow::Borrowed(&snap.apps[..])
+            } else {
+                let mut apps = snap.apps.to_vec();
+                apps.sort_by(|a, b| a.id.cmp(&b.id));
+                std::borrow::Cow::Owned(apps)
+            };
         let plans: HashMap<Key, &InstancePlan> = snap
             .plan
             .instances
@@ -148,16 +185,18 @@ impl ViewBuilder {
                 key,
                 d,
                 plans.get(key).copied(),
-                &sorted_owned[own],
+                &sorted_owned[own.clone()],
                 record.generation,
+                now,
             );
-            status.last_error = self
-                .last_errors
-                .get(key)
+            let apply_error = self.last_errors.get(key);
+            status.last_error = apply_error
                 .cloned()
                 .or_else(|| snap.desired.issues.get(key).map(issue_text))
                 .or_else(|| snap.desired.service_errors.get(&key.0).cloned())
                 .unwrap_or_default();
+            status.backoff = backoff(apply_error, d, queue);
+            self.config_fields(&snap.desired, key, &mut status);
             if let Some(d) = d {
                 // PaaSTA's prefix quirk: `/svc.main` also counts `/svc.main2`.
                 let quirk = prefix_range(&sorted_owned, &format!("/{short}"));
@@ -170,11 +209,13 @@ impl ViewBuilder {
                 let observed = MarathonObservation {
                     apps: &sorted_owned[quirk],
                     now,
-                    queue: &[],
+                    queue,
                 };
                 let report =
                     check_marathon_instance(&target, u64::from(d.instances), observed, &evidence);
-                replication.push(convert::replication_entry(key, &report));
+                let entry = convert::replication_entry(key, &report);
+                status.replication = Some(entry.clone());
+                replication.push(entry);
             }
             instances.push(status);
         }
@@ -190,6 +231,72 @@ impl ViewBuilder {
     }
 }
 
+impl ViewBuilder {
+    /// Deploy group and rollback policy of `key`, from the config the pass read.
+    fn config_fields(&self, desired: &DesiredReport, key: &Key, s: &mut pb::InstanceStatus) {
+        let Some(entry) = desired.services.get(&key.0) else {
+            return;
+        };
+        let Ok(config) = entry
+            .config
+            .instance(&self.cluster, InstanceKind::Marathon, &key.1)
+        else {
+            return;
+        };
+        s.deploy_group = config.deploy_group().unwrap_or_default();
+        s.bounce_failure = match RollbackPolicy::for_instance(&config, self.rollback_default) {
+            Ok(p) if p.rolls_back() => p.to_string(),
+            Ok(_) => String::new(),
+            Err(e) => format!("invalid, never rolled back: {e}"),
+        };
+    }
+}
+
+/// Why the instance is held back: its last apply failed (the reconciler retries it with
+/// backoff), or Marathon delays the launches of its desired app.
+fn backoff(
+    apply_error: Option<&String>,
+    desired: Option<&DesiredInstance>,
+    queue: &[QueueSignal],
+) -> String {
+    if let Some(e) = apply_error {
+        return format!("the last apply failed, retried with backoff: {e}");
+    }
+    let Some(d) = desired else {
+        return String::new();
+    };
+    queue
+        .iter()
+        .find(|q| q.app_id == d.app_id)
+        .and_then(|q| {
+            let delay = q.delay_seconds.filter(|s| *s > 0)?;
+            Some(format!(
+                "Marathon backs off launching {}: {} task(s) waiting, next launch in {delay}s",
+                d.app_id, q.count
+            ))
+        })
+        .unwrap_or_default()
+}
+
+/// Whether the launch queue is worth reading after `record`: an instance has more than one
+/// app, or its desired app fewer tasks than wanted (Marathon may be backing off).
+pub fn wants_queue(record: &PassRecord) -> bool {
+    let snap = &record.snapshot;
+    if snap.plan.instances.iter().any(|p| p.bouncing) {
+        return true;
+    }
+    let running: HashMap<&str, u32> = snap
+        .apps
+        .iter()
+        .map(|a| (a.id.as_str(), a.tasks_running))
+        .collect();
+    snap.desired.desired.instances.iter().any(|d| {
+        running
+            .get(d.app_id.as_str())
+            .is_some_and(|n| *n < d.instances)
+    })
+}
+
 /// The range of `apps` (sorted by id) whose ids start with `prefix`.
 fn prefix_range(apps: &[ObservedApp], prefix: &str) -> std::ops::Range<usize> {
     let lo = apps.partition_point(|a| a.id.as_str() < prefix);
@@ -203,7 +310,7 @@ fn issue_text(issue: &InstanceIssue) -> String {
             "no deployments.json for this service yet (nothing deployed)".to_owned()
         }
         InstanceIssue::NotDeployed(msg) => format!("not deployed: {msg}"),
-        InstanceIssue::Invalid(msg) => format!("invalid config: {msg}"),
+        InstanceIssue::Invalid(msg) => format!("{INVALID_CONFIG}: {msg}"),
     }
 }
 
@@ -211,15 +318,17 @@ fn issue_text(issue: &InstanceIssue) -> String {
 pub fn spawn_view_task(
     cluster: &str,
     mut status: watch::Receiver<Option<Arc<PassRecord>>>,
+    sources: ViewSources,
 ) -> watch::Receiver<Arc<View>> {
     let (tx, rx) = watch::channel(Arc::new(View::default()));
-    let mut builder = ViewBuilder::new(cluster);
+    let mut builder = ViewBuilder::new(cluster).with_rollback_default(sources.rollback_default);
     tokio::spawn(async move {
         loop {
             let record = status.borrow_and_update().clone();
             if let Some(record) = record {
+                let queue = read_queue(sources.launch_queue.as_deref(), &record).await;
                 let previous = tx.borrow().clone();
-                let view = builder.next(&record, &previous);
+                let view = builder.next(&record, &previous, &queue);
                 tx.send_replace(Arc::new(view));
             }
             if status.changed().await.is_err() || tx.is_closed() {
@@ -230,6 +339,24 @@ pub fn spawn_view_task(
     rx
 }
 
+/// The launch queue after `record`, when it is worth reading (empty on failure: the view
+/// only loses that evidence).
+async fn read_queue(source: Option<&dyn LaunchQueue>, record: &PassRecord) -> Vec<QueueSignal> {
+    let Some(source) = source else {
+        return Vec::new();
+    };
+    if is_failed(&record.status) || !wants_queue(record) {
+        return Vec::new();
+    }
+    match source.launch_queue().await {
+        Ok(q) => q,
+        Err(e) => {
+            tracing::debug!(error = %crate::error_chain::ErrorChain(&e), "view: launch queue unreadable");
+            Vec::new()
+        }
+    }
+}
+
 /// Whether a pass status means the pass could not read its inputs.
 pub fn is_failed(status: &PassStatus) -> bool {
     matches!(
@@ -238,4 +365,59 @@ pub fn is_failed(status: &PassStatus) -> bool {
             | PassStatus::FailedReadingMesos(_)
             | PassStatus::FailedReadingMarathon(_)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use galley_common::replication::QueueSignal;
+
+    use super::backoff;
+    use crate::plan::{BounceMethod, DesiredInstance, DrainKind, HappyParams};
+
+    fn desired() -> DesiredInstance {
+        DesiredInstance {
+            service: "web".into(),
+            instance: "main".into(),
+            app_id: "/web.main.gitaaaaaaaa.configbbbbbbbb".into(),
+            app: serde_json::json!({}).into(),
+            instances: 3,
+            bounce_method: BounceMethod::Crossover,
+            bounce_margin_factor: 1.0,
+            happy: HappyParams::default(),
+            drain: DrainKind::Noop,
+            hacheck: None,
+        }
+    }
+
+    #[test]
+    fn backoff_names_the_failed_apply_first_then_marathons_delay() {
+        let d = desired();
+        let delayed = [QueueSignal {
+            app_id: d.app_id.clone(),
+            count: 2,
+            delay_seconds: Some(40),
+            no_capacity: None,
+        }];
+        let error = "POST /v2/apps: 422".to_owned();
+        assert_eq!(
+            backoff(Some(&error), Some(&d), &delayed),
+            "the last apply failed, retried with backoff: POST /v2/apps: 422"
+        );
+        assert_eq!(
+            backoff(None, Some(&d), &delayed),
+            "Marathon backs off launching /web.main.gitaaaaaaaa.configbbbbbbbb: 2 task(s) \
+             waiting, next launch in 40s"
+        );
+        let other = [QueueSignal {
+            app_id: "/other".into(),
+            ..delayed[0].clone()
+        }];
+        assert_eq!(backoff(None, Some(&d), &other), "");
+        let no_delay = [QueueSignal {
+            delay_seconds: Some(0),
+            ..delayed[0].clone()
+        }];
+        assert_eq!(backoff(None, Some(&d), &no_delay), "");
+        assert_eq!(backoff(None, None, &delayed), "");
+    }
 }

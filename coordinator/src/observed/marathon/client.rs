@@ -3,12 +3,15 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use galley_common::observed::ObservedApp;
 use galley_common::replication::QueueSignal;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use super::dto::{AppList, ErrorBody, QueueList};
+use super::dto::{AppList, AppOne, ErrorBody, QueueList};
+use super::events::{MarathonEvent, SseError, SseParser, event};
 use super::{MarathonApi, MarathonError};
 
 /// Where and how to reach Marathon. Its `Debug` never shows the password.
@@ -36,6 +39,8 @@ impl std::fmt::Debug for MarathonConfig {
 #[derive(Debug, Clone)]
 pub struct MarathonClient {
     http: reqwest::Client,
+    /// For the event stream: no request timeout.
+    streaming: reqwest::Client,
     config: MarathonConfig,
 }
 
@@ -43,7 +48,12 @@ impl MarathonClient {
     /// A client for `config` (installs the process's rustls crypto provider if needed).
     pub fn new(config: MarathonConfig) -> Self {
         let http = crate::observed::http::client(config.timeout, 10);
-        Self { http, config }
+        let streaming = crate::observed::http::streaming_client(config.timeout);
+        Self {
+            http,
+            streaming,
+            config,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -109,6 +119,96 @@ fn error_from(op: &'static str, url: String, status: StatusCode, body: &[u8]) ->
     }
 }
 
+/// The parsed events of the response to `req`, until the connection ends or breaks.
+/// How long the event stream may be silent before it counts as dead: Jetty sends a heartbeat
+/// every 10 s, so three missed heartbeats.
+const EVENTS_SILENT_LIMIT: Duration = Duration::from_secs(30);
+
+fn event_stream(
+    req: reqwest::RequestBuilder,
+    url: String,
+) -> BoxStream<'static, Result<MarathonEvent, MarathonError>> {
+    struct State {
+        resp: Option<reqwest::Response>,
+        req: Option<reqwest::RequestBuilder>,
+        parser: SseParser,
+        ready: std::collections::VecDeque<MarathonEvent>,
+        url: String,
+        done: bool,
+    }
+    let state = State {
+        resp: None,
+        req: Some(req),
+        parser: SseParser::default(),
+        ready: Default::default(),
+        url,
+        done: false,
+    };
+    futures::stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(ev) = st.ready.pop_front() {
+                return Some((Ok(ev), st));
+            }
+            if st.done {
+                return None;
+            }
+            if let Some(req) = st.req.take() {
+                let op = "events";
+                match req.send().await {
+                    Ok(resp) if resp.status().is_success() => st.resp = Some(resp),
+                    Ok(resp) => {
+                        st.done = true;
+                        let status = resp.status();
+                        let body = resp.bytes().await.unwrap_or_default();
+                        let url = st.url.clone();
+                        return Some((Err(error_from(op, url, status, &body)), st));
+                    }
+                    Err(source) => {
+                        st.done = true;
+                        let url = st.url.clone();
+                        return Some((Err(MarathonError::Request { op, url, source }), st));
+                    }
+                }
+            }
+            let resp = st.resp.as_mut()?;
+            let Ok(chunk) = tokio::time::timeout(EVENTS_SILENT_LIMIT, resp.chunk()).await else {
+                st.done = true;
+                let url = st.url.clone();
+                let source = SseError::Silent {
+                    seconds: EVENTS_SILENT_LIMIT.as_secs(),
+                };
+                return Some((Err(MarathonError::Stream { url, source }), st));
+            };
+            match chunk {
+                Ok(Some(chunk)) => match st.parser.feed(&chunk) {
+                    Ok(events) => st
+                        .ready
+                        .extend(events.into_iter().map(|(kind, data)| event(kind, &data))),
+                    Err(source) => {
+                        st.done = true;
+                        let url = st.url.clone();
+                        return Some((Err(MarathonError::Stream { url, source }), st));
+                    }
+                },
+                Ok(None) => return None,
+                Err(source) => {
+                    st.done = true;
+                    let url = st.url.clone();
+                    return Some((
+                        Err(MarathonError::Request {
+                            op: "events",
+                            url,
+                            source,
+                        }),
+                        st,
+                    ));
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
 fn app_path(app_id: &str) -> String {
     format!("/v2/apps/{}", app_id.trim_start_matches('/'))
 }
@@ -126,6 +226,35 @@ impl MarathonApi for MarathonClient {
                 source,
             })?;
         Ok(list.apps.into_iter().map(ObservedApp::from).collect())
+    }
+
+    async fn get_app(&self, app_id: &str) -> Result<Option<ObservedApp>, MarathonError> {
+        let path = app_path(app_id);
+        let query = [("embed", "app.tasks"), ("embed", "app.lastTaskFailure")];
+        let body = match self.send("get app", Method::GET, &path, &query, None).await {
+            Ok(body) => body,
+            Err(MarathonError::Status { status: 404, .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let one: AppOne =
+            serde_json::from_slice(&body).map_err(|source| MarathonError::Decode {
+                op: "get app",
+                url: self.url(&path),
+                source,
+            })?;
+        Ok(Some(ObservedApp::from(one.app)))
+    }
+
+    fn events(&self) -> BoxStream<'static, Result<MarathonEvent, MarathonError>> {
+        let url = self.url("/v2/events");
+        let mut req = self
+            .streaming
+            .get(&url)
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        if let Some((user, pass)) = &self.config.credentials {
+            req = req.basic_auth(user, Some(pass));
+        }
+        event_stream(req, url)
     }
 
     async fn create_app(&self, app: &serde_json::Value) -> Result<(), MarathonError> {

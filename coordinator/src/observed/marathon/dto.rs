@@ -300,3 +300,10 @@ mod tests {
         );
     }
 }
+
+/// `GET /v2/apps/{id}`'s body.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct AppOne {
+    /// The app.
+    pub app: App,
+}

@@ -26,8 +26,8 @@ fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 #[tokio::test]
 async fn metrics_endpoint_serves_parseable_text() {
     let metrics = Arc::new(Metrics::new());
-    metrics.pass_finished("ok", Duration::from_millis(120));
-    metrics.pass_finished("failed", Duration::from_millis(30));
+    metrics.pass_finished("ok", "periodic", Duration::from_millis(120));
+    metrics.pass_finished("failed", "marathon_changed", Duration::from_millis(30));
     metrics.count_app("created");
     metrics.count_app("created");
     metrics.count_tasks("killed", 3);
@@ -162,4 +162,61 @@ async fn time_call_records_errors() {
         text.contains("galley_call_errors_total{target=\"git\",op=\"ls_remote\"} 1"),
         "{text}"
     );
+}
+
+#[test]
+fn passes_are_timed_by_outcome_and_trigger() {
+    let metrics = Metrics::new();
+    metrics.pass_finished("ok", "marathon_changed", Duration::from_millis(3));
+    metrics.pass_finished("ok", "periodic", Duration::from_millis(40));
+    metrics.pass_finished("ok", "periodic", Duration::from_millis(50));
+    let text = metrics.encode().unwrap();
+    assert!(
+        text.contains("galley_pass_duration_seconds_count{outcome=\"ok\",trigger=\"periodic\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "galley_pass_duration_seconds_count{outcome=\"ok\",trigger=\"marathon_changed\"} 1"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn cache_probe_is_read_at_each_scrape() {
+    let metrics = Metrics::new();
+    let text = metrics.encode().unwrap();
+    assert!(
+        text.contains("galley_observed_cache_age_seconds 0.0"),
+        "no probe: the gauge stays at its default\n{text}"
+    );
+    let state = Arc::new(std::sync::Mutex::new(CacheProbe::default()));
+    let read = state.clone();
+    metrics.set_cache_probe(Arc::new(move || *read.lock().unwrap()));
+    let text = metrics.encode().unwrap();
+    assert!(
+        text.contains("galley_observed_cache_age_seconds -1.0"),
+        "never listed\n{text}"
+    );
+    *state.lock().unwrap() = CacheProbe {
+        age_seconds: Some(12.5),
+        complete: true,
+        events: 7,
+        breaks: 1,
+    };
+    let text = metrics.encode().unwrap();
+    assert!(
+        text.contains("galley_observed_cache_age_seconds 12.5"),
+        "{text}"
+    );
+    assert!(text.contains("galley_observed_cache_complete 1"), "{text}");
+    assert!(text.contains("galley_marathon_events_total 7"), "{text}");
+    assert!(
+        text.contains("galley_marathon_stream_breaks_total 1"),
+        "{text}"
+    );
+    state.lock().unwrap().events = 9;
+    let text = metrics.encode().unwrap();
+    assert!(text.contains("galley_marathon_events_total 9"), "{text}");
 }

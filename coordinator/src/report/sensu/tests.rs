@@ -85,6 +85,7 @@ async fn an_unreachable_sensu_is_an_error_within_the_timeout() {
             Status::Critical,
             "x",
             Some(&s),
+            true,
         )
         .await;
     assert!(result.is_err());
@@ -97,29 +98,46 @@ async fn an_unreachable_sensu_is_an_error_within_the_timeout() {
 }
 
 #[tokio::test]
-async fn tracker_reports_transitions_and_sends_every_pass() {
+async fn tracker_sends_changes_at_once_and_unchanged_events_on_rounds() {
     let rec = Arc::new(Recorder::default());
     let mut tracker = AlertTracker::new(rec.clone());
     let s = settings("web");
-    let mut report = async |status| {
+    let mut report = async |status, output, round| {
         tracker
             .report(
                 CheckKind::Replication,
                 "web",
                 "main",
                 status,
-                "out",
+                output,
                 Some(&s),
+                round,
             )
             .await
             .unwrap()
     };
-    assert_eq!(report(Status::Ok).await, Transition::First);
-    assert_eq!(report(Status::Critical).await, Transition::Raised);
-    assert_eq!(report(Status::Critical).await, Transition::Unchanged);
-    assert_eq!(report(Status::Ok).await, Transition::Recovered);
+    assert_eq!(report(Status::Ok, "out", false).await, Transition::First);
+    assert_eq!(report(Status::Ok, "out", false).await, Transition::Quiet);
+    assert_eq!(report(Status::Ok, "out", true).await, Transition::Unchanged);
+    assert_eq!(
+        report(Status::Critical, "out", false).await,
+        Transition::Raised
+    );
+    assert_eq!(
+        report(Status::Critical, "out", false).await,
+        Transition::Quiet
+    );
+    assert_eq!(
+        report(Status::Critical, "other", false).await,
+        Transition::Unchanged,
+        "a new output goes out at once"
+    );
+    assert_eq!(
+        report(Status::Ok, "other", false).await,
+        Transition::Recovered
+    );
     let statuses: Vec<u8> = rec.0.lock().unwrap().iter().map(|e| e.status).collect();
-    assert_eq!(statuses, [0, 2, 2, 0]);
+    assert_eq!(statuses, [0, 0, 2, 2, 0]);
 }
 
 #[tokio::test]
@@ -135,6 +153,7 @@ async fn removal_sends_three_oks_with_the_remembered_team_then_forgets() {
             Status::Critical,
             "x",
             Some(&s),
+            true,
         )
         .await
         .unwrap();
@@ -146,6 +165,7 @@ async fn removal_sends_three_oks_with_the_remembered_team_then_forgets() {
             Status::Ok,
             "x",
             Some(&s),
+            true,
         )
         .await
         .unwrap();
@@ -200,6 +220,7 @@ async fn no_team_sends_nothing() {
             Status::Critical,
             "x",
             none.as_ref(),
+            true,
         )
         .await
         .unwrap();

@@ -198,7 +198,7 @@ async fn scenario(docker: Docker, sock: String, image: String, run_id: String) {
         ..ReaperPolicy::defaults()
     };
     let reaper = ReaperHandle::new(
-        marathon,
+        galley_coordinator::agents::MarathonSource::List(marathon),
         mesos,
         registry.clone(),
         leader_rx,

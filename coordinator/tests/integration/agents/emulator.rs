@@ -327,3 +327,58 @@ async fn replaced_container_is_refused_and_duplicate_orders_act_once() {
     );
     h.shutdown().await;
 }
+
+/// The reaper reads Marathon's tasks from the shared view: while the view is not complete
+/// (never listed, or its stream broke and it cannot list again) no order goes out; once it is,
+/// the orphans are reaped as with a list of the reaper's own.
+#[tokio::test]
+async fn an_incomplete_marathon_view_blocks_every_order() {
+    let mut h = Harness::start(1, ReaperMode::Enforce).await;
+    let host = host_name(0);
+    let set = populate(&h, &host);
+    h.start_agent(&host, None);
+    h.wait_inventories(&[(&host, 5)]).await;
+    let view = h.use_marathon_view();
+    for _ in 0..3 {
+        let plan = h.reaper.pass().await;
+        assert!(plan.orders.is_empty(), "never listed: no orders\n{plan}");
+    }
+    let blocked = h.reaper.status().borrow().blocked.clone();
+    assert!(
+        blocked.as_deref().is_some_and(|b| b.contains("view")),
+        "{blocked:?}"
+    );
+    let _stop = h.run_view(&view);
+    wait_for("the view lists", || view.status().complete).await;
+    assert!(h.reaper.pass().await.orders.is_empty(), "first sighting");
+    assert_eq!(h.reaper.pass().await.orders.len(), 1);
+    wait_for("orphan reaped from the view", || {
+        !h.exists(&host, &set.old_orphan)
+    })
+    .await;
+
+    // The stream breaks and Marathon's list fails: the view stays incomplete, nothing goes out.
+    let second = h.orphan(&host, 3);
+    h.sim.sim_fault(Fault::status(500).on_path("/v2/apps"));
+    h.sim.sim_break_event_streams();
+    wait_for("the view knows it is incomplete", || {
+        !view.status().complete && view.status().breaks >= 1
+    })
+    .await;
+    let before = sent(&h);
+    for _ in 0..3 {
+        let plan = h.reaper.pass().await;
+        assert!(plan.orders.is_empty(), "incomplete view: no orders\n{plan}");
+    }
+    assert_eq!(sent(&h), before);
+    assert!(h.exists(&host, &second));
+    h.sim.sim_clear_faults();
+    wait_for("the view lists again", || view.status().complete).await;
+    assert!(
+        h.reaper.pass().await.orders.is_empty(),
+        "sightings start over"
+    );
+    assert_eq!(h.reaper.pass().await.orders.len(), 1);
+    wait_for("second orphan reaped", || !h.exists(&host, &second)).await;
+    h.shutdown().await;
+}

@@ -12,10 +12,12 @@ use galley_agent::reaper::ReaperLimits;
 use galley_agent::session::{SessionSettings, hello};
 use galley_agent::{AgentHandle, AgentSettings};
 use galley_coordinator::agents::{
-    AgentRegistry, AuditEvent, ChannelAudit, ReaperHandle, ReaperMode, ReaperPolicy, agent_service,
+    AgentRegistry, AuditEvent, ChannelAudit, MarathonSource, ReaperHandle, ReaperMode,
+    ReaperPolicy, agent_service,
 };
 use galley_coordinator::marathon::{MarathonClient, MarathonConfig};
 use galley_coordinator::mesos::MesosClient;
+use galley_coordinator::observed::view::{MarathonView, ViewSettings};
 use galley_sim::SimClock;
 use galley_sim::docker::{ContainerSpec, DockerEngine, DockerSim, DockerSimHandle};
 use galley_sim::marathon::{AgentSpec, MarathonSim, MarathonSimConfig};
@@ -88,6 +90,15 @@ pub struct Harness {
     mode: ReaperMode,
 }
 
+/// The emulator's Marathon through the real client.
+pub fn marathon_client(sim: &MarathonSim) -> Arc<MarathonClient> {
+    Arc::new(MarathonClient::new(MarathonConfig {
+        url: sim.marathon_url(),
+        credentials: None,
+        timeout: Duration::from_secs(2),
+    }))
+}
+
 /// A reaper over HTTP clients of the emulator (grace 1 s, answers within 5 s).
 pub fn build_reaper(
     sim: &MarathonSim,
@@ -95,11 +106,18 @@ pub fn build_reaper(
     leader_rx: watch::Receiver<Option<u64>>,
     mode: ReaperMode,
 ) -> (ReaperHandle, mpsc::Receiver<AuditEvent>) {
-    let marathon = Arc::new(MarathonClient::new(MarathonConfig {
-        url: sim.marathon_url(),
-        credentials: None,
-        timeout: Duration::from_secs(2),
-    }));
+    let source = MarathonSource::List(marathon_client(sim));
+    build_reaper_from(source, sim, registry, leader_rx, mode)
+}
+
+/// As [`build_reaper`], taking Marathon's tasks from `source`.
+pub fn build_reaper_from(
+    source: MarathonSource<MarathonClient>,
+    sim: &MarathonSim,
+    registry: &AgentRegistry,
+    leader_rx: watch::Receiver<Option<u64>>,
+    mode: ReaperMode,
+) -> (ReaperHandle, mpsc::Receiver<AuditEvent>) {
     let mesos = Arc::new(MesosClient::new(&sim.mesos_url(), Duration::from_secs(2)));
     let (audit, audit_rx) = ChannelAudit::new(10_000);
     let policy = ReaperPolicy {
@@ -111,7 +129,7 @@ pub fn build_reaper(
         ..ReaperPolicy::defaults()
     };
     let reaper = ReaperHandle::new(
-        marathon,
+        source,
         mesos,
         registry.clone(),
         leader_rx,
@@ -183,6 +201,36 @@ impl Harness {
         let (reaper, audit) = build_reaper(&self.sim, &self.registry, leader_rx, self.mode);
         self.reaper = reaper;
         self.audit = audit;
+    }
+
+    /// Replaces the reaper with one that takes Marathon's tasks from a list-then-watch view
+    /// of the emulator (not started: run it with [`Self::run_view`]).
+    pub fn use_marathon_view(&mut self) -> MarathonView {
+        let view = MarathonView::new();
+        let (reaper, audit) = build_reaper_from(
+            MarathonSource::View(view.clone()),
+            &self.sim,
+            &self.registry,
+            self.leader.subscribe(),
+            self.mode,
+        );
+        self.reaper = reaper;
+        self.audit = audit;
+        view
+    }
+
+    /// Keeps `view` current from the emulator until the returned switch is set (or dropped).
+    pub fn run_view(&self, view: &MarathonView) -> watch::Sender<bool> {
+        let (stop, stopped) = watch::channel(false);
+        let settings = ViewSettings {
+            backoff: (Duration::from_millis(20), Duration::from_millis(100)),
+            ..ViewSettings::default()
+        };
+        tokio::spawn(
+            view.clone()
+                .run(marathon_client(&self.sim), settings, stopped),
+        );
+        stop
     }
 
     pub fn coordinator_url(&self, addr: Option<SocketAddr>) -> String {

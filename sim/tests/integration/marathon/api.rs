@@ -483,6 +483,7 @@ async fn event_stream_reports_deployments_and_status_updates() {
     let mut resp = h
         .http
         .get(format!("{}/v2/events", h.sim.marathon_url()))
+        .header("Accept", "text/event-stream")
         .send()
         .await
         .expect("sse");
@@ -494,7 +495,7 @@ async fn event_stream_reports_deployments_and_status_updates() {
     let first = resp.chunk().await.expect("attached").expect("bytes");
     seen.push_str(&String::from_utf8_lossy(&first));
     assert!(
-        seen.starts_with("event: event_stream_attached\ndata: {"),
+        seen.starts_with("event: event_stream_attached\r\ndata: {"),
         "{seen}"
     );
     h.create(cmd_app("/web", 1)).await;
@@ -516,11 +517,106 @@ async fn event_stream_reports_deployments_and_status_updates() {
         "instance_changed_event",
     ] {
         assert!(
-            seen.contains(&format!("event: {event}\n")),
+            seen.contains(&format!("event: {event}\r\n")),
             "{event} missing"
         );
     }
     assert!(seen.contains("\"taskStatus\":\"TASK_RUNNING\""));
+}
+
+/// Reads `resp` until `needle` shows up (or panics after 5 s); returns what was read.
+async fn read_until(resp: &mut reqwest::Response, needle: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut seen = String::new();
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("{needle} in time; saw {seen}"))
+            .expect("open")
+            .unwrap_or_else(|| panic!("stream ended before {needle}; saw {seen}"));
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
+/// The body ends (the stream was closed by the server) within 5 s; events before the end are
+/// skipped.
+async fn assert_ends(resp: &mut reqwest::Response) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, resp.chunk()).await {
+            Err(_) => panic!("the stream is still open"),
+            Ok(Ok(Some(_))) => continue,
+            Ok(Ok(None) | Err(_)) => return,
+        }
+    }
+}
+
+#[tokio::test]
+async fn event_streams_attach_detach_and_break() {
+    let h = Harness::start().await;
+    let url = format!("{}/v2/events", h.sim.marathon_url());
+    // Jetty's servlet streams only to clients that accept `text/event-stream`.
+    let plain = h.http.get(&url).send().await.expect("plain get");
+    assert_eq!(plain.status(), 405);
+    let sse = |url: &str| h.http.get(url).header("Accept", "text/event-stream").send();
+    let mut a = sse(&url).await.expect("sse a");
+    read_until(&mut a, "event: event_stream_attached").await;
+    // A second stream's attach is published to every stream, as Marathon 1.4 does.
+    let mut b = sse(&url).await.expect("sse b");
+    read_until(&mut b, "event: event_stream_attached").await;
+    read_until(&mut a, "event: event_stream_attached").await;
+    assert_eq!(h.sim.sim_open_event_streams(), 2);
+    drop(b);
+    read_until(&mut a, "event: event_stream_detached").await;
+
+    // The test control ends every open stream; new ones attach again.
+    let broken = h
+        .http
+        .post(format!("{}/_sim/events/break", h.sim.marathon_url()))
+        .send()
+        .await
+        .expect("break")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json");
+    assert_eq!(broken["broken"], 1, "{broken}");
+    assert_ends(&mut a).await;
+    let mut c = sse(&url).await.expect("sse c");
+    read_until(&mut c, "event: event_stream_attached").await;
+
+    // Standing down closes the streams; a standby has no leader to serve new ones.
+    h.sim.sim_set_leader(false);
+    assert_ends(&mut c).await;
+    let refused = sse(&url).await.expect("sse refused");
+    assert_eq!(refused.status(), 503);
+    h.sim.sim_set_leader(true);
+    let mut d = sse(&url).await.expect("sse d");
+    read_until(&mut d, "event: event_stream_attached").await;
+    h.create(cmd_app("/after", 1)).await;
+    read_until(&mut d, "event: api_post_event").await;
+}
+
+/// Jetty's heartbeat: a bare CRLF every 10 s on a quiet stream (the paused clock jumps to it).
+#[tokio::test(start_paused = true)]
+async fn quiet_event_streams_carry_jetty_heartbeats() {
+    let h = Harness::start().await;
+    let mut resp = h
+        .http
+        .get(format!("{}/v2/events", h.sim.marathon_url()))
+        .header("Accept", "text/event-stream")
+        .send()
+        .await
+        .expect("sse");
+    read_until(&mut resp, "event: event_stream_attached").await;
+    let started = tokio::time::Instant::now();
+    let beat = resp.chunk().await.expect("open").expect("a heartbeat");
+    assert_eq!(&beat[..], b"\r\n");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(9) && waited <= Duration::from_secs(11),
+        "{waited:?}"
+    );
 }
 
 #[tokio::test]

@@ -265,6 +265,7 @@ async fn events_match_the_example_and_the_event_writers() {
     let mut resp = h
         .http
         .get(format!("{}/v2/events", h.sim.marathon_url()))
+        .header("Accept", "text/event-stream")
         .send()
         .await
         .expect("sse");

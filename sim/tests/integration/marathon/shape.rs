@@ -108,7 +108,9 @@ pub fn example(name: &str) -> Value {
 
 /// The `data:` payloads of `event:` blocks of an SSE text, by event type.
 pub fn sse_events(text: &str) -> Vec<(String, Value)> {
-    text.split("\n\n")
+    // Jetty frames with CRLF; the 1.4.13 example file with LF.
+    text.replace("\r\n", "\n")
+        .split("\n\n")
         .filter_map(|block| {
             let mut event = None;
             let mut data = None;

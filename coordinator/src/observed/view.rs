@@ -1,0 +1,361 @@
+//! One view of Marathon, kept by listing once and then watching (as Kubernetes informers do):
+//! the event stream is opened, then every app is listed, then each event marks the apps it
+//! names dirty and only those are fetched again (`GET /v2/apps/{id}`). A full list happens at
+//! start, after the stream breaks (before any event is trusted again), and every
+//! `resync_every`. The reconciler plans from it, the monitor reads the pass that planned, and
+//! the orphan reaper takes Marathon's task ids from it — one view for all three.
+//!
+//! Fail-closed: the view answers [`MarathonView::current`] only while it is *complete* (listed
+//! since the stream last connected) and *settled* (no event waiting for its refetch); a caller
+//! waits a bounded time for that, then gets `None` and must list Marathon itself or hold (a
+//! pass lists; the reaper holds with "marathon view not complete and fresh"). A failed refetch or list, a broken stream, or an
+//! undecodable event make it incomplete until the next list.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use galley_common::observed::ObservedApp;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::marathon::MarathonApi;
+use crate::error_chain::ErrorChain;
+
+/// How the view keeps itself current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewSettings {
+    /// A full list this often even when the stream is healthy (a safety net).
+    pub resync_every: Duration,
+    /// Events are gathered this long before their apps are fetched (a burst, one fetch each).
+    pub batch: Duration,
+    /// Apps fetched at once.
+    pub concurrency: usize,
+    /// Reconnect backoff floor and ceiling after a broken stream or a failed list.
+    pub backoff: (Duration, Duration),
+}
+
+impl Default for ViewSettings {
+    /// A resync every 5 minutes, 50 ms batches, 8 fetches at once, 0.5–30 s backoff.
+    fn default() -> Self {
+        Self {
+            resync_every: Duration::from_secs(300),
+            batch: Duration::from_millis(50),
+            concurrency: 8,
+            backoff: (Duration::from_millis(500), Duration::from_secs(30)),
+        }
+    }
+}
+
+/// The view as operators see it (`GetStatus`, `/metrics`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ViewStatus {
+    /// Listed since the stream last connected, and watching.
+    pub complete: bool,
+    /// Apps held.
+    pub apps: usize,
+    /// Apps named by events and not fetched again yet.
+    pub pending: usize,
+    /// When the last full list finished.
+    pub last_resync: Option<DateTime<Utc>>,
+    /// How long ago (at the time of the status).
+    pub since_resync: Option<Duration>,
+    /// Full lists, app fetches, events and stream breaks so far.
+    pub lists: u64,
+    /// App fetches.
+    pub fetches: u64,
+    /// Events received.
+    pub events: u64,
+    /// Stream breaks (each followed by a list).
+    pub breaks: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    apps: BTreeMap<String, ObservedApp>,
+    /// A sorted copy of `apps`, rebuilt on the first read after a change.
+    snapshot: Option<Arc<Vec<ObservedApp>>>,
+    complete: bool,
+    dirty: BTreeSet<String>,
+    /// Apps being fetched now (taken from `dirty`).
+    fetching: BTreeSet<String>,
+    last_resync: Option<(Instant, DateTime<Utc>)>,
+    lists: u64,
+    fetches: u64,
+    events: u64,
+    breaks: u64,
+}
+
+/// The shared view; clones share it.
+#[derive(Debug, Clone)]
+pub struct MarathonView {
+    state: Arc<Mutex<State>>,
+    changes: Arc<watch::Sender<u64>>,
+    /// Wakes the run loop when apps are invalidated from outside.
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl Default for MarathonView {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MarathonView {
+    /// An empty, incomplete view (run [`Self::run`] to fill it).
+    pub fn new() -> Self {
+        Self {
+            state: Arc::default(),
+            changes: Arc::new(watch::Sender::new(0)),
+            wake: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts a change (apps, completeness or pending set) and wakes waiters.
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// A generation bumped on every change the view takes in (apps replaced, fetched,
+    /// completeness lost); subscribe to re-plan when Marathon changes.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Every app, when the view is complete and settled; waits up to `max_wait` for events
+    /// already received to be fetched, or for a list in progress (after a break) to finish.
+    /// `None`: not known to be complete and fresh within `max_wait`.
+    pub async fn current(&self, max_wait: Duration) -> Option<Arc<Vec<ObservedApp>>> {
+        let deadline = Instant::now() + max_wait;
+        let mut changes = self.changes();
+        loop {
+            changes.borrow_and_update();
+            {
+                let mut st = self.lock();
+                if st.complete && st.dirty.is_empty() && st.fetching.is_empty() {
+                    let st = &mut *st;
+                    let apps = &st.apps;
+                    let snapshot = st
+                        .snapshot
+                        .get_or_insert_with(|| Arc::new(apps.values().cloned().collect()));
+                    return Some(snapshot.clone());
+                }
+            }
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .map_or(true, |r| r.is_err())
+            {
+                return None;
+            }
+        }
+    }
+
+    /// Marks apps this coordinator just wrote (created, scaled, killed, deleted) to be fetched
+    /// again, so the next [`Self::current`] waits for them instead of answering with what was
+    /// held before the write (read-your-writes; the write's events may still be on the wire).
+    pub fn invalidate(&self, app_ids: impl IntoIterator<Item = String>) {
+        let added = {
+            let mut st = self.lock();
+            let before = st.dirty.len();
+            st.dirty.extend(app_ids);
+            st.dirty.len() != before
+        };
+        if added {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The status now.
+    pub fn status(&self) -> ViewStatus {
+        let st = self.lock();
+        ViewStatus {
+            complete: st.complete,
+            apps: st.apps.len(),
+            pending: st.dirty.len() + st.fetching.len(),
+            last_resync: st.last_resync.map(|(_, t)| t),
+            since_resync: st.last_resync.map(|(i, _)| i.elapsed()),
+            lists: st.lists,
+            fetches: st.fetches,
+            events: st.events,
+            breaks: st.breaks,
+        }
+    }
+
+    fn mark_incomplete(&self, breaks: bool) {
+        {
+            let mut st = self.lock();
+            st.complete = false;
+            if breaks {
+                st.breaks += 1;
+            }
+        }
+        // Not a change of Marathon: no pass is woken for it (the list that follows is one).
+    }
+
+    fn replace_all(&self, apps: Vec<ObservedApp>) {
+        {
+            let mut st = self.lock();
+            st.apps = apps.into_iter().map(|a| (a.id.clone(), a)).collect();
+            st.snapshot = None;
+            st.complete = true;
+            st.dirty.clear();
+            st.fetching.clear();
+            st.last_resync = Some((Instant::now(), Utc::now()));
+            st.lists += 1;
+        }
+        self.changed();
+    }
+
+    fn mark_dirty(&self, app_ids: Vec<String>) {
+        let mut st = self.lock();
+        st.events += 1;
+        st.dirty.extend(app_ids);
+    }
+
+    /// Moves the dirty apps to the set being fetched and returns them.
+    fn take_dirty(&self) -> Vec<String> {
+        let mut st = self.lock();
+        let ids = std::mem::take(&mut st.dirty);
+        st.fetching.extend(ids.iter().cloned());
+        ids.into_iter().collect()
+    }
+
+    fn has_dirty(&self) -> bool {
+        !self.lock().dirty.is_empty()
+    }
+
+    fn apply_fetched(&self, fetched: Vec<(String, Option<ObservedApp>)>) {
+        {
+            let mut st = self.lock();
+            for (id, app) in fetched {
+                st.fetches += 1;
+                match app {
+                    Some(app) => st.apps.insert(id, app),
+                    None => st.apps.remove(&id),
+                };
+            }
+            st.snapshot = None;
+            st.fetching.clear();
+        }
+        self.changed();
+    }
+
+    /// Keeps the view current from `marathon` until `shutdown` turns true (see the module docs).
+    pub async fn run<M: MarathonApi>(
+        self,
+        marathon: Arc<M>,
+        settings: ViewSettings,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let (floor, ceiling) = settings.backoff;
+        let mut backoff = floor;
+        loop {
+            self.mark_incomplete(false);
+            let watching = self.watch_once(marathon.as_ref(), settings, &mut shutdown);
+            match watching.await {
+                Ok(()) => return,
+                Err(why) => {
+                    self.mark_incomplete(true);
+                    tracing::warn!(reason = %why, "marathon view: stream or list failed; re-listing after backoff");
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = stopped(&mut shutdown) => return,
+            }
+            backoff = (backoff * 2).min(ceiling);
+            if self.lock().complete {
+                backoff = floor;
+            }
+        }
+    }
+
+    /// One connection: open the stream, list, then apply events until something breaks
+    /// (`Err` with why) or shutdown (`Ok`).
+    async fn watch_once<M: MarathonApi>(
+        &self,
+        marathon: &M,
+        settings: ViewSettings,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), String> {
+        let mut stream = marathon.events();
+        // The stream is attached (Marathon sends `event_stream_attached` first) before the list,
+        // so nothing that happens after the list is missed.
+        match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => return Err(format!("event stream: {}", ErrorChain(&e))),
+            Ok(None) => return Err("event stream closed at once".into()),
+            Err(_) => return Err("event stream: nothing within 10 s".into()),
+        }
+        let apps = marathon
+            .list_apps()
+            .await
+            .map_err(|e| format!("list: {}", ErrorChain(&e)))?;
+        self.replace_all(apps);
+        tracing::info!(
+            apps = self.lock().apps.len(),
+            "marathon view: listed; watching events"
+        );
+        let mut resync = tokio::time::interval_at(
+            Instant::now() + settings.resync_every,
+            settings.resync_every,
+        );
+        loop {
+            let batch_due = self.has_dirty();
+            tokio::select! {
+                ev = stream.next() => match ev {
+                    Some(Ok(ev)) => self.mark_dirty(ev.app_ids),
+                    Some(Err(e)) => return Err(format!("event stream: {}", ErrorChain(&e))),
+                    None => return Err("event stream ended".into()),
+                },
+                () = tokio::time::sleep(settings.batch), if batch_due => {
+                    self.fetch_dirty(marathon, settings.concurrency).await?;
+                }
+                () = self.wake.notified() => {}
+                _ = resync.tick() => {
+                    let apps = marathon
+                        .list_apps()
+                        .await
+                        .map_err(|e| format!("resync list: {}", ErrorChain(&e)))?;
+                    self.replace_all(apps);
+                }
+                () = stopped(shutdown) => return Ok(()),
+            }
+        }
+    }
+
+    /// Fetches every dirty app (`concurrency` at once); any failure fails the batch (the view
+    /// is then re-listed).
+    async fn fetch_dirty<M: MarathonApi>(
+        &self,
+        marathon: &M,
+        concurrency: usize,
+    ) -> Result<(), String> {
+        let ids = self.take_dirty();
+        let fetched: Vec<(String, Option<ObservedApp>)> =
+            futures::stream::iter(ids.into_iter().map(|id| async move {
+                let app = marathon.get_app(&id).await;
+                (id, app)
+            }))
+            .buffer_unordered(concurrency.max(1))
+            .map(|(id, r)| r.map(|app| (id, app)))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("fetch: {}", ErrorChain(&e)))?;
+        self.apply_fetched(fetched);
+        Ok(())
+    }
+}
+
+/// Completes once `shutdown` is true (or its sender is gone); holds no borrow across awaits.
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await;
+}

@@ -1,0 +1,328 @@
+//! The observe step of a pass: Marathon's apps from the watched view when it is complete and
+//! settled, else from a list of the pass's own (what every pass did before the view). Either
+//! way the planner sees a whole, current picture; a failed list fails the pass.
+//!
+//! A view can be complete and settled and still miss an event (Marathon drops events for a
+//! slow consumer without a word), so a plan made from the view that would drain, kill or
+//! delete is confirmed first: every app of the instances it touches is fetched again
+//! (`GET /v2/apps/{id}`), and the pass re-plans with those. A failed fetch fails the pass
+//! before anything is applied.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use galley_common::observed::ObservedApp;
+use tokio::sync::watch;
+
+use super::Reconciler;
+use crate::marathon::{MarathonApi, MarathonError};
+use crate::mesos::MesosApi;
+use crate::plan::{Action, Plan};
+
+/// Apps fetched at once when a plan is confirmed.
+const CONFIRM_CONCURRENCY: usize = 8;
+
+/// How long a pass waits for events it has already received to be fetched.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// At most this many Marathon-triggered passes start per second (bursts of events during a
+/// bounce are coalesced).
+const MARATHON_PASS_GAP: Duration = Duration::from_millis(250);
+
+/// Where a pass's apps came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AppsSource {
+    /// A full `GET /v2/apps?embed=apps.tasks` of its own.
+    #[default]
+    List,
+    /// The list-then-watch view.
+    View,
+}
+
+/// The apps to fetch again before a plan made from the view may apply: every app of each
+/// instance whose plan drains, kills or deletes (its new app's health decides the old one's
+/// fate), and every app the cleanup deletes. Empty when the plan destroys nothing.
+pub(super) fn apps_to_confirm(plan: &Plan, apps: &[ObservedApp]) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for p in &plan.instances {
+        let destroys = p.actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::Drain { .. } | Action::KillTasks { .. } | Action::DeleteApp { .. }
+            )
+        });
+        if !destroys {
+            continue;
+        }
+        let prefix = format!("/{}.{}.", p.service, p.instance);
+        ids.extend(
+            apps.iter()
+                .filter(|a| a.id.starts_with(&prefix))
+                .map(|a| a.id.clone()),
+        );
+        ids.insert(p.app_id.clone());
+    }
+    for a in &plan.cleanup.actions {
+        if let Action::DeleteApp { app_id, .. } = a {
+            ids.insert(app_id.clone());
+        }
+    }
+    ids
+}
+
+/// The apps a plan writes to in Marathon (created, scaled, tasks killed, deleted): the view
+/// fetches them again before the next pass plans from it.
+pub(super) fn written_apps(plan: &Plan) -> Vec<String> {
+    let cleanup = plan.cleanup.actions.iter();
+    plan.instances
+        .iter()
+        .flat_map(|p| p.actions.iter())
+        .chain(cleanup)
+        .filter_map(|a| match a {
+            Action::CreateApp { app_id }
+            | Action::ScaleApp { app_id, .. }
+            | Action::KillTasks { app_id, .. }
+            | Action::DeleteApp { app_id, .. } => Some(app_id.clone()),
+            Action::Drain { .. } | Action::StopDraining { .. } => None,
+        })
+        .collect()
+}
+
+/// Replaces (or removes, or adds) each fetched app in `apps`, keeping id order.
+pub(super) fn merge_fetched(
+    apps: &mut Vec<ObservedApp>,
+    fetched: Vec<(String, Option<ObservedApp>)>,
+) {
+    for (id, app) in fetched {
+        match (apps.binary_search_by(|a| a.id.as_str().cmp(&id)), app) {
+            (Ok(i), Some(app)) => apps[i] = app,
+            (Ok(i), None) => {
+                apps.remove(i);
+            }
+            (Err(i), Some(app)) => apps.insert(i, app),
+            (Err(_), None) => {}
+        }
+    }
+}
+
+impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
+    /// The apps to plan from, and where they came from.
+    pub(super) async fn observe_apps(
+        &self,
+    ) -> Result<(Arc<Vec<ObservedApp>>, AppsSource), MarathonError> {
+        if let Some(view) = &self.view
+            && let Some(apps) = view.current(SETTLE).await
+        {
+            return Ok((apps, AppsSource::View));
+        }
+        let mut apps = self.marathon.list_apps().await?;
+        apps.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok((Arc::new(apps), AppsSource::List))
+    }
+
+    /// Fetches `ids` again (a plan from the view is about to destroy something) and merges
+    /// them into `apps`. Any failed fetch fails the whole confirmation.
+    pub(super) async fn confirm_apps(
+        &self,
+        apps: &mut Vec<ObservedApp>,
+        ids: BTreeSet<String>,
+    ) -> Result<usize, MarathonError> {
+        let marathon = self.marathon.as_ref();
+        let fetched: Vec<(String, Option<ObservedApp>)> =
+            futures::stream::iter(ids.into_iter().map(|id| async move {
+                let app = marathon.get_app(&id).await;
+                app.map(|app| (id, app))
+            }))
+            .buffer_unordered(CONFIRM_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        let n = fetched.len();
+        merge_fetched(apps, fetched);
+        Ok(n)
+    }
+}
+
+/// Completes when the view changed (after a short gap, so a burst is one pass); never without
+/// a view.
+pub(super) async fn changed(changes: Option<&mut watch::Receiver<u64>>) {
+    let Some(changes) = changes else {
+        return std::future::pending().await;
+    };
+    if changes.changed().await.is_err() {
+        return std::future::pending().await;
+    }
+    tokio::time::sleep(MARATHON_PASS_GAP).await;
+    changes.borrow_and_update();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::plan::{DeleteReason, InstancePlan};
+
+    fn app(id: &str, instances: u32) -> ObservedApp {
+        ObservedApp {
+            id: id.to_owned(),
+            instances,
+            ..ObservedApp::default()
+        }
+    }
+
+    fn instance(service: &str, app_id: &str, actions: Vec<Action>) -> InstancePlan {
+        InstancePlan {
+            service: service.to_owned(),
+            instance: "main".to_owned(),
+            app_id: app_id.to_owned(),
+            actions,
+            ..InstancePlan::default()
+        }
+    }
+
+    fn ids(v: &[&str]) -> BTreeSet<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn only_destroying_plans_are_confirmed_with_every_app_of_their_instance() {
+        let apps = vec![
+            app("/api.main.git1.c1", 2),
+            app("/api.main.git2.c2", 2),
+            app("/api.mainx.git1.c1", 1), // another instance sharing the prefix text
+            app("/web.main.git1.c1", 1),
+            app("/gone.main.git1.c1", 1),
+        ];
+        let cases: Vec<(&str, Plan, BTreeSet<String>)> = vec![
+            ("nothing to do", Plan::default(), ids(&[])),
+            (
+                "a create and a scale destroy nothing",
+                Plan {
+                    instances: vec![instance(
+                        "web",
+                        "/web.main.git2.c2",
+                        vec![
+                            Action::CreateApp {
+                                app_id: "/web.main.git2.c2".into(),
+                            },
+                            Action::ScaleApp {
+                                app_id: "/web.main.git2.c2".into(),
+                                instances: 2,
+                            },
+                        ],
+                    )],
+                    ..Plan::default()
+                },
+                ids(&[]),
+            ),
+            (
+                "a kill confirms the old and the new app",
+                Plan {
+                    instances: vec![instance(
+                        "api",
+                        "/api.main.git2.c2",
+                        vec![Action::KillTasks {
+                            app_id: "/api.main.git1.c1".into(),
+                            task_ids: vec!["t".into()],
+                        }],
+                    )],
+                    ..Plan::default()
+                },
+                ids(&["/api.main.git1.c1", "/api.main.git2.c2"]),
+            ),
+            (
+                "a drain counts as destroying",
+                Plan {
+                    instances: vec![instance(
+                        "api",
+                        "/api.main.git2.c2",
+                        vec![Action::Drain {
+                            app_id: "/api.main.git1.c1".into(),
+                            task_ids: vec!["t".into()],
+                        }],
+                    )],
+                    ..Plan::default()
+                },
+                ids(&["/api.main.git1.c1", "/api.main.git2.c2"]),
+            ),
+            (
+                "a cleanup delete confirms the deleted app",
+                {
+                    let mut p = Plan::default();
+                    p.cleanup.actions.push(Action::DeleteApp {
+                        app_id: "/gone.main.git1.c1".into(),
+                        reason: DeleteReason::Removed,
+                    });
+                    p
+                },
+                ids(&["/gone.main.git1.c1"]),
+            ),
+        ];
+        for (name, plan, want) in cases {
+            assert_eq!(apps_to_confirm(&plan, &apps), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn written_apps_are_every_marathon_write() {
+        let mut plan = Plan {
+            instances: vec![instance(
+                "api",
+                "/api.main.git2.c2",
+                vec![
+                    Action::CreateApp {
+                        app_id: "/a".into(),
+                    },
+                    Action::Drain {
+                        app_id: "/b".into(),
+                        task_ids: vec![],
+                    },
+                    Action::KillTasks {
+                        app_id: "/c".into(),
+                        task_ids: vec![],
+                    },
+                ],
+            )],
+            ..Plan::default()
+        };
+        plan.cleanup.actions.push(Action::DeleteApp {
+            app_id: "/d".into(),
+            reason: DeleteReason::Removed,
+        });
+        assert_eq!(written_apps(&plan), ["/a", "/c", "/d"]);
+    }
+
+    proptest! {
+        /// Merging fetched apps equals replacing them in a map, and keeps id order.
+        #[test]
+        fn merge_matches_a_map(
+            held in prop::collection::btree_map("/[a-e]", 0u32..5, 0..6),
+            fetched in prop::collection::vec(("/[a-f]", prop::option::of(0u32..5)), 0..6),
+        ) {
+            let mut apps: Vec<ObservedApp> = held.iter().map(|(id, n)| app(id, *n)).collect();
+            let mut model: BTreeMap<String, u32> = held.clone();
+            let mut batch = Vec::new();
+            let mut seen = BTreeSet::new();
+            for (id, n) in fetched {
+                if !seen.insert(id.clone()) {
+                    continue; // one fetch per id, as the confirm step does
+                }
+                match n {
+                    Some(n) => { model.insert(id.clone(), n); }
+                    None => { model.remove(&id); }
+                }
+                batch.push((id.clone(), n.map(|n| app(&id, n))));
+            }
+            merge_fetched(&mut apps, batch);
+            let got: BTreeMap<String, u32> = apps.iter().map(|a| (a.id.clone(), a.instances)).collect();
+            prop_assert_eq!(got, model);
+            prop_assert!(apps.windows(2).all(|w| w[0].id < w[1].id));
+        }
+    }
+}

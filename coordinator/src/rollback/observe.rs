@@ -1,0 +1,202 @@
+//! What the decision needs of a pass: per planned instance, its deploy group and policy (from
+//! the soa-config the pass read), the happy tasks of its desired app and of its older apps,
+//! and — for instances whose new version has no happy task — Marathon's launch delay and the
+//! evidence. No I/O: the launch queue is read by the caller and passed in.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use galley_common::observed::ObservedApp;
+use galley_common::replication::{EvidenceConfig, QueueSignal, gather_evidence};
+use galley_common::soa::InstanceKind;
+
+use super::decide::{InstanceKey, InstanceObservation};
+use super::policy::RollbackPolicy;
+use crate::plan::{DesiredInstance, apps_by_short_id, is_happy};
+use crate::reconciler::PassSnapshot;
+
+/// Everything besides the snapshot.
+#[derive(Debug, Clone, Copy)]
+pub struct ObserveInputs<'a> {
+    /// This cluster (the instance files read).
+    pub cluster: &'a str,
+    /// The coordinator config's `rollback:` default.
+    pub default: RollbackPolicy,
+    /// Marathon's launch queue, when it was read.
+    pub queue: &'a [QueueSignal],
+    /// Paused instances.
+    pub paused: &'a BTreeMap<InstanceKey, String>,
+    /// When the pass observed Marathon.
+    pub now: DateTime<Utc>,
+}
+
+/// The observations of one pass, and the instances whose rollback keys are invalid (they are
+/// treated as `wait`).
+#[derive(Debug, Clone, Default)]
+pub struct Observations {
+    /// One per planned instance.
+    pub instances: Vec<InstanceObservation>,
+    /// `(instance, error naming the file and key)`.
+    pub bad_policies: Vec<(InstanceKey, String)>,
+}
+
+impl Observations {
+    /// Whether an instance whose new version has no happy task may be rolled back (then the
+    /// launch queue is worth reading).
+    pub fn has_candidates(&self) -> bool {
+        self.instances
+            .iter()
+            .any(|o| o.policy.rolls_back() && o.new_app_happy == Some(0))
+    }
+}
+
+/// Observes every planned instance of `snapshot`.
+pub fn observe(snapshot: &PassSnapshot, inputs: ObserveInputs<'_>) -> Observations {
+    let mut out = Observations::default();
+    let by_short = apps_by_short_id(&snapshot.apps);
+    for d in &snapshot.desired.desired.instances {
+        let key = (d.service.clone(), d.instance.clone());
+        let Some((deploy_group, policy)) = config_of(snapshot, d, &inputs, &mut out) else {
+            continue;
+        };
+        let apps: &[&ObservedApp] = by_short
+            .get(d.short_id().as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let happy = |app: &ObservedApp| {
+            app.tasks
+                .iter()
+                .filter(|t| is_happy(app, t, d.happy, inputs.now))
+                .count() as u32
+        };
+        let new_app = apps.iter().find(|a| a.id == d.app_id);
+        let new_app_happy = new_app.map(|a| happy(a));
+        let healthy_old_shas = apps
+            .iter()
+            .filter(|a| a.id != d.app_id && happy(a) > 0)
+            .filter_map(|a| sha8_of(&a.id))
+            .collect();
+        let candidate = policy.rolls_back() && new_app_happy == Some(0);
+        out.instances.push(InstanceObservation {
+            paused: inputs.paused.contains_key(&key),
+            key,
+            deploy_group,
+            policy,
+            desired_app: d.app_id.clone(),
+            desired_sha: full_sha(&d.app).unwrap_or_default(),
+            desired_instances: d.instances,
+            new_app_happy,
+            only_app: apps.len() == 1 && new_app.is_some(),
+            healthy_old_shas,
+            launch_delay: candidate
+                .then(|| launch_delay(inputs.queue, &d.app_id))
+                .flatten(),
+            evidence: if candidate {
+                evidence(apps, &inputs)
+            } else {
+                Vec::new()
+            },
+        });
+    }
+    out
+}
+
+/// The instance's deploy group and policy; `None` (recorded in `out`) when its config cannot
+/// say.
+fn config_of(
+    snapshot: &PassSnapshot,
+    d: &DesiredInstance,
+    inputs: &ObserveInputs<'_>,
+    out: &mut Observations,
+) -> Option<(String, RollbackPolicy)> {
+    let key = (d.service.clone(), d.instance.clone());
+    let entry = snapshot.desired.services.get(&d.service)?;
+    let read = entry
+        .config
+        .instance(inputs.cluster, InstanceKind::Marathon, &d.instance)
+        .and_then(|c| Ok((c.deploy_group()?, c)));
+    let (group, config) = match read {
+        Ok(x) => x,
+        Err(e) => {
+            out.bad_policies.push((key, e.to_string()));
+            return None;
+        }
+    };
+    match RollbackPolicy::for_instance(&config, inputs.default) {
+        Ok(p) => Some((group, p)),
+        Err(e) => {
+            out.bad_policies.push((key, e.to_string()));
+            Some((group, RollbackPolicy::default()))
+        }
+    }
+}
+
+/// Marathon's remaining launch delay of `app_id`, when it backs off.
+fn launch_delay(queue: &[QueueSignal], app_id: &str) -> Option<Duration> {
+    queue
+        .iter()
+        .find(|q| q.app_id == app_id)
+        .and_then(|q| q.delay_seconds)
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+}
+
+fn evidence(apps: &[&ObservedApp], inputs: &ObserveInputs<'_>) -> Vec<String> {
+    gather_evidence(apps, inputs.now, &EvidenceConfig::default(), inputs.queue)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// The full git sha of a rendered app: its docker image is `…:paasta-<sha>`.
+pub fn full_sha(app: &serde_json::Value) -> Option<String> {
+    let image = app.pointer("/container/docker/image")?.as_str()?;
+    let tag = image.rsplit(':').next()?;
+    tag.strip_prefix("paasta-").map(str::to_owned)
+}
+
+/// `<sha8>` of `/<svc>.<inst>.git<sha8>.config<hash8>`.
+pub fn sha8_of(app_id: &str) -> Option<String> {
+    app_id
+        .trim_start_matches('/')
+        .split('.')
+        .nth(2)?
+        .strip_prefix("git")
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{full_sha, launch_delay, sha8_of};
+    use galley_common::replication::QueueSignal;
+
+    #[test]
+    fn shas_come_from_the_image_and_the_app_id() {
+        let app = json!({"container": {"docker": {"image": "registry:443/services-web:paasta-0123abcd"}}});
+        assert_eq!(full_sha(&app).as_deref(), Some("0123abcd"));
+        assert_eq!(full_sha(&json!({})), None);
+        assert_eq!(
+            sha8_of("/web.main.git0123abcd.config89abcdef").as_deref(),
+            Some("0123abcd")
+        );
+        assert_eq!(sha8_of("/web.main"), None);
+    }
+
+    #[test]
+    fn only_a_positive_delay_of_the_app_is_a_backoff() {
+        let q = |app: &str, delay| QueueSignal {
+            app_id: app.into(),
+            count: 1,
+            delay_seconds: delay,
+            no_capacity: None,
+        };
+        let queue = [q("/a", Some(30)), q("/b", Some(0)), q("/c", None)];
+        assert_eq!(launch_delay(&queue, "/a").map(|d| d.as_secs()), Some(30));
+        assert_eq!(launch_delay(&queue, "/b"), None);
+        assert_eq!(launch_delay(&queue, "/c"), None);
+        assert_eq!(launch_delay(&queue, "/d"), None);
+    }
+}
