@@ -30,8 +30,9 @@ pub struct WaitArgs {
     /// Wait until every instance of the deploy group runs the sha with all tasks healthy.
     #[arg(long)]
     pub wait: bool,
-    /// How long to wait (`30m`, `90s`, `1h`, or seconds).
-    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    /// How long to wait (`30m`, `90s`, `1h`, or seconds); only with --wait (the git
+    /// timeout is --git-timeout).
+    #[arg(long, default_value = "30m", value_parser = parse_duration, requires = "wait")]
     pub timeout: Duration,
     /// A coordinator (`HOST:PORT`) of each cluster the deploy group is in; repeat per cluster.
     #[arg(long = "server", requires = "wait")]

@@ -311,6 +311,7 @@ impl Cluster {
             ActionKind::Start => true,
             ActionKind::Stop => {
                 self.apps.remove(&app_id);
+                self.held_ports.release(&app_id);
                 self.touch(&app_id);
                 let ids: Vec<String> = self
                     .app_tasks(&app_id)

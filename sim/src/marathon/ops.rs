@@ -169,6 +169,7 @@ impl Cluster {
             json!({ "lastScalingAt": version, "lastConfigChangeAt": last_config }),
         );
         let spec = AppSpec::from_app(&def);
+        self.held_ports.set(id, super::ports::service_ports(&def));
         self.touch(id);
         let first_round = spec
             .health

@@ -76,9 +76,28 @@ fn full_match(pattern: &str, value: &str) -> bool {
     })
 }
 
+/// The values each GROUP_BY field of `constraints` takes over `all` agents (computed once per
+/// placement, not once per agent evaluated).
+fn group_values<'a>(constraints: &'a [Constraint], all: &'a [Agent]) -> Groups<'a> {
+    constraints
+        .iter()
+        .filter(|c| c.op == "GROUP_BY")
+        .map(|c| {
+            let values = all
+                .iter()
+                .filter_map(|a| field_value(a, &c.field))
+                .collect();
+            (c.field.as_str(), values)
+        })
+        .collect()
+}
+
+/// GROUP_BY field → the values it takes over every agent.
+type Groups<'a> = BTreeMap<&'a str, BTreeSet<&'a str>>;
+
 /// Whether placing one more task on `agent` keeps constraint `c`, given the agents of the app's
-/// current tasks (`placed`) and every agent (for GROUP_BY's set of groups).
-fn satisfies(c: &Constraint, agent: &Agent, placed: &[&Agent], all: &[Agent]) -> bool {
+/// current tasks (`placed`) and GROUP_BY's set of groups over every agent.
+fn satisfies(c: &Constraint, agent: &Agent, placed: &[&Agent], groups: &Groups<'_>) -> bool {
     let value = field_value(agent, &c.field);
     let count_of = |v: &str| {
         placed
@@ -100,11 +119,13 @@ fn satisfies(c: &Constraint, agent: &Agent, placed: &[&Agent], all: &[Agent]) ->
         },
         "GROUP_BY" => {
             let Some(v) = value else { return false };
-            let groups: BTreeSet<&str> = all
-                .iter()
-                .filter_map(|a| field_value(a, &c.field))
-                .collect();
-            let min = groups.iter().map(|g| count_of(g)).min().unwrap_or(0);
+            let min = groups
+                .get(c.field.as_str())
+                .into_iter()
+                .flatten()
+                .map(|g| count_of(g))
+                .min()
+                .unwrap_or(0);
             count_of(v) <= min
         }
         "MAX_PER" => {
@@ -237,6 +258,7 @@ impl Cluster {
         spec: &AppSpec,
         roles: &BTreeSet<String>,
         placed: &[&Agent],
+        groups: &Groups<'_>,
     ) -> Result<(String, Vec<u16>, f64), Vec<Reason>> {
         let free = self.free(agent);
         // Marathon sees reserved resources only of the role it registered with; reserved
@@ -266,7 +288,7 @@ impl Cluster {
         let constraints_ok = spec
             .constraints
             .iter()
-            .all(|c| satisfies(c, agent, placed, &self.agents));
+            .all(|c| satisfies(c, agent, placed, groups));
         if !constraints_ok {
             reasons.push(Reason::UnfulfilledConstraint);
         }
@@ -287,10 +309,11 @@ impl Cluster {
         let spec = &app.spec;
         let placed = self.constraint_agents(app);
         let roles = self.accepted_roles(spec);
+        let groups = group_values(&spec.constraints, &self.agents);
         let mut best: Option<((usize, i64), Placement)> = None;
         let mut declined = Vec::new();
         for (i, agent) in self.agents.iter().enumerate() {
-            match self.evaluate(agent, spec, &roles, &placed) {
+            match self.evaluate(agent, spec, &roles, &placed, &groups) {
                 Ok((role, ports, free_cpus)) => {
                     let same_app = placed.iter().filter(|a| a.id == agent.id).count();
                     let key = (same_app, -((free_cpus * 1000.0) as i64));

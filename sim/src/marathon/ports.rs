@@ -6,7 +6,7 @@
 //! (`ports` lists the service ports; `portDefinitions` are zipped with them, so a BRIDGE app
 //! keeps its port definitions, carrying its port mappings' service ports).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde_json::{Map, Value, json};
 
@@ -73,8 +73,61 @@ pub fn write_service_ports(def: &mut Map<String, Value>) {
     );
 }
 
+/// The service ports every stored app holds, kept as apps are stored and removed, so giving
+/// a new app its ports does not read every other app's definition (it did: at 10,000 apps that
+/// was most of the emulator's time).
+#[derive(Debug, Default)]
+pub struct HeldPorts {
+    by_port: BTreeMap<u64, u32>,
+    by_app: HashMap<String, Vec<u64>>,
+}
+
+impl HeldPorts {
+    /// `app` now holds `ports` (its stored definition's `servicePorts`).
+    pub fn set(&mut self, app: &str, ports: Vec<u64>) {
+        self.release(app);
+        for p in &ports {
+            *self.by_port.entry(*p).or_default() += 1;
+        }
+        self.by_app.insert(app.to_owned(), ports);
+    }
+
+    /// `app` is gone.
+    pub fn release(&mut self, app: &str) {
+        for p in self.by_app.remove(app).unwrap_or_default() {
+            if let Some(n) = self.by_port.get_mut(&p) {
+                *n -= 1;
+                if *n == 0 {
+                    self.by_port.remove(&p);
+                }
+            }
+        }
+    }
+
+    /// Whether an app other than `except` holds `port`.
+    fn held_by_other(&self, port: u64, except: &str) -> bool {
+        let all = self.by_port.get(&port).copied().unwrap_or(0) as usize;
+        let own = self
+            .by_app
+            .get(except)
+            .map_or(0, |ps| ps.iter().filter(|p| **p == port).count());
+        all > own
+    }
+
+    /// Every port held by an app other than `except`.
+    fn in_use_except(&self, except: &str) -> BTreeSet<u64> {
+        self.by_port
+            .keys()
+            .copied()
+            .filter(|p| self.held_by_other(*p, except))
+            .collect()
+    }
+}
+
 impl Cluster {
-    /// Every service port some app (other than `except`) holds.
+    /// Every service port some app (other than `except`) holds, read from every definition:
+    /// what [`HeldPorts`] must always equal (checked in debug builds).
+    #[cfg(debug_assertions)]
     fn service_ports_in_use(&self, except: &str) -> BTreeSet<u64> {
         self.apps
             .iter()
@@ -93,8 +146,14 @@ impl Cluster {
         taken: &mut BTreeSet<u64>,
     ) {
         let wanted = service_ports(target);
-        taken.extend(self.service_ports_in_use(app_id));
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(
+            self.held_ports.in_use_except(app_id),
+            self.service_ports_in_use(app_id),
+            "the held service ports index drifted from the stored apps"
+        );
         taken.extend(wanted.iter().copied().filter(|p| *p != 0));
+        let held = &self.held_ports;
         let range = LOCAL_PORT_MIN..LOCAL_PORT_MAX;
         let mut reusable: VecDeque<u64> = original
             .map(service_ports)
@@ -110,7 +169,11 @@ impl Cluster {
                 }
                 let port = reusable
                     .pop_front()
-                    .or_else(|| range.clone().find(|c| !taken.contains(c)))
+                    .or_else(|| {
+                        range
+                            .clone()
+                            .find(|c| !taken.contains(c) && !held.held_by_other(*c, app_id))
+                    })
                     .unwrap_or(0);
                 taken.insert(port);
                 port

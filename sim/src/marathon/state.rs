@@ -182,6 +182,8 @@ pub struct Cluster {
     pub free_cache: FreeCache,
     /// Rendered App JSON, dropped by `touch`.
     pub json_cache: JsonCache,
+    /// The service ports each stored app holds.
+    pub held_ports: super::ports::HeldPorts,
     pub runtime_calls: Vec<RuntimeCall>,
     pub has_runtime: bool,
     /// Marathon's `--mesos_role`.
@@ -221,6 +223,7 @@ impl Cluster {
             dirty: BTreeSet::new(),
             free_cache: FreeCache::default(),
             json_cache: JsonCache::default(),
+            held_ports: Default::default(),
             runtime_calls: Vec::new(),
             has_runtime: runtime.is_some(),
             mesos_role: config.mesos_role.clone(),

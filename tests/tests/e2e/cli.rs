@@ -351,6 +351,22 @@ async fn plan_and_check_config_against_a_cluster() {
         "abc",
     ]);
     fails_with(&out, &["git_sha"]);
+    // --timeout bounds --wait only (the git timeout is --git-timeout): alone it is refused.
+    let out = c.cli(&[
+        "mark-for-deployment",
+        "--config",
+        &good,
+        "--service",
+        "web",
+        "--deploy-group",
+        "norcal-prod.everything",
+        "--commit",
+        &w1,
+        "--timeout",
+        "30",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(text(&out).1.contains("--wait"), "{:?}", text(&out));
     let out = c.cli(&[
         "stop",
         "--config",

@@ -42,8 +42,8 @@ fn coordinator(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-#[test]
-fn one_bad_commit_to_the_soa_dir_fails_only_its_own_service() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bad_commit_to_the_soa_dir_fails_only_its_own_service() {
     let c = Cluster::from_examples();
     let web = c.repo("web");
     let w1 = web.commit("web v1");
@@ -111,23 +111,39 @@ fn one_bad_commit_to_the_soa_dir_fails_only_its_own_service() {
         );
     }
 
-    // `plan` reads the same tree: it plans web and names api.
-    let _ = std::fs::remove_file(&api_file);
-    std::fs::write(&api_file, alias_bomb()).unwrap();
+    // `plan` reads the same tree against a live cluster: for each bomb it plans web and names
+    // api's file and what is wrong with it, and exits 0 (one broken service is not a failed pass).
+    let sim = SimProc::start(&c, 2, None).await;
     let cfg = c.write(
         "plan.yaml",
         &format!(
-            "cluster: {CLUSTER}\nsoa_dir: {soa}\nsystem_config_dir: {}\nmarathon: {{url: \"http://127.0.0.1:{}\"}}\nmesos: {{url: \"http://127.0.0.1:1\"}}\nreconcile: {{}}\n",
+            "cluster: {CLUSTER}\nsoa_dir: {soa}\nsystem_config_dir: {}\nmarathon: {{url: \"{}\"}}\nmesos: {{url: \"{}\"}}\nreconcile: {{}}\n",
             c.sys.display(),
-            free_port()
+            sim.marathon,
+            sim.mesos,
         ),
     );
-    let (code, _, stderr) = coordinator(&["plan", "--config", &cfg.display().to_string()]);
-    assert_eq!(
-        code,
-        Some(1),
-        "Marathon is down here, but nothing crashed: {stderr}"
-    );
+    let bombs: [(&str, &str, &str); 3] = [
+        ("alias bomb", &alias_bomb(), "more than 500000 nodes"),
+        ("deep nesting", &deep, "nested more than 64 deep"),
+        ("5 MiB file", &big, "larger than 4194304 bytes"),
+    ];
+    for (what, text, needle) in bombs {
+        let _ = std::fs::remove_file(&api_file);
+        std::fs::write(&api_file, text).unwrap();
+        let (code, stdout, stderr) = coordinator(&["plan", "--config", &cfg.display().to_string()]);
+        assert_eq!(code, Some(0), "{what}: {stdout}\n{stderr}");
+        assert!(
+            stdout.contains(&format!("/web.main.git{}", &w1[..8])),
+            "{what}: web is planned: {stdout}"
+        );
+        assert!(
+            stdout.contains("service api") && stdout.contains("marathon-norcal-prod.yaml"),
+            "{what}: api is named: {stdout}"
+        );
+        assert!(stdout.contains(needle), "{what}: {stdout}");
+    }
+    drop(sim);
 
     // Names that are not names, and a service directory that leads out of the soa dir.
     let outside = tempfile::tempdir().unwrap();
