@@ -268,17 +268,16 @@ impl<S: SensuSink> Roller<S> {
     }
 }
 
-/// Runs `roller` after every pass on `passes`; ends when the reconciler's channel closes.
-pub fn spawn<S: SensuSink>(
+/// Runs `roller` after every pass on `passes`; ends when the reconciler's channel closes (the
+/// composition root awaits it on shutdown, so a tag push in hand is finished).
+pub async fn run<S: SensuSink>(
     mut roller: Roller<S>,
     mut passes: watch::Receiver<Option<Arc<PassRecord>>>,
 ) {
-    tokio::spawn(async move {
-        while passes.changed().await.is_ok() {
-            let Some(record) = passes.borrow_and_update().clone() else {
-                continue;
-            };
-            roller.after_pass(&record).await;
-        }
-    });
+    while passes.changed().await.is_ok() {
+        let Some(record) = passes.borrow_and_update().clone() else {
+            continue;
+        };
+        roller.after_pass(&record).await;
+    }
 }

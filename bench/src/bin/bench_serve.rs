@@ -258,7 +258,7 @@ metrics_listen: 127.0.0.1:{metrics}
     wait_until(
         "every app created and running",
         Duration::from_secs(1800),
-        || async { converged(&http, &marathon, instances).await },
+        || async { converged(&http, &marathon, metrics, instances).await },
     )
     .await
     .with_context(|| format!("logs in {}", logs.display()))?;
@@ -319,7 +319,21 @@ async fn apps(http: &reqwest::Client, marathon: &str) -> Vec<Value> {
     body["apps"].as_array().cloned().unwrap_or_default()
 }
 
-async fn converged(http: &reqwest::Client, marathon: &str, instances: usize) -> bool {
+/// Every app created (the coordinator's counter), no deployment left, then one full list to
+/// check every task runs. The cheap checks come first: listing every app every half second
+/// would load the emulator (and this process) more than the coordinator under test does.
+async fn converged(http: &reqwest::Client, marathon: &str, metrics: u16, instances: usize) -> bool {
+    let created = metric_sum(http, metrics, "galley_apps_total", &[r#"op="created""#]).await;
+    if !(created >= instances as f64) {
+        return false;
+    }
+    let deployments: Value = match http.get(format!("{marathon}/v2/deployments")).send().await {
+        Ok(resp) => resp.json().await.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    if deployments.as_array().is_none_or(|d| !d.is_empty()) {
+        return false;
+    }
     let apps = apps(http, marathon).await;
     apps.len() == instances
         && apps

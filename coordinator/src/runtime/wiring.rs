@@ -123,6 +123,7 @@ pub(super) async fn start(
         &leadership,
         tags,
         &deploy_log,
+        tasks,
     )?;
     let grpc = start_grpc(GrpcParts {
         view: view.clone(),
@@ -441,6 +442,7 @@ fn start_rollback(
     leadership: &watch::Receiver<Leadership>,
     tags: Tags,
     deploy_log: &Arc<DeployLog>,
+    tasks: &mut JoinSet<&'static str>,
 ) -> Result<(), StartError> {
     let system = read_system_config(&config.system_config_dir).map_err(StartError::SystemConfig)?;
     let git_timeout = config.git.clone().unwrap_or_default().timeout_seconds;
@@ -461,7 +463,11 @@ fn start_rollback(
         leadership: leadership.clone(),
         git_timeout: Duration::from_secs_f64(git_timeout),
     });
-    crate::rollback::spawn(roller, reconciler.status.clone());
+    let run = crate::rollback::run(roller, reconciler.status.clone());
+    tasks.spawn(async move {
+        run.await;
+        "rollback"
+    });
     Ok(())
 }
 

@@ -115,6 +115,7 @@ impl HeldPorts {
     }
 
     /// Every port held by an app other than `except`.
+    #[cfg(debug_assertions)]
     fn in_use_except(&self, except: &str) -> BTreeSet<u64> {
         self.by_port
             .keys()

@@ -45,6 +45,15 @@ async fn web_main(sim: &SimProc) -> Result<String, String> {
 }
 
 /// `instances` of web.canary's one app.
+/// The web.canary app's id, once there is exactly one.
+async fn canary_app(sim: &SimProc) -> Result<String, String> {
+    let ids = marathon_app_ids(&sim.marathon).await?;
+    match apps_of(&ids, "web", "canary")[..] {
+        [id] => Ok(id.clone()),
+        ref other => Err(format!("{other:?}")),
+    }
+}
+
 async fn canary_instances(sim: &SimProc) -> Result<u64, String> {
     let apps = marathon_apps(&sim.marathon).await?;
     let canary: Vec<&Value> = apps
@@ -190,6 +199,44 @@ async fn pushed_tags_reach_marathon_through_git_watching_and_the_webhook() {
         }
     })
     .await;
+    // DeployService/Restart, then the `restart` subcommand: each bounces web.canary to a new
+    // app id (a new start tag changes the app's config hash), running one task again.
+    let mut canary = canary_app(&sim).await.expect("one canary app");
+    for how in ["DeployService/Restart", "restart subcommand"] {
+        if how == "restart subcommand" {
+            let out = c.cli(&[
+                "restart",
+                "--soa-dir",
+                &soa,
+                "--service",
+                "web",
+                "--cluster",
+                CLUSTER,
+                "--instance",
+                "canary",
+            ]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(webhook(hook, ping, Some(&sign(ping))).await.0, 202);
+        } else {
+            let restarted = grpc.ok(
+                "galley.v1.DeployService/Restart",
+                Some(r#"{"service": "web", "cluster": "norcal-prod", "instance": "canary"}"#),
+            );
+            assert_eq!(restarted["gitSha"], v1, "{restarted}");
+        }
+        let before = canary.clone();
+        canary = eventually(&format!("{how}: web.canary bounced"), MINUTE, || async {
+            match canary_app(&sim).await {
+                Ok(id) if id != before && canary_instances(&sim).await == Ok(1) => Ok(id),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+    }
     // A bad request names the field and pushes nothing.
     let bad = grpc.call(
         "galley.v1.DeployService/Stop",

@@ -276,6 +276,26 @@ async fn serve_alone_leads_and_drives_marathon_to_the_soa_dir() {
         "{web_log:?}"
     );
 
+    // Its log (a file here, not a terminal) has no colour codes, and passes that found
+    // nothing to do are not in it at info (RUST_LOG=info), though there were some.
+    let up_to_date = metric(metrics_port, "galley_passes_total{outcome=\"up_to_date\"}").await;
+    assert!(
+        up_to_date.unwrap_or(0.0) >= 1.0,
+        "idle passes ran: {up_to_date:?}"
+    );
+    let log = std::fs::read_to_string(&serve.log).expect("serve log");
+    assert!(!log.contains('\u{1b}'), "ANSI codes in the log file");
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("reconcile pass") && l.contains("UpToDate")),
+        "an idle pass logged at info"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("reconcile pass") && l.contains("Applied")),
+        "passes that changed something are logged at info"
+    );
+
     // SIGTERM: a clean exit.
     let exit = serve.stop().await.expect("was running");
     assert!(exit.success(), "serve exited {exit:?}:\n{}", serve.tail(30));
