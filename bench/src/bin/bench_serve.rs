@@ -324,7 +324,7 @@ async fn apps(http: &reqwest::Client, marathon: &str) -> Vec<Value> {
 /// would load the emulator (and this process) more than the coordinator under test does.
 async fn converged(http: &reqwest::Client, marathon: &str, metrics: u16, instances: usize) -> bool {
     let created = metric_sum(http, metrics, "galley_apps_total", &[r#"op="created""#]).await;
-    if !(created >= instances as f64) {
+    if created.is_nan() || created < instances as f64 {
         return false;
     }
     let deployments: Value = match http.get(format!("{marathon}/v2/deployments")).send().await {

@@ -115,7 +115,7 @@ pub(super) async fn start(
     let metrics_addr = start_metrics(config, &shared, shutdown, tasks).await?;
     let (deploy, tags) =
         start_git_watch(config, &reconciler, &shared, &deploy_log, shutdown).await?;
-    start_rollback(
+    let rollback = start_rollback(
         config,
         &cluster,
         &reconciler,
@@ -123,8 +123,11 @@ pub(super) async fn start(
         &leadership,
         tags,
         &deploy_log,
-        tasks,
     )?;
+    tasks.spawn(async move {
+        rollback.await;
+        "rollback"
+    });
     let grpc = start_grpc(GrpcParts {
         view: view.clone(),
         config,
@@ -432,8 +435,8 @@ async fn start_git_watch(
     Ok((gitwatch::deploy_service(writer, Some(watch)), tags))
 }
 
-/// The automatic rollback of bounces that cannot converge: follows the reconciler's passes
-/// (as the monitor does) and ends with it.
+/// The automatic rollback of bounces that cannot converge: a task body that follows the
+/// reconciler's passes (as the monitor does) and ends with it.
 fn start_rollback(
     config: &CoordinatorConfig,
     cluster: &str,
@@ -442,8 +445,7 @@ fn start_rollback(
     leadership: &watch::Receiver<Leadership>,
     tags: Tags,
     deploy_log: &Arc<DeployLog>,
-    tasks: &mut JoinSet<&'static str>,
-) -> Result<(), StartError> {
+) -> Result<impl Future<Output = ()> + use<>, StartError> {
     let system = read_system_config(&config.system_config_dir).map_err(StartError::SystemConfig)?;
     let git_timeout = config.git.clone().unwrap_or_default().timeout_seconds;
     let roller = Roller::new(RollbackDeps {
@@ -463,12 +465,7 @@ fn start_rollback(
         leadership: leadership.clone(),
         git_timeout: Duration::from_secs_f64(git_timeout),
     });
-    let run = crate::rollback::run(roller, reconciler.status.clone());
-    tasks.spawn(async move {
-        run.await;
-        "rollback"
-    });
-    Ok(())
+    Ok(crate::rollback::run(roller, reconciler.status.clone()))
 }
 
 /// Everything the gRPC server is built from.
