@@ -4,6 +4,7 @@
 //! deploy group runs the sha (see `wait.rs`); `--auto-rollback` marks the sha deployed before
 //! when that fails. The previous sha always comes from git (the group's deploy tags).
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,13 +13,14 @@ use std::time::Duration;
 use galley_common::refs::DesiredState;
 use galley_coordinator::config::CoordinatorConfig;
 use galley_coordinator::deploy_log::{DeployLog, DeployLogConfig};
+use galley_coordinator::generate::read_service_plan;
 use galley_coordinator::gitwatch::{
     PushCredentials, TagRequest, TagWriter, TagWriterSettings, tag_writer_settings,
 };
 use galley_coordinator::operator::screen::short;
 use galley_coordinator::rollback::history::{current_sha, deploy_history, previous_sha};
 
-use super::wait::{Outcome, Target, WaitArgs, wait};
+use super::wait::{Outcome, Servers, Target, WaitArgs, connect_servers, wait};
 
 /// Where the service configs, credentials and deploy log are.
 #[derive(clap::Args)]
@@ -115,11 +117,12 @@ pub async fn mark(args: MarkArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let servers = servers_for(&args.common, &args.wait, &target).await?;
     push(&args.common, &target).await?;
-    if !args.wait.wait {
+    let Some(servers) = servers else {
         return Ok(ExitCode::SUCCESS);
-    }
-    let why = match wait(&args.wait, &target).await? {
+    };
+    let why = match wait(&args.wait, servers, &target).await? {
         Outcome::Converged => return converged(&target),
         Outcome::Failed(why) => why,
     };
@@ -175,6 +178,7 @@ pub async fn rollback(args: RollbackArgs) -> anyhow::Result<ExitCode> {
 /// Marks `target` (unless the group runs it already), then waits when asked; whether it
 /// converged (or was not waited for).
 async fn roll_to(common: &Common, w: &WaitArgs, target: &Target) -> anyhow::Result<bool> {
+    let servers = servers_for(common, w, target).await?;
     let history = history(common, target).await?;
     if current_sha(&history) == Some(target.sha.as_str()) {
         println!(
@@ -185,10 +189,10 @@ async fn roll_to(common: &Common, w: &WaitArgs, target: &Target) -> anyhow::Resu
     } else {
         push(common, target).await?;
     }
-    if !w.wait {
+    let Some(servers) = servers else {
         return Ok(true);
-    }
-    match wait(w, target).await? {
+    };
+    match wait(w, servers, target).await? {
         Outcome::Converged => {
             converged(target)?;
             Ok(true)
@@ -208,6 +212,27 @@ fn converged(target: &Target) -> anyhow::Result<ExitCode> {
         short(&target.sha)
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// With `--wait`: the servers to wait on, checked to cover every cluster `target`'s deploy
+/// group runs on (before anything is pushed).
+async fn servers_for(
+    common: &Common,
+    w: &WaitArgs,
+    target: &Target,
+) -> anyhow::Result<Option<Servers>> {
+    if !w.wait {
+        return Ok(None);
+    }
+    let (settings, _) = settings(common)?;
+    let plan = read_service_plan(&settings.soa_dir, &target.service).await?;
+    let clusters: BTreeSet<String> = plan
+        .instances
+        .iter()
+        .filter(|i| i.deploy_group == target.deploy_group)
+        .filter_map(|i| i.control_branch.rsplit_once('.').map(|(c, _)| c.to_owned()))
+        .collect();
+    Ok(Some(connect_servers(w, &clusters).await?))
 }
 
 /// The deploy tags of `target`'s group, oldest first.

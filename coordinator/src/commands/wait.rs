@@ -5,7 +5,7 @@
 //! is read every two seconds. On a terminal every instance has a progress bar; piped, each
 //! change is one plain line.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -77,6 +77,8 @@ struct Server {
     addr: String,
     cluster: String,
     client: CoordinatorServiceClient<Channel>,
+    /// Whether its `ListInstances` answered in the last round.
+    answered: bool,
 }
 
 impl WaitArgs {
@@ -90,8 +92,16 @@ impl WaitArgs {
     }
 }
 
-/// Waits for `target` on every server.
-pub async fn wait(args: &WaitArgs, target: &Target) -> anyhow::Result<Outcome> {
+/// The coordinators to wait on, one per cluster of the deploy group.
+pub struct Servers(Vec<Server>);
+
+/// Dials every `--server` and checks that together they cover `clusters` (those the deploy
+/// group runs on, from the soa dir): a deploy must not be called done while a cluster of it
+/// is not watched. Call it before pushing anything.
+pub async fn connect_servers(
+    args: &WaitArgs,
+    clusters: &BTreeSet<String>,
+) -> anyhow::Result<Servers> {
     anyhow::ensure!(
         !args.servers.is_empty(),
         "--wait needs --server HOST:PORT for each cluster of the deploy group"
@@ -101,6 +111,26 @@ pub async fn wait(args: &WaitArgs, target: &Target) -> anyhow::Result<Outcome> {
     for addr in &args.servers {
         servers.push(dial(addr, tls.as_ref()).await?);
     }
+    let covered: BTreeSet<&str> = servers.iter().map(|s| s.cluster.as_str()).collect();
+    let missing: Vec<&str> = clusters
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !covered.contains(c))
+        .collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "the deploy group runs on {}: no --server for {} (the servers given coordinate {})",
+        clusters.iter().cloned().collect::<Vec<_>>().join(", "),
+        missing.join(", "),
+        covered.into_iter().collect::<Vec<_>>().join(", ")
+    );
+    Ok(Servers(servers))
+}
+
+/// Waits for `target` on every server.
+pub async fn wait(args: &WaitArgs, servers: Servers, target: &Target) -> anyhow::Result<Outcome> {
+    let Servers(mut servers) = servers;
+    let tls = args.tls.tls();
     let (events_tx, mut events) = mpsc::channel(256);
     let mut streams = JoinSet::new();
     for s in &servers {
@@ -116,7 +146,11 @@ pub async fn wait(args: &WaitArgs, target: &Target) -> anyhow::Result<Outcome> {
     let mut state: BTreeMap<Key, Tracked> = BTreeMap::new();
     let outcome = loop {
         let seen = poll(&mut servers, target, &mut state, &mut display).await?;
-        if let Some(outcome) = verdict(&state, seen, &servers, target) {
+        let answered: Vec<(&str, bool)> = servers
+            .iter()
+            .map(|s| (s.cluster.as_str(), s.answered))
+            .collect();
+        if let Some(outcome) = verdict(&state, seen, &answered, target) {
             break outcome;
         }
         if Instant::now() >= deadline {
@@ -147,6 +181,7 @@ async fn dial(addr: &str, tls: Option<&ClientTls>) -> anyhow::Result<Server> {
         addr: addr.to_owned(),
         cluster: status.cluster,
         client,
+        answered: false,
     })
 }
 
@@ -162,10 +197,12 @@ async fn poll(
         let list = match list_all(&mut s.client, target.service.clone()).await {
             Ok(l) => l,
             Err(e) => {
+                s.answered = false;
                 display.event(&format!("{}: {e:#} (retrying)", s.addr));
                 continue;
             }
         };
+        s.answered = true;
         for i in list
             .instances
             .iter()
@@ -186,11 +223,14 @@ async fn poll(
     Ok(seen)
 }
 
-/// Converged, or failed for a stuck instance; `None` while converging.
+/// Converged, or failed for a stuck instance; `None` while converging. `answered` is each
+/// server's cluster and whether it answered this round: "converged" and "no such instance"
+/// need every server's answer (a cluster whose server failed to answer is not known to be
+/// done, even if the others are).
 fn verdict(
     state: &BTreeMap<Key, Tracked>,
     seen: usize,
-    servers: &[Server],
+    answered: &[(&str, bool)],
     target: &Target,
 ) -> Option<Outcome> {
     let stuck: Vec<String> = state
@@ -208,8 +248,11 @@ fn verdict(
             stuck.join("\n  ")
         )));
     }
-    if state.is_empty() && seen == 0 && !servers.is_empty() {
-        let clusters: Vec<&str> = servers.iter().map(|s| s.cluster.as_str()).collect();
+    if answered.iter().any(|(_, a)| !a) {
+        return None;
+    }
+    if state.is_empty() && seen == 0 && !answered.is_empty() {
+        let clusters: Vec<&str> = answered.iter().map(|(c, _)| *c).collect();
         return Some(Outcome::Failed(format!(
             "no instance of {} uses deploy group {} on {}",
             target.service,
@@ -364,5 +407,60 @@ impl Display {
         for bar in self.per_instance.values() {
             bar.abandon();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracked(progress: Progress) -> Tracked {
+        Tracked {
+            wait: InstanceWait::default(),
+            progress,
+            evidence: Vec::new(),
+        }
+    }
+
+    fn target() -> Target {
+        Target {
+            service: "web".into(),
+            deploy_group: "prod.main".into(),
+            sha: "a".repeat(40),
+        }
+    }
+
+    #[test]
+    fn a_cluster_whose_server_did_not_answer_is_never_taken_for_done() {
+        let mut state = BTreeMap::new();
+        state.insert(
+            ("c1".to_owned(), "main".to_owned()),
+            tracked(Progress::Done),
+        );
+        let both = [("c1", true), ("c2", true)];
+        let c2_down = [("c1", true), ("c2", false)];
+        assert!(matches!(
+            verdict(&state, 1, &both, &target()),
+            Some(Outcome::Converged)
+        ));
+        assert!(verdict(&state, 1, &c2_down, &target()).is_none());
+        // Nobody answered yet: not "no such instance", just not known.
+        let none_answered = [("c1", false), ("c2", false)];
+        assert!(verdict(&BTreeMap::new(), 0, &none_answered, &target()).is_none());
+        assert!(matches!(
+            verdict(&BTreeMap::new(), 0, &both, &target()),
+            Some(Outcome::Failed(why)) if why.contains("no instance of web")
+        ));
+        // A stuck instance fails at once, whoever else answered.
+        state.insert(
+            ("c1".to_owned(), "canary".to_owned()),
+            tracked(Progress::Stuck {
+                why: "re-marked".into(),
+            }),
+        );
+        assert!(matches!(
+            verdict(&state, 2, &c2_down, &target()),
+            Some(Outcome::Failed(why)) if why.contains("re-marked")
+        ));
     }
 }

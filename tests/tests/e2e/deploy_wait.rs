@@ -202,4 +202,23 @@ async fn deploys_wait_time_out_with_a_reason_and_roll_back() {
         [&v1, &v2, &v1, &v3, &v1, &v4, &v1],
         "every step is a deploy tag in git: {tags:?}"
     );
+
+    // The group now also runs on pnw-devc, and no --server coordinates it: refused before
+    // anything is pushed (a deploy is never called done on the clusters that were watched).
+    c.write_soa(
+        "web/marathon-pnw-devc.yaml",
+        &format!("main:\n  instances: 1\n  deploy_group: {GROUP}\n"),
+    );
+    let out = run(mark(&v2, &[])).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("no --server for pnw-devc"),
+        "names the cluster nobody watches: {stderr}"
+    );
+    assert_eq!(web.deploy_tags(GROUP).len(), tags.len(), "nothing pushed");
 }
