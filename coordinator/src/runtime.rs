@@ -9,6 +9,7 @@
 //! Architecture Invariant: every task this module starts ends when the shutdown signal fires
 //! (or when a channel it reads closes because of it); none is detached.
 
+mod trim;
 mod wiring;
 
 use std::net::SocketAddr;

@@ -107,6 +107,11 @@ pub(super) async fn start(
         start_switch_sync(e, &cluster, &reconciler, &shared, shutdown, tasks);
     }
     export_leadership(shared.metrics.clone(), leadership.clone(), tasks);
+    let trim = super::trim::run(super::trim::TRIM_EVERY, shutdown.clone());
+    tasks.spawn(async move {
+        trim.await;
+        "memory trim"
+    });
     let monitor_events = leader_only(
         component_sink(deploy_log.clone(), cluster.clone(), Component::Monitoring),
         shared.acting.clone(),

@@ -104,6 +104,18 @@ async fn status_shows_running_bouncing_stopped_and_paused_instances() {
         );
     }
 
+    // --json of the running instance: steady on v1, every task happy.
+    let out = status(&["--service", "web", "--instance", "main", "--json"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let main: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(main["bounceState"], "BOUNCE_STATE_STEADY", "{main}");
+    assert_eq!(main["gitSha"], w1.as_str(), "{main}");
+    assert_eq!(main["deployGroup"], "norcal-prod.everything", "{main}");
+    let tasks = main["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 3, "{main}");
+    assert!(tasks.iter().all(|t| t["happy"] == true), "{main}");
+
     // The critical instance makes the exit code 2 (once its tasks fail health checks after
     // their grace period: PaaSTA counts a task without results as healthy); selecting only
     // healthy ones gives 0.
