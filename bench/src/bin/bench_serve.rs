@@ -488,13 +488,22 @@ async fn task_death_latency(
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    let (median, _) = median_p90(&mut lat);
-    let max = lat.iter().copied().fold(f64::NAN, f64::max);
-    println!(
-        "task killed in Marathon → its instance re-planned: median {median:.0} ms, max {max:.0} ms ({} kills)",
-        lat.len()
+    print_latencies(
+        "task killed in Marathon → its instance re-planned",
+        &mut lat,
+        "kills",
     );
     Ok(())
+}
+
+/// `label: median M ms, max X ms (N what)`.
+fn print_latencies(label: &str, lat: &mut [f64], what: &str) {
+    let (median, _) = median_p90(lat);
+    let max = lat.iter().copied().fold(f64::NAN, f64::max);
+    println!(
+        "{label}: median {median:.0} ms, max {max:.0} ms ({} {what})",
+        lat.len()
+    );
 }
 
 /// Changes `svc00000.i0`'s `instances` in the soa dir (1 → 2 → 1 ...) and times until
@@ -544,11 +553,10 @@ async fn soa_change_latency(
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    let (median, _) = median_p90(&mut lat);
-    let max = lat.iter().copied().fold(f64::NAN, f64::max);
-    println!(
-        "soa-dir change to one instance → Marathon scaled: median {median:.0} ms, max {max:.0} ms ({} changes)",
-        lat.len()
+    print_latencies(
+        "soa-dir change to one instance → Marathon scaled",
+        &mut lat,
+        "changes",
     );
     Ok(())
 }
