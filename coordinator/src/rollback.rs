@@ -75,6 +75,7 @@ pub struct Roller<S: SensuSink> {
     state: RollbackState,
     alerts: Alerts,
     bad_policies: BTreeMap<(String, String), String>,
+    configs: observe::ConfigCache,
 }
 
 impl<S: SensuSink> Roller<S> {
@@ -85,6 +86,7 @@ impl<S: SensuSink> Roller<S> {
             state: RollbackState::default(),
             alerts: Alerts::default(),
             bad_policies: BTreeMap::new(),
+            configs: observe::ConfigCache::default(),
         }
     }
 
@@ -134,7 +136,7 @@ impl<S: SensuSink> Roller<S> {
             paused: &paused,
             now: record.started_at,
         };
-        let mut obs: Observations = observe(&record.snapshot, inputs);
+        let mut obs: Observations = observe(&record.snapshot, inputs, &mut self.configs);
         let queue = match (&self.deps.queue, obs.has_candidates()) {
             (Some(q), true) => match q.launch_queue().await {
                 Ok(q) => q,
@@ -147,7 +149,7 @@ impl<S: SensuSink> Roller<S> {
         };
         if !queue.is_empty() {
             inputs.queue = &queue;
-            obs = observe(&record.snapshot, inputs);
+            obs = observe(&record.snapshot, inputs, &mut self.configs);
         }
         self.report_bad_policies(&obs);
         obs

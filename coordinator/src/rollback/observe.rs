@@ -3,7 +3,8 @@
 //! and — for instances whose new version has no happy task — Marathon's launch delay and the
 //! evidence. No I/O: the launch queue is read by the caller and passed in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,6 +14,7 @@ use galley_common::soa::InstanceKind;
 
 use super::decide::{InstanceKey, InstanceObservation};
 use super::policy::RollbackPolicy;
+use crate::desired::DesiredReport;
 use crate::plan::{DesiredInstance, apps_by_short_id, is_happy};
 use crate::reconciler::PassSnapshot;
 
@@ -51,13 +53,53 @@ impl Observations {
     }
 }
 
+/// What each desired instance's soa-config says for the decision (deploy group, policy, full
+/// sha), worked out once per desired state: passes that re-use the reconciler's desired-state
+/// cache (the same `Arc`) re-use it, so a pass does not merge every instance's config again.
+#[derive(Debug, Default)]
+pub struct ConfigCache {
+    /// The desired state the entries were worked out from (weak: never keeps it alive).
+    of: Weak<DesiredReport>,
+    entries: HashMap<InstanceKey, Cached>,
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    /// `None` when the config cannot say (the error is in `bad`).
+    group_policy: Option<(String, RollbackPolicy)>,
+    bad: Option<String>,
+    sha: String,
+}
+
+impl ConfigCache {
+    fn for_desired(&mut self, desired: &Arc<DesiredReport>) {
+        if !Weak::ptr_eq(&self.of, &Arc::downgrade(desired)) {
+            self.of = Arc::downgrade(desired);
+            self.entries.clear();
+        }
+    }
+}
+
 /// Observes every planned instance of `snapshot`.
-pub fn observe(snapshot: &PassSnapshot, inputs: ObserveInputs<'_>) -> Observations {
+pub fn observe(
+    snapshot: &PassSnapshot,
+    inputs: ObserveInputs<'_>,
+    cache: &mut ConfigCache,
+) -> Observations {
     let mut out = Observations::default();
     let by_short = apps_by_short_id(&snapshot.apps);
+    cache.for_desired(&snapshot.desired);
     for d in &snapshot.desired.desired.instances {
         let key = (d.service.clone(), d.instance.clone());
-        let Some((deploy_group, policy)) = config_of(snapshot, d, &inputs, &mut out) else {
+        let cached = cache
+            .entries
+            .entry(key.clone())
+            .or_insert_with(|| config_of(snapshot, d, &inputs))
+            .clone();
+        if let Some(bad) = cached.bad {
+            out.bad_policies.push((key.clone(), bad));
+        }
+        let Some((deploy_group, policy)) = cached.group_policy else {
             continue;
         };
         let apps: &[&ObservedApp] = by_short
@@ -84,7 +126,7 @@ pub fn observe(snapshot: &PassSnapshot, inputs: ObserveInputs<'_>) -> Observatio
             deploy_group,
             policy,
             desired_app: d.app_id.clone(),
-            desired_sha: full_sha(&d.app).unwrap_or_default(),
+            desired_sha: cached.sha,
             desired_instances: d.instances,
             new_app_happy,
             only_app: apps.len() == 1 && new_app.is_some(),
@@ -102,16 +144,17 @@ pub fn observe(snapshot: &PassSnapshot, inputs: ObserveInputs<'_>) -> Observatio
     out
 }
 
-/// The instance's deploy group and policy; `None` (recorded in `out`) when its config cannot
-/// say.
-fn config_of(
-    snapshot: &PassSnapshot,
-    d: &DesiredInstance,
-    inputs: &ObserveInputs<'_>,
-    out: &mut Observations,
-) -> Option<(String, RollbackPolicy)> {
-    let key = (d.service.clone(), d.instance.clone());
-    let entry = snapshot.desired.services.get(&d.service)?;
+/// The instance's deploy group, policy and full sha; no group and policy (and the error in
+/// `bad`) when its config cannot say.
+fn config_of(snapshot: &PassSnapshot, d: &DesiredInstance, inputs: &ObserveInputs<'_>) -> Cached {
+    let sha = full_sha(&d.app).unwrap_or_default();
+    let Some(entry) = snapshot.desired.services.get(&d.service) else {
+        return Cached {
+            group_policy: None,
+            bad: None,
+            sha,
+        };
+    };
     let read = entry
         .config
         .instance(inputs.cluster, InstanceKind::Marathon, &d.instance)
@@ -119,16 +162,24 @@ fn config_of(
     let (group, config) = match read {
         Ok(x) => x,
         Err(e) => {
-            out.bad_policies.push((key, e.to_string()));
-            return None;
+            return Cached {
+                group_policy: None,
+                bad: Some(e.to_string()),
+                sha,
+            };
         }
     };
     match RollbackPolicy::for_instance(&config, inputs.default) {
-        Ok(p) => Some((group, p)),
-        Err(e) => {
-            out.bad_policies.push((key, e.to_string()));
-            Some((group, RollbackPolicy::default()))
-        }
+        Ok(p) => Cached {
+            group_policy: Some((group, p)),
+            bad: None,
+            sha,
+        },
+        Err(e) => Cached {
+            group_policy: Some((group, RollbackPolicy::default())),
+            bad: Some(e.to_string()),
+            sha,
+        },
     }
 }
 
@@ -172,6 +223,39 @@ mod tests {
 
     use super::{full_sha, launch_delay, sha8_of};
     use galley_common::replication::QueueSignal;
+
+    #[test]
+    fn cached_configs_live_as_long_as_their_desired_state() {
+        use std::sync::Arc;
+
+        use super::{Cached, ConfigCache, DesiredReport};
+        let cached = || Cached {
+            group_policy: None,
+            bad: Some("x".into()),
+            sha: String::new(),
+        };
+        let mut cache = ConfigCache::default();
+        let first = Arc::new(DesiredReport::default());
+        cache.for_desired(&first);
+        cache
+            .entries
+            .insert(("web".into(), "main".into()), cached());
+        cache.for_desired(&first.clone());
+        assert_eq!(cache.entries.len(), 1, "the same desired state keeps them");
+        let second = Arc::new(DesiredReport::default());
+        cache.for_desired(&second);
+        assert!(cache.entries.is_empty(), "a new desired state drops them");
+        cache
+            .entries
+            .insert(("web".into(), "main".into()), cached());
+        drop(second);
+        let third = Arc::new(DesiredReport::default());
+        cache.for_desired(&third);
+        assert!(
+            cache.entries.is_empty(),
+            "a freed desired state never matches a new one at the same address"
+        );
+    }
 
     #[test]
     fn shas_come_from_the_image_and_the_app_id() {

@@ -95,6 +95,10 @@ pub struct ViewBuilder {
     cluster: String,
     rollback_default: RollbackPolicy,
     last_errors: BTreeMap<Key, String>,
+    /// Deploy group and rollback text per instance, worked out once per desired state (the
+    /// same `Arc` while the reconciler's desired-state cache holds).
+    configs_of: std::sync::Weak<DesiredReport>,
+    configs: HashMap<Key, (String, String)>,
 }
 
 impl ViewBuilder {
@@ -104,6 +108,8 @@ impl ViewBuilder {
             cluster: cluster.to_owned(),
             rollback_default: RollbackPolicy::default(),
             last_errors: BTreeMap::new(),
+            configs_of: std::sync::Weak::new(),
+            configs: HashMap::new(),
         }
     }
 
@@ -233,23 +239,49 @@ impl ViewBuilder {
 
 impl ViewBuilder {
     /// Deploy group and rollback policy of `key`, from the config the pass read.
-    fn config_fields(&self, desired: &DesiredReport, key: &Key, s: &mut pb::InstanceStatus) {
-        let Some(entry) = desired.services.get(&key.0) else {
-            return;
-        };
-        let Ok(config) = entry
-            .config
-            .instance(&self.cluster, InstanceKind::Marathon, &key.1)
-        else {
-            return;
-        };
-        s.deploy_group = config.deploy_group().unwrap_or_default();
-        s.bounce_failure = match RollbackPolicy::for_instance(&config, self.rollback_default) {
-            Ok(p) if p.rolls_back() => p.to_string(),
-            Ok(_) => String::new(),
-            Err(e) => format!("invalid, never rolled back: {e}"),
-        };
+    fn config_fields(
+        &mut self,
+        desired: &Arc<DesiredReport>,
+        key: &Key,
+        s: &mut pb::InstanceStatus,
+    ) {
+        if !std::sync::Weak::ptr_eq(&self.configs_of, &Arc::downgrade(desired)) {
+            self.configs_of = Arc::downgrade(desired);
+            self.configs.clear();
+        }
+        let (cluster, default) = (&self.cluster, self.rollback_default);
+        let (group, failure) = self
+            .configs
+            .entry(key.clone())
+            .or_insert_with(|| config_fields_of(desired, cluster, default, key));
+        s.deploy_group.clone_from(group);
+        s.bounce_failure.clone_from(failure);
     }
+}
+
+/// `(deploy group, bounce_failure text)` of `key`; empty when its config cannot say.
+fn config_fields_of(
+    desired: &DesiredReport,
+    cluster: &str,
+    default: RollbackPolicy,
+    key: &Key,
+) -> (String, String) {
+    let Some(entry) = desired.services.get(&key.0) else {
+        return Default::default();
+    };
+    let Ok(config) = entry
+        .config
+        .instance(cluster, InstanceKind::Marathon, &key.1)
+    else {
+        return Default::default();
+    };
+    let group = config.deploy_group().unwrap_or_default();
+    let failure = match RollbackPolicy::for_instance(&config, default) {
+        Ok(p) if p.rolls_back() => p.to_string(),
+        Ok(_) => String::new(),
+        Err(e) => format!("invalid, never rolled back: {e}"),
+    };
+    (group, failure)
 }
 
 /// Why the instance is held back: its last apply failed (the reconciler retries it with
