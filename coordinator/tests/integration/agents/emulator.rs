@@ -127,6 +127,36 @@ async fn report_mode_and_non_leader_never_order() {
 }
 
 #[tokio::test]
+async fn suspects_seen_in_report_mode_carry_over_a_switch_to_enforce() {
+    // Two report passes see the old orphan twice (enough sightings); the first pass after
+    // SetReaperMode's switch (`ReaperSlot::set_mode` → this handle) orders it at once. A
+    // reaper that forgot its suspects on a switch would need two more passes.
+    let mut h = Harness::start(1, ReaperMode::Report).await;
+    let host = host_name(0);
+    let set = populate(&h, &host);
+    h.start_agent(&host, None);
+    h.wait_inventories(&[(&host, 5)]).await;
+    let first = h.reaper.pass().await;
+    assert!(
+        first.orders.is_empty(),
+        "one sighting is not enough:\n{first}"
+    );
+    let plan = h.reaper.pass().await;
+    assert_eq!(plan.orders.len(), 1, "{plan}");
+    assert_eq!(sent(&h), 0, "report mode sends nothing");
+    assert_eq!(h.reaper.set_mode(ReaperMode::Enforce), ReaperMode::Report);
+    let plan = h.reaper.pass().await;
+    assert_eq!(plan.orders.len(), 1, "sightings carried over:\n{plan}");
+    wait_for("the old orphan is reaped", || {
+        !h.exists(&host, &set.old_orphan)
+    })
+    .await;
+    assert_eq!(sent(&h), 1);
+    assert!(h.exists(&host, &set.young_orphan), "the young one stays");
+    h.shutdown().await;
+}
+
+#[tokio::test]
 async fn network_cut_makes_the_agent_stale_and_stops_reaps() {
     let mut h = Harness::start(1, ReaperMode::Enforce).await;
     let host = host_name(0);
