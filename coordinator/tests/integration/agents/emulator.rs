@@ -157,6 +157,39 @@ async fn suspects_seen_in_report_mode_carry_over_a_switch_to_enforce() {
 }
 
 #[tokio::test]
+async fn the_reaper_loop_makes_its_first_pass_on_the_first_inventory() {
+    // An hour between passes: the only way the loop plans this host's containers within the
+    // test's deadline is the first pass waiting for the first inventory (a first pass at once
+    // would see no host, and the next one is an hour away).
+    let mut h = Harness::start(1, ReaperMode::Report).await;
+    let host = host_name(0);
+    let set = populate(&h, &host);
+    let (reaper, task) = super::harness::spawn_reaper_loop(
+        &h.sim,
+        &h.registry,
+        h.leader.subscribe(),
+        std::time::Duration::from_secs(3600),
+    );
+    let status = reaper.status();
+    h.start_agent(&host, None);
+    wait_for("a pass that saw the host's orphan", || {
+        status.borrow().last_plan.as_ref().is_some_and(|p| {
+            p.suspects
+                .keys()
+                .any(|k| format!("{k:?}").contains(&set.old_orphan))
+        })
+    })
+    .await;
+    assert_eq!(
+        status.borrow().passes,
+        1,
+        "one pass, started by the inventory"
+    );
+    task.abort();
+    h.shutdown().await;
+}
+
+#[tokio::test]
 async fn network_cut_makes_the_agent_stale_and_stops_reaps() {
     let mut h = Harness::start(1, ReaperMode::Enforce).await;
     let host = host_name(0);

@@ -139,6 +139,31 @@ pub fn build_reaper_from(
     (reaper, audit_rx)
 }
 
+/// The reaper as `serve` runs it: its own loop, passes every `interval` (report mode).
+pub fn spawn_reaper_loop(
+    sim: &MarathonSim,
+    registry: &AgentRegistry,
+    leader_rx: watch::Receiver<Option<u64>>,
+    interval: Duration,
+) -> (ReaperHandle, tokio::task::JoinHandle<()>) {
+    let mesos = Arc::new(MesosClient::new(&sim.mesos_url(), Duration::from_secs(2)));
+    let (audit, _) = ChannelAudit::new(10_000);
+    let policy = ReaperPolicy {
+        interval,
+        sighting_gap: Duration::ZERO,
+        mode: ReaperMode::Report,
+        ..ReaperPolicy::defaults()
+    };
+    ReaperHandle::spawn(
+        MarathonSource::List(marathon_client(sim)),
+        mesos,
+        registry.clone(),
+        leader_rx,
+        policy,
+        Arc::new(audit),
+    )
+}
+
 pub fn host_name(i: usize) -> String {
     format!("slave-{i}.example.com")
 }
