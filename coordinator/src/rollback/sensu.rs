@@ -146,3 +146,86 @@ async fn send<S: SensuSink>(sink: &S, check: &str, status: Status, text: &str, a
         tracing::warn!(check, error = %ErrorChain(&e), "rollback event not delivered");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::decide::Trigger;
+    use super::super::policy::RollbackPolicy;
+    use super::*;
+
+    const FAILED: &str = "2222222222222222222222222222222222222222";
+    const BACK: &str = "1111111111111111111111111111111111111111";
+    const FIX: &str = "3333333333333333333333333333333333333333";
+
+    fn rollback() -> Rollback {
+        Rollback {
+            service: "web".into(),
+            instance: "main".into(),
+            deploy_group: "prod.main".into(),
+            failed_app: format!("/web.main.git{}.configaaaa", &FAILED[..8]),
+            from_sha: FAILED.into(),
+            to: None,
+            trigger: Trigger::Timeout {
+                waited: Duration::from_secs(60),
+            },
+            evidence: vec![],
+        }
+    }
+
+    /// `instance` of `group` running `sha` as its only app, `happy` of 3 tasks happy.
+    fn running(instance: &str, group: &str, sha: &str, happy: u32) -> InstanceObservation {
+        InstanceObservation {
+            key: ("web".into(), instance.into()),
+            deploy_group: group.into(),
+            policy: RollbackPolicy::default(),
+            desired_app: format!("/web.{instance}.git{}.configaaaa", &sha[..8]),
+            desired_sha: sha.into(),
+            desired_instances: 3,
+            new_app_happy: Some(happy),
+            only_app: true,
+            healthy_old_shas: vec![],
+            launch_delay: None,
+            evidence: vec![],
+            paused: false,
+        }
+    }
+
+    #[test]
+    fn the_alert_clears_only_when_a_third_sha_runs_healthy_in_the_group() {
+        let mut alerts = Alerts::default();
+        alerts.raise(&rollback(), BACK, None);
+        let not_yet = [
+            (
+                "the sha rolled back to",
+                running("main", "prod.main", BACK, 3),
+            ),
+            (
+                "the failed sha, marked again",
+                running("main", "prod.main", FAILED, 3),
+            ),
+            (
+                "a fix, not every task happy",
+                running("main", "prod.main", FIX, 2),
+            ),
+            (
+                "a fix, in another group",
+                running("canary", "prod.canary", FIX, 3),
+            ),
+        ];
+        for (what, o) in not_yet {
+            assert!(alerts.resolved(&[o]).is_empty(), "{what} does not clear it");
+        }
+        let cleared = alerts.resolved(&[running("main", "prod.main", FIX, 3)]);
+        assert_eq!(cleared.len(), 1, "a fix shipped clears it");
+        assert_eq!(cleared[0].0, ("web".to_owned(), "main".to_owned()));
+        assert_eq!(cleared[0].1.from_sha, FAILED);
+        assert!(
+            alerts
+                .resolved(&[running("main", "prod.main", FIX, 3)])
+                .is_empty(),
+            "once"
+        );
+    }
+}
