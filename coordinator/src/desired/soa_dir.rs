@@ -79,6 +79,40 @@ pub fn list_services(soa_dir: &Path) -> Result<Vec<String>, SoaReadError> {
     Ok(out)
 }
 
+/// One entry of a service directory as `stat` sees it: name, then size, mtime, ctime (seconds
+/// and nanoseconds) and inode; `None` when it could not be stat'ed (so its later appearance is
+/// a change).
+pub type EntryStat = (String, Option<[i64; 6]>);
+
+/// The `stat` of every entry of a service directory that configuration can come from (all but
+/// dot files and deployments.json), sorted by name; `None` if the directory cannot be listed.
+/// Equal listings mean the config need not be parsed again (the git watcher's fingerprint,
+/// generate-deployments' stamps).
+pub fn config_stats(dir: &Path) -> Option<Vec<EntryStat>> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).ok()? {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name == "deployments.json" {
+            continue;
+        }
+        let stat = fs::metadata(entry.path()).ok().map(|m| {
+            [
+                m.size() as i64,
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec(),
+                m.ino() as i64,
+            ]
+        });
+        out.push((name, stat));
+    }
+    out.sort();
+    Some(out)
+}
+
 /// Reads the files of one service that configuration parsing needs.
 pub fn read_service(soa_dir: &Path, service: &str) -> Result<ServiceSource, SoaReadError> {
     galley_common::names::check("service", service).map_err(SoaReadError::BadName)?;

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic::{Durability, write_atomic};
 use crate::fsutil::read_small;
+use crate::soa_dir;
 
 /// Past this many entries under a repository's `refs/` its refs are not stamped (listing them
 /// is as cheap as walking them).
@@ -37,7 +38,7 @@ fn writer() -> String {
     format!("galley {} stamp 1", env!("CARGO_PKG_VERSION"))
 }
 
-/// One path's `stat`, or its absence.
+/// One path's `stat` (as [`soa_dir::config_stats`] takes it), or its absence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileStamp {
@@ -48,6 +49,7 @@ pub struct FileStamp {
 
 impl FileStamp {
     fn of(name: String, meta: Option<&fs::Metadata>) -> Self {
+        // The same six numbers as `soa_dir::config_stats`.
         Self {
             name,
             stat: meta.map(|m| {
@@ -184,22 +186,15 @@ fn output_path(soa_dir: &Path, service: &str) -> PathBuf {
     soa_dir.join(service).join("deployments.json")
 }
 
-/// The service directory's entries as the config fingerprint sees them, sorted by name.
+/// The service directory's entries as the git watcher's fingerprint sees them.
 fn config_entries(dir: &Path) -> Option<Vec<FileStamp>> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir).ok()? {
-        let entry = entry.ok()?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || name == "deployments.json" {
-            continue;
-        }
-        out.push(FileStamp::of(
-            name,
-            fs::metadata(entry.path()).ok().as_ref(),
-        ));
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Some(out)
+    let stats = soa_dir::config_stats(dir)?;
+    Some(
+        stats
+            .into_iter()
+            .map(|(name, stat)| FileStamp { name, stat })
+            .collect(),
+    )
 }
 
 /// The git directory of a repository on this machine: `url` is an absolute path or a

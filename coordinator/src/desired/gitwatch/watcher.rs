@@ -339,25 +339,8 @@ fn hash_of(value: &impl Hash) -> u64 {
     h.finish()
 }
 
-/// A fingerprint of a service directory's config files (name, size, mtime, inode of every
-/// entry except deployments.json and dot files): equal fingerprints mean the config need not
-/// be parsed again. `None` if the directory is gone.
+/// A fingerprint of a service directory's config files ([`soa_dir::config_stats`]): equal
+/// fingerprints mean the config need not be parsed again. `None` if the directory is gone.
 fn config_fingerprint(dir: &Path) -> Option<u64> {
-    use std::os::unix::fs::MetadataExt;
-    let mut entries: Vec<(String, u64, i64, i64, u64)> = Vec::new();
-    for entry in std::fs::read_dir(dir).ok()? {
-        let Ok(entry) = entry else { continue };
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || name == "deployments.json" {
-            continue;
-        }
-        // An unreadable entry still counts (as zeros), so its later appearance is a change.
-        let meta = std::fs::metadata(entry.path()).ok();
-        let key = meta.map_or((0, 0, 0, 0), |m| {
-            (m.size(), m.mtime(), m.mtime_nsec(), m.ino())
-        });
-        entries.push((name, key.0, key.1, key.2, key.3));
-    }
-    entries.sort();
-    Some(hash_of(&entries))
+    soa_dir::config_stats(dir).map(|entries| hash_of(&entries))
 }
