@@ -57,6 +57,7 @@ impl Cluster {
             && let Some(app) = self.apps.get_mut(app_id)
         {
             app.set_queued(n - launched, now);
+            self.queued_apps.insert(app_id.to_owned());
         }
         let started_ready = self
             .app_tasks(app_id)
@@ -138,6 +139,7 @@ impl Cluster {
             && let Some(app) = self.apps.get_mut(app_id)
         {
             app.set_queued(app.queued + to_start as u32, now);
+            self.queued_apps.insert(app_id.to_owned());
         }
         new_ready >= i && old_left == 0
     }

@@ -16,11 +16,20 @@ impl Cluster {
     /// cannot all be placed, every agent's offer counts as declined, with its reasons.
     pub fn launch_queued(&mut self) {
         let now = self.now();
+        let apps = &self.apps;
+        self.queued_apps
+            .retain(|id| apps.get(id).is_some_and(|a| a.queued > 0));
+        debug_assert!(
+            self.apps
+                .iter()
+                .all(|(id, a)| a.queued == 0 || self.queued_apps.contains(id)),
+            "every app with queued launches is in queued_apps"
+        );
         let ids: Vec<String> = self
-            .apps
+            .queued_apps
             .iter()
-            .filter(|(_, a)| a.queued > 0 && a.backoff.until.is_none_or(|u| u <= now))
-            .map(|(id, _)| id.clone())
+            .filter(|id| self.apps[*id].backoff.until.is_none_or(|u| u <= now))
+            .cloned()
             .collect();
         for id in ids {
             while let Some(app) = self.apps.get(&id).filter(|a| a.queued > 0) {
@@ -107,6 +116,10 @@ impl Cluster {
         self.emit_status(&task, "TASK_STAGING", "");
         self.touch(app_id);
         self.free_changed(&task.slave_id);
+        self.tasks_by_agent
+            .entry(task.slave_id.clone())
+            .or_default()
+            .insert(task.id.clone());
         self.tasks.insert(task.id.clone(), task);
         self.record(record);
     }

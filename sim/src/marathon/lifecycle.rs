@@ -81,6 +81,12 @@ impl Cluster {
         let Some(task) = self.tasks.remove(task_id) else {
             return;
         };
+        if let Some(ids) = self.tasks_by_agent.get_mut(&task.slave_id) {
+            ids.remove(task_id);
+            if ids.is_empty() {
+                self.tasks_by_agent.remove(&task.slave_id);
+            }
+        }
         let now = self.now();
         self.touch(&task.app_id);
         self.free_changed(&task.slave_id);
@@ -199,6 +205,9 @@ impl Cluster {
     }
 
     fn crash_tasks(&mut self, scope: Scope) {
+        if self.outcomes.is_empty() {
+            return; // every app healthy: nothing scripted to crash (and no O(apps) map)
+        }
         let now = self.now();
         let outcomes: BTreeMap<String, Outcome> = self
             .scoped_app_ids(scope)
@@ -265,6 +274,9 @@ impl Cluster {
                 // Marathon only adds launches here; the emulator also drops launches no longer
                 // needed (Marathon's next config or scale change resets the count instead).
                 app.set_queued(to_start, now);
+                if to_start > 0 {
+                    self.queued_apps.insert(id.clone());
+                }
             }
         }
     }

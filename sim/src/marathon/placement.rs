@@ -213,7 +213,16 @@ impl Cluster {
             pools.insert(role.clone(), pool);
         }
         let mut ports_used = BTreeSet::new();
-        for t in self.tasks.values().filter(|t| t.slave_id == agent.id) {
+        debug_assert_eq!(
+            self.tasks_by_agent.get(&agent.id).map_or(0, BTreeSet::len),
+            self.tasks
+                .values()
+                .filter(|t| t.slave_id == agent.id)
+                .count(),
+            "the per-agent task index matches the tasks"
+        );
+        let own = self.tasks_by_agent.get(&agent.id).into_iter().flatten();
+        for t in own.filter_map(|id| self.tasks.get(id)) {
             let pool = match pools.contains_key(&t.role) {
                 true => t.role.as_str(),
                 false => UNRESERVED,
@@ -259,7 +268,7 @@ impl Cluster {
         roles: &BTreeSet<String>,
         placed: &[&Agent],
         groups: &Groups<'_>,
-    ) -> Result<(String, Vec<u16>, f64), Vec<Reason>> {
+    ) -> Result<(String, f64), Vec<Reason>> {
         let free = self.free(agent);
         // Marathon sees reserved resources only of the role it registered with; reserved
         // pools come first, as Mesos offers them before unreserved ones.
@@ -293,12 +302,7 @@ impl Cluster {
             reasons.push(Reason::UnfulfilledConstraint);
         }
         match fitting {
-            Some((role, pool)) if reasons.is_empty() => {
-                match pick_ports(spec, agent, &free.ports_used) {
-                    Some(ports) => Ok(((*role).clone(), ports, pool.cpus)),
-                    None => Err(vec![Reason::InsufficientPorts]),
-                }
-            }
+            Some((role, pool)) if reasons.is_empty() => Ok(((*role).clone(), pool.cpus)),
             _ => Err(reasons),
         }
     }
@@ -314,16 +318,25 @@ impl Cluster {
         let mut declined = Vec::new();
         for (i, agent) in self.agents.iter().enumerate() {
             match self.evaluate(agent, spec, &roles, &placed, &groups) {
-                Ok((role, ports, free_cpus)) => {
+                Ok((role, free_cpus)) => {
                     let same_app = placed.iter().filter(|a| a.id == agent.id).count();
                     let key = (same_app, -((free_cpus * 1000.0) as i64));
-                    if best.as_ref().is_none_or(|(k, _)| key < *k) {
-                        let placement = Placement {
-                            agent: i,
-                            ports,
-                            role,
-                        };
-                        best = Some((key, placement));
+                    // Ports are picked only for an agent that would win so far: the result is
+                    // the same (the best agent whose ports suffice), without picking ports on
+                    // every agent for every launch.
+                    if best.as_ref().is_some_and(|(k, _)| key >= *k) {
+                        continue;
+                    }
+                    match pick_ports(spec, agent, &self.free(agent).ports_used) {
+                        Some(ports) => {
+                            let placement = Placement {
+                                agent: i,
+                                ports,
+                                role,
+                            };
+                            best = Some((key, placement));
+                        }
+                        None => declined.push((i, vec![Reason::InsufficientPorts])),
                     }
                 }
                 Err(reasons) => declined.push((i, reasons)),
@@ -335,7 +348,10 @@ impl Cluster {
 
 /// Host ports for a task: fixed ones as requested, the rest from the agent's range.
 fn pick_ports(spec: &AppSpec, agent: &Agent, used: &BTreeSet<u16>) -> Option<Vec<u16>> {
-    let mut taken: BTreeSet<u16> = used.clone();
+    // Ports taken by this launch, besides `used` (not a copy of `used`: placement tries this
+    // on every agent for every launch).
+    let mut mine: BTreeSet<u16> = BTreeSet::new();
+    let taken = |p: &u16, mine: &BTreeSet<u16>| used.contains(p) || mine.contains(p);
     let mut out = Vec::with_capacity(spec.ports.len());
     let mut next = agent.spec.ports.0;
     let wanted: BTreeMap<usize, u16> = spec
@@ -347,19 +363,20 @@ fn pick_ports(spec: &AppSpec, agent: &Agent, used: &BTreeSet<u16>) -> Option<Vec
         .collect();
     for (i, _) in spec.ports.iter().enumerate() {
         if let Some(&fixed) = wanted.get(&i) {
-            if fixed < agent.spec.ports.0 || fixed > agent.spec.ports.1 || !taken.insert(fixed) {
+            if fixed < agent.spec.ports.0 || fixed > agent.spec.ports.1 || taken(&fixed, &mine) {
                 return None;
             }
+            mine.insert(fixed);
             out.push(fixed);
             continue;
         }
-        while taken.contains(&next) || wanted.values().any(|&w| w == next) {
+        while taken(&next, &mine) || wanted.values().any(|&w| w == next) {
             next = next.checked_add(1)?;
         }
         if next > agent.spec.ports.1 {
             return None;
         }
-        taken.insert(next);
+        mine.insert(next);
         out.push(next);
     }
     Some(out)

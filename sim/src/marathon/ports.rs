@@ -80,6 +80,10 @@ pub fn write_service_ports(def: &mut Map<String, Value>) {
 pub struct HeldPorts {
     by_port: BTreeMap<u64, u32>,
     by_app: HashMap<String, Vec<u64>>,
+    /// Every port of `[LOCAL_PORT_MIN, LOCAL_PORT_MIN + skip)` is held: the search for the
+    /// lowest free port starts after them (it scanned the held ports one by one, quadratic
+    /// in apps when thousands of apps are created).
+    skip: u64,
 }
 
 impl HeldPorts {
@@ -90,6 +94,14 @@ impl HeldPorts {
             *self.by_port.entry(*p).or_default() += 1;
         }
         self.by_app.insert(app.to_owned(), ports);
+        while self.by_port.contains_key(&(LOCAL_PORT_MIN + self.skip)) {
+            self.skip += 1;
+        }
+    }
+
+    /// The lowest port of the local range not known to be held.
+    fn first_maybe_free(&self) -> u64 {
+        LOCAL_PORT_MIN + self.skip
     }
 
     /// `app` is gone.
@@ -99,6 +111,9 @@ impl HeldPorts {
                 *n -= 1;
                 if *n == 0 {
                     self.by_port.remove(&p);
+                    if (LOCAL_PORT_MIN..self.first_maybe_free()).contains(&p) {
+                        self.skip = p - LOCAL_PORT_MIN;
+                    }
                 }
             }
         }
@@ -156,6 +171,9 @@ impl Cluster {
         taken.extend(wanted.iter().copied().filter(|p| *p != 0));
         let held = &self.held_ports;
         let range = LOCAL_PORT_MIN..LOCAL_PORT_MAX;
+        // Ports below `first_maybe_free` are all held; those held by this app itself are in
+        // `wanted` (taken) or `reusable` (used first), so the search may start there.
+        let search = held.first_maybe_free().min(LOCAL_PORT_MAX)..LOCAL_PORT_MAX;
         let mut reusable: VecDeque<u64> = original
             .map(service_ports)
             .unwrap_or_default()
@@ -171,7 +189,7 @@ impl Cluster {
                 let port = reusable
                     .pop_front()
                     .or_else(|| {
-                        range
+                        search
                             .clone()
                             .find(|c| !taken.contains(c) && !held.held_by_other(*c, app_id))
                     })

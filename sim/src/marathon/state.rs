@@ -155,6 +155,12 @@ pub struct Cluster {
     pub agents: Vec<Agent>,
     pub apps: BTreeMap<String, App>,
     pub tasks: BTreeMap<String, Task>,
+    /// Task ids per agent id (kept with `tasks` by `launch_on` and `end_task`): an agent's
+    /// free resources are worked out from its own tasks, not a scan of every task.
+    pub tasks_by_agent: BTreeMap<String, BTreeSet<String>>,
+    /// Apps that may have launches queued (every `set_queued` above zero adds its app;
+    /// `launch_queued` drops those with none left): launching looks at these, not every app.
+    pub queued_apps: BTreeSet<String>,
     pub deployments: Vec<Deployment>,
     pub foreign_tasks: Vec<ForeignTask>,
     /// Recently finished tasks for Mesos `completed_tasks` (task JSON-ish, state, time).
@@ -202,6 +208,8 @@ impl Cluster {
             agents: Vec::new(),
             apps: BTreeMap::new(),
             tasks: BTreeMap::new(),
+            tasks_by_agent: BTreeMap::new(),
+            queued_apps: BTreeSet::new(),
             deployments: Vec::new(),
             foreign_tasks: Vec::new(),
             completed: VecDeque::new(),
