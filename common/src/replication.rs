@@ -14,6 +14,7 @@
 //! short ("why is it stuck?"); [`ReplicationReport::alert_output`] appends it after PaaSTA's
 //! text (which stays a byte-exact prefix) for non-OK and bouncing instances.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -139,9 +140,9 @@ pub struct AppIndex<'a> {
 }
 
 impl<'a> AppIndex<'a> {
-    /// Indexes `apps`.
-    pub fn new(apps: &'a [ObservedApp]) -> Self {
-        let mut sorted: Vec<&ObservedApp> = apps.iter().collect();
+    /// Indexes `apps` (owned or shared).
+    pub fn new<A: Borrow<ObservedApp>>(apps: &'a [A]) -> Self {
+        let mut sorted: Vec<&ObservedApp> = apps.iter().map(Borrow::borrow).collect();
         sorted.sort_by(|a, b| a.id.cmp(&b.id));
         Self { sorted }
     }
@@ -182,24 +183,32 @@ impl<'a> AppIndex<'a> {
 
 /// The healthy tasks of the apps whose id starts with `/<short_app_id>` (no trailing dot: the
 /// prefix quirk, see the module docs).
-pub fn healthy_task_count(apps: &[ObservedApp], short_app_id: &str, now: DateTime<Utc>) -> u64 {
+pub fn healthy_task_count<A: Borrow<ObservedApp>>(
+    apps: &[A],
+    short_app_id: &str,
+    now: DateTime<Utc>,
+) -> u64 {
     let prefix = format!("/{short_app_id}");
     apps.iter()
-        .flat_map(|app| &app.tasks)
+        .flat_map(|app| &app.borrow().tasks)
         .filter(|t| t.app_id.starts_with(&prefix))
         .filter(|t| is_available_task(t, now))
         .count() as u64
 }
 
 /// The apps of one instance (`<short id>.` prefix, with the dot).
-pub fn instance_apps<'a>(apps: &'a [ObservedApp], short_app_id: &str) -> Vec<&'a ObservedApp> {
+pub fn instance_apps<'a, A: Borrow<ObservedApp>>(
+    apps: &'a [A],
+    short_app_id: &str,
+) -> Vec<&'a ObservedApp> {
     apps.iter()
+        .map(Borrow::borrow)
         .filter(|a| is_app_of(&a.id, short_app_id))
         .collect()
 }
 
 /// `paasta status`'s "Bouncing": more than one app of the instance.
-pub fn is_bouncing(apps: &[ObservedApp], short_app_id: &str) -> bool {
+pub fn is_bouncing<A: Borrow<ObservedApp>>(apps: &[A], short_app_id: &str) -> bool {
     instance_apps(apps, short_app_id).len() > 1
 }
 
@@ -388,22 +397,31 @@ fn smartstack_paragraph(target: &CheckTarget) -> String {
 
 /// Everything one Marathon-path check needs besides config: the whole app list (as one
 /// `list_apps` call returns it), the time, and Marathon's launch queue if it was fetched.
-#[derive(Debug, Clone, Copy)]
-pub struct MarathonObservation<'a> {
-    /// Every app.
-    pub apps: &'a [ObservedApp],
+#[derive(Debug)]
+pub struct MarathonObservation<'a, A = ObservedApp> {
+    /// Every app (owned or shared).
+    pub apps: &'a [A],
     /// Now (the emulator's clock in tests).
     pub now: DateTime<Utc>,
     /// Launch-queue entries (delay, unmatched offers), possibly none.
     pub queue: &'a [QueueSignal],
 }
 
+// By hand: a derive would ask `A: Copy`, and shared apps (`Arc`) are not.
+impl<A> Clone for MarathonObservation<'_, A> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<A> Copy for MarathonObservation<'_, A> {}
+
 /// The whole Marathon-path check of one instance: count, report, and evidence for non-OK or
 /// bouncing instances.
 pub fn check_marathon_instance(
     target: &CheckTarget,
     expected: u64,
-    observed: MarathonObservation<'_>,
+    observed: MarathonObservation<'_, impl Borrow<ObservedApp>>,
     config: &EvidenceConfig,
 ) -> ReplicationReport {
     let short = target.short_app_id();

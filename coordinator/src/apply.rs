@@ -84,7 +84,7 @@ pub struct ApplyContext<'a> {
     /// Desired instances of the pass.
     pub desired: &'a [DesiredInstance],
     /// Observed apps of the pass.
-    pub apps: &'a [ObservedApp],
+    pub apps: &'a [std::sync::Arc<ObservedApp>],
     /// hacheck client.
     pub hacheck: &'a Hacheck,
     /// The pass's "now".
@@ -144,7 +144,7 @@ async fn apply_instance<M: MarathonApi>(
     for action in &ip.actions {
         let result = match action {
             Action::CreateApp { app_id } => match by_app.get(app_id.as_str()) {
-                Some(d) => match marathon.create_app(&d.app).await {
+                Some(d) => match marathon.create_app(&d.app.to_value()).await {
                     Err(MarathonError::Status { status: 409, .. }) => Ok(()), // already exists: fine
                     other => other.map(|()| report.created += 1),
                 },

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use galley_common::observed::ObservedApp;
+use galley_common::observed::{AppSnapshot, ObservedApp};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -21,7 +21,7 @@ use crate::error_chain::ErrorChain;
 use crate::marathon::MarathonApi;
 use crate::mesos::MesosApi;
 use crate::observed::hacheck::Hacheck;
-use crate::plan::{CleanupPolicy, Observed, Plan, plan};
+use crate::plan::{CleanupPolicy, Observed, Plan, plan_with_memo};
 use crate::system_dir::read_system_config;
 
 mod control;
@@ -129,7 +129,7 @@ pub struct PassSnapshot {
     /// Desired state and per-instance issues (shared with the desired-state cache).
     pub desired: Arc<DesiredReport>,
     /// Marathon's apps, sorted by id (shared with the Marathon view when they came from there).
-    pub apps: Arc<Vec<ObservedApp>>,
+    pub apps: AppSnapshot,
     /// The plan.
     pub plan: Plan,
     /// What apply did, when it ran.
@@ -138,6 +138,9 @@ pub struct PassSnapshot {
     pub apps_source: AppsSource,
     /// Apps fetched again to confirm a plan from the view that drains, kills or deletes.
     pub confirmed_apps: usize,
+    /// Instances planned afresh (the others were settled and unchanged: their last plan was
+    /// reused).
+    pub replanned: usize,
     /// How long each step took.
     pub steps: StepTimes,
 }
@@ -206,6 +209,8 @@ pub struct Reconciler<M, S> {
     leadership: Option<watch::Receiver<Leadership>>,
     desired_cache: Option<DesiredCache>,
     slaves_cache: Option<(Instant, Vec<galley_common::constraints::SlaveAttributes>)>,
+    /// Plans of settled instances from the last pass, reused while their inputs are the same.
+    plan_memo: std::sync::Mutex<crate::plan::PlanMemo>,
     generation: u64,
     backoff: BTreeMap<InstanceKey, (Instant, Duration)>,
     last_progress: BTreeMap<InstanceKey, String>,
@@ -264,6 +269,7 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
             leadership: None,
             desired_cache: None,
             slaves_cache: None,
+            plan_memo: Default::default(),
             generation: 0,
             backoff: BTreeMap::new(),
             last_progress: BTreeMap::new(),
@@ -466,7 +472,14 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
             drain,
             now,
         };
-        snapshot.plan = plan(&snapshot.desired.desired, &observed, self.settings.cleanup);
+        let mut memo = self.plan_memo.lock().unwrap_or_else(|p| p.into_inner());
+        snapshot.plan = plan_with_memo(
+            &snapshot.desired.desired,
+            &observed,
+            self.settings.cleanup,
+            &mut memo,
+        );
+        snapshot.replanned = memo.last_planned;
     }
 
     /// `Some(status)` when this coordinator must not apply: a follower, or a leader in grace.
@@ -660,7 +673,7 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
 async fn observe_drain(
     hacheck: &Hacheck,
     desired: &[crate::plan::DesiredInstance],
-    apps: &[ObservedApp],
+    apps: &[Arc<ObservedApp>],
     now: DateTime<Utc>,
 ) -> BTreeMap<String, crate::plan::DrainState> {
     let permits = Arc::new(tokio::sync::Semaphore::new(16));
@@ -668,8 +681,11 @@ async fn observe_drain(
     for d in desired {
         let Some(params) = &d.hacheck else { continue };
         let prefix = format!("/{}.", d.short_id());
-        let related: Vec<&ObservedApp> =
-            apps.iter().filter(|a| a.id.starts_with(&prefix)).collect();
+        let related: Vec<&ObservedApp> = apps
+            .iter()
+            .filter(|a| a.id.starts_with(&prefix))
+            .map(|a| &**a)
+            .collect();
         let surplus = related
             .iter()
             .any(|a| a.id == d.app_id && a.tasks.len() > d.instances as usize);

@@ -247,7 +247,7 @@ fn observe(r: &Running, start: Instant, out: &mut impl Write, summary: &mut Demo
                 web.desired_app_id
             );
         }
-        if pushed && !summary.bounce_finished && settled(web) {
+        if pushed && !summary.bounce_finished && settled(&web) {
             summary.bounce_finished = true;
             let _ = writeln!(
                 out,

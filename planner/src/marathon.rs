@@ -6,9 +6,12 @@ mod bounce;
 mod cleanup;
 mod happy;
 mod instance;
+mod memo;
 mod model;
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use galley_common::observed::ObservedApp;
 use std::fmt;
@@ -19,9 +22,10 @@ pub use cleanup::{
 };
 pub use happy::is_happy;
 pub use instance::plan_instance;
+pub use memo::PlanMemo;
 pub use model::{
-    Action, BounceMethod, DeleteReason, DesiredInstance, DrainKind, DrainState, HacheckParams,
-    HappyParams, InstancePlan, Observed,
+    Action, AppDefinition, BounceMethod, DeleteReason, DesiredInstance, DrainKind, DrainState,
+    HacheckParams, HappyParams, InstancePlan, Observed,
 };
 
 /// Desired state of the whole cluster for one pass.
@@ -56,18 +60,42 @@ impl Plan {
 
 /// Plans a pass.
 pub fn plan(desired: &Desired, observed: &Observed, policy: CleanupPolicy) -> Plan {
-    let by_short = apps_by_short_id(&observed.apps);
-    let mut instances: Vec<InstancePlan> = desired
-        .instances
-        .iter()
-        .map(|d| {
-            let related = by_short
-                .get(d.short_id().as_str())
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            plan_instance(d, related, observed)
+    plan_with_memo(desired, observed, policy, &mut PlanMemo::new())
+}
+
+/// Plans a pass, reusing the plans of settled instances whose inputs did not change since the
+/// pass that left `memo` (see [`PlanMemo`]); the result equals [`plan`]'s.
+pub fn plan_with_memo(
+    desired: &Desired,
+    observed: &Observed,
+    policy: CleanupPolicy,
+    memo: &mut PlanMemo,
+) -> Plan {
+    let apps = &observed.apps[..];
+    let mut instances = if apps.is_sorted_by(|a, b| a.id <= b.id) {
+        // Sorted by id (as every pass's apps are): an instance's apps are one range.
+        memo::plan_instances(&desired.instances, observed, memo, |d| {
+            let prefix = format!("/{}.", d.short_id());
+            let lo = apps.partition_point(|a| a.id.as_str() < prefix.as_str());
+            let n = apps[lo..].partition_point(|a| a.id.starts_with(&prefix));
+            apps[lo..lo + n].iter().collect()
         })
-        .collect();
+    } else {
+        let mut by_short: BTreeMap<&str, Vec<&Arc<ObservedApp>>> = BTreeMap::new();
+        for app in apps {
+            let id = app.id.trim_start_matches('/');
+            let mut dots = id.match_indices('.').map(|(i, _)| i);
+            if let (Some(_), Some(second)) = (dots.next(), dots.next()) {
+                by_short.entry(&id[..second]).or_default().push(app);
+            }
+        }
+        memo::plan_instances(&desired.instances, observed, memo, |d| {
+            by_short
+                .get(d.short_id().as_str())
+                .cloned()
+                .unwrap_or_default()
+        })
+    };
     instances.sort_by(|a, b| (&a.service, &a.instance).cmp(&(&b.service, &b.instance)));
     let cleanup = plan_cleanup(
         &observed.apps,
@@ -81,9 +109,9 @@ pub fn plan(desired: &Desired, observed: &Observed, policy: CleanupPolicy) -> Pl
 
 /// Apps grouped by `<svc>.<inst>` (the first two dot-separated parts of the id, without the
 /// leading `/`): the apps of `/<short id>.`, one map lookup per instance instead of a scan.
-pub fn apps_by_short_id(apps: &[ObservedApp]) -> BTreeMap<&str, Vec<&ObservedApp>> {
+pub fn apps_by_short_id<A: Borrow<ObservedApp>>(apps: &[A]) -> BTreeMap<&str, Vec<&ObservedApp>> {
     let mut map: BTreeMap<&str, Vec<&ObservedApp>> = BTreeMap::new();
-    for app in apps {
+    for app in apps.iter().map(Borrow::borrow) {
         let id = app.id.trim_start_matches('/');
         let mut dots = id.match_indices('.').map(|(i, _)| i);
         if let (Some(_), Some(second)) = (dots.next(), dots.next()) {

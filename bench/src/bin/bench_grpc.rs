@@ -69,7 +69,7 @@ fn synthetic(n: usize) -> PassRecord {
                 health_results: vec![true],
             })
             .collect();
-        std::sync::Arc::make_mut(&mut snap.apps).push(ObservedApp {
+        std::sync::Arc::make_mut(&mut snap.apps).push(std::sync::Arc::new(ObservedApp {
             id: app_id.clone(),
             instances: 3,
             has_health_checks: true,
@@ -77,7 +77,7 @@ fn synthetic(n: usize) -> PassRecord {
             tasks_running: 3,
             tasks_healthy: 3,
             ..Default::default()
-        });
+        }));
         let report = std::sync::Arc::make_mut(&mut snap.desired);
         report
             .desired
@@ -123,7 +123,7 @@ async fn main() -> anyhow::Result<()> {
     let view = ViewBuilder::new("bench").build(&record);
     println!(
         "view of {} instances / {} apps built in {:.1} ms",
-        view.instances.len(),
+        view.len(),
         record.snapshot.apps.len(),
         t.elapsed().as_secs_f64() * 1e3
     );

@@ -66,13 +66,16 @@ impl<M> Clone for MarathonSource<M> {
 }
 
 impl<M: MarathonApi> MarathonSource<M> {
-    async fn apps(&self) -> Result<Vec<galley_common::observed::ObservedApp>, ViewError> {
+    async fn apps(&self) -> Result<galley_common::observed::AppSnapshot, ViewError> {
         match self {
-            Self::List(m) => m.list_apps().await.map_err(ViewError::Marathon),
+            Self::List(m) => m
+                .list_apps()
+                .await
+                .map(|apps| Arc::new(apps.into_iter().map(Arc::new).collect()))
+                .map_err(ViewError::Marathon),
             Self::View(v) => v
                 .current(std::time::Duration::from_secs(2))
                 .await
-                .map(Arc::unwrap_or_clone)
                 .ok_or(ViewError::MarathonViewStale),
         }
     }

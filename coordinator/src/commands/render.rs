@@ -77,7 +77,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     match desired_instance(&config, instance, deployments.as_ref(), &ctx) {
         Ok(d) => {
-            println!("{}", serde_json::to_string_pretty(d.app.as_ref())?);
+            println!("{}", serde_json::to_string_pretty(&d.app.to_value())?);
             Ok(ExitCode::SUCCESS)
         }
         Err(InstanceIssue::NoDeployments) => anyhow::bail!(

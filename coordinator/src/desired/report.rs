@@ -19,7 +19,7 @@ use galley_common::soa::{InstanceConfig, InstanceKind, ServiceConfig, ServiceSou
 use serde_json::Value;
 
 use crate::fsutil::{MAX_CONFIG_FILE_BYTES, read_config_file};
-use crate::plan::{Desired, DesiredInstance, DrainKind, HacheckParams, HappyParams};
+use crate::plan::{AppDefinition, Desired, DesiredInstance, DrainKind, HacheckParams, HappyParams};
 use crate::soa_dir;
 
 /// What desired-state building needs besides the soa dir.
@@ -238,7 +238,7 @@ pub fn desired_instance(
         service: config.name.clone(),
         instance: instance.to_string(),
         app_id: format!("/{}", app.id),
-        app: std::sync::Arc::new(app.to_wire_json()),
+        app: AppDefinition::new(&app.to_wire_json()),
         instances,
         bounce_method,
         bounce_margin_factor: inst.bounce_margin_factor().map_err(|e| invalid(&e))?,

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use galley_common::observed::ObservedApp;
+use galley_common::observed::{AppSnapshot, ObservedApp};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -74,9 +74,9 @@ pub struct ViewStatus {
 
 #[derive(Debug, Default)]
 struct State {
-    apps: BTreeMap<String, ObservedApp>,
-    /// A sorted copy of `apps`, rebuilt on the first read after a change.
-    snapshot: Option<Arc<Vec<ObservedApp>>>,
+    apps: BTreeMap<String, Arc<ObservedApp>>,
+    /// `apps` in id order, rebuilt on the first read after a change (pointers, not copies).
+    snapshot: Option<AppSnapshot>,
     complete: bool,
     dirty: BTreeSet<String>,
     /// Apps being fetched now (taken from `dirty`).
@@ -131,7 +131,7 @@ impl MarathonView {
     /// Every app, when the view is complete and settled; waits up to `max_wait` for events
     /// already received to be fetched, or for a list in progress (after a break) to finish.
     /// `None`: not known to be complete and fresh within `max_wait`.
-    pub async fn current(&self, max_wait: Duration) -> Option<Arc<Vec<ObservedApp>>> {
+    pub async fn current(&self, max_wait: Duration) -> Option<AppSnapshot> {
         let deadline = Instant::now() + max_wait;
         let mut changes = self.changes();
         loop {
@@ -201,7 +201,10 @@ impl MarathonView {
     fn replace_all(&self, apps: Vec<ObservedApp>) {
         {
             let mut st = self.lock();
-            st.apps = apps.into_iter().map(|a| (a.id.clone(), a)).collect();
+            st.apps = apps
+                .into_iter()
+                .map(|a| (a.id.clone(), Arc::new(a)))
+                .collect();
             st.snapshot = None;
             st.complete = true;
             st.dirty.clear();
@@ -236,7 +239,7 @@ impl MarathonView {
             for (id, app) in fetched {
                 st.fetches += 1;
                 match app {
-                    Some(app) => st.apps.insert(id, app),
+                    Some(app) => st.apps.insert(id, Arc::new(app)),
                     None => st.apps.remove(&id),
                 };
             }

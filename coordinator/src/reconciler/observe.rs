@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use galley_common::observed::ObservedApp;
+use galley_common::observed::{AppSnapshot, ObservedApp};
 use tokio::sync::watch;
 
 use super::Reconciler;
@@ -44,7 +44,7 @@ pub enum AppsSource {
 /// The apps to fetch again before a plan made from the view may apply: every app of each
 /// instance whose plan drains, kills or deletes (its new app's health decides the old one's
 /// fate), and every app the cleanup deletes. Empty when the plan destroys nothing.
-pub(super) fn apps_to_confirm(plan: &Plan, apps: &[ObservedApp]) -> BTreeSet<String> {
+pub(super) fn apps_to_confirm(plan: &Plan, apps: &[Arc<ObservedApp>]) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
     for p in &plan.instances {
         let destroys = p.actions.iter().any(|a| {
@@ -92,16 +92,16 @@ pub(super) fn written_apps(plan: &Plan) -> Vec<String> {
 
 /// Replaces (or removes, or adds) each fetched app in `apps`, keeping id order.
 pub(super) fn merge_fetched(
-    apps: &mut Vec<ObservedApp>,
+    apps: &mut Vec<Arc<ObservedApp>>,
     fetched: Vec<(String, Option<ObservedApp>)>,
 ) {
     for (id, app) in fetched {
         match (apps.binary_search_by(|a| a.id.as_str().cmp(&id)), app) {
-            (Ok(i), Some(app)) => apps[i] = app,
+            (Ok(i), Some(app)) => apps[i] = Arc::new(app),
             (Ok(i), None) => {
                 apps.remove(i);
             }
-            (Err(i), Some(app)) => apps.insert(i, app),
+            (Err(i), Some(app)) => apps.insert(i, Arc::new(app)),
             (Err(_), None) => {}
         }
     }
@@ -109,9 +109,7 @@ pub(super) fn merge_fetched(
 
 impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
     /// The apps to plan from, and where they came from.
-    pub(super) async fn observe_apps(
-        &self,
-    ) -> Result<(Arc<Vec<ObservedApp>>, AppsSource), MarathonError> {
+    pub(super) async fn observe_apps(&self) -> Result<(AppSnapshot, AppsSource), MarathonError> {
         if let Some(view) = &self.view
             && let Some(apps) = view.current(SETTLE).await
         {
@@ -119,14 +117,17 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
         }
         let mut apps = self.marathon.list_apps().await?;
         apps.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok((Arc::new(apps), AppsSource::List))
+        Ok((
+            Arc::new(apps.into_iter().map(Arc::new).collect()),
+            AppsSource::List,
+        ))
     }
 
     /// Fetches `ids` again (a plan from the view is about to destroy something) and merges
     /// them into `apps`. Any failed fetch fails the whole confirmation.
     pub(super) async fn confirm_apps(
         &self,
-        apps: &mut Vec<ObservedApp>,
+        apps: &mut Vec<Arc<ObservedApp>>,
         ids: BTreeSet<String>,
     ) -> Result<usize, MarathonError> {
         let marathon = self.marathon.as_ref();
@@ -192,13 +193,16 @@ mod tests {
 
     #[test]
     fn only_destroying_plans_are_confirmed_with_every_app_of_their_instance() {
-        let apps = vec![
+        let apps: Vec<Arc<ObservedApp>> = [
             app("/api.main.git1.c1", 2),
             app("/api.main.git2.c2", 2),
             app("/api.mainx.git1.c1", 1), // another instance sharing the prefix text
             app("/web.main.git1.c1", 1),
             app("/gone.main.git1.c1", 1),
-        ];
+        ]
+        .into_iter()
+        .map(Arc::new)
+        .collect();
         let cases: Vec<(&str, Plan, BTreeSet<String>)> = vec![
             ("nothing to do", Plan::default(), ids(&[])),
             (
@@ -305,7 +309,8 @@ mod tests {
             held in prop::collection::btree_map("/[a-e]", 0u32..5, 0..6),
             fetched in prop::collection::vec(("/[a-f]", prop::option::of(0u32..5)), 0..6),
         ) {
-            let mut apps: Vec<ObservedApp> = held.iter().map(|(id, n)| app(id, *n)).collect();
+            let mut apps: Vec<Arc<ObservedApp>> =
+                held.iter().map(|(id, n)| Arc::new(app(id, *n))).collect();
             let mut model: BTreeMap<String, u32> = held.clone();
             let mut batch = Vec::new();
             let mut seen = BTreeSet::new();

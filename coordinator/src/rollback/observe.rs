@@ -147,7 +147,7 @@ pub fn observe(
 /// The instance's deploy group, policy and full sha; no group and policy (and the error in
 /// `bad`) when its config cannot say.
 fn config_of(snapshot: &PassSnapshot, d: &DesiredInstance, inputs: &ObserveInputs<'_>) -> Cached {
-    let sha = full_sha(&d.app).unwrap_or_default();
+    let sha = d.app.git_sha().unwrap_or_default().to_owned();
     let Some(entry) = snapshot.desired.services.get(&d.service) else {
         return Cached {
             group_policy: None,
@@ -200,13 +200,6 @@ fn evidence(apps: &[&ObservedApp], inputs: &ObserveInputs<'_>) -> Vec<String> {
         .collect()
 }
 
-/// The full git sha of a rendered app: its docker image is `…:paasta-<sha>`.
-pub fn full_sha(app: &serde_json::Value) -> Option<String> {
-    let image = app.pointer("/container/docker/image")?.as_str()?;
-    let tag = image.rsplit(':').next()?;
-    tag.strip_prefix("paasta-").map(str::to_owned)
-}
-
 /// `<sha8>` of `/<svc>.<inst>.git<sha8>.config<hash8>`.
 pub fn sha8_of(app_id: &str) -> Option<String> {
     app_id
@@ -221,7 +214,8 @@ pub fn sha8_of(app_id: &str) -> Option<String> {
 mod tests {
     use serde_json::json;
 
-    use super::{full_sha, launch_delay, sha8_of};
+    use super::{launch_delay, sha8_of};
+    use crate::plan::AppDefinition;
     use galley_common::replication::QueueSignal;
 
     #[test]
@@ -260,8 +254,8 @@ mod tests {
     #[test]
     fn shas_come_from_the_image_and_the_app_id() {
         let app = json!({"container": {"docker": {"image": "registry:443/services-web:paasta-0123abcd"}}});
-        assert_eq!(full_sha(&app).as_deref(), Some("0123abcd"));
-        assert_eq!(full_sha(&json!({})), None);
+        assert_eq!(AppDefinition::new(&app).git_sha(), Some("0123abcd"));
+        assert_eq!(AppDefinition::new(&json!({})).git_sha(), None);
         assert_eq!(
             sha8_of("/web.main.git0123abcd.config89abcdef").as_deref(),
             Some("0123abcd")

@@ -98,12 +98,13 @@ fn rendered_example_apps_validate_against_marathon_app_definition() {
                 for name in config.instance_names(cluster, InstanceKind::Marathon) {
                     let desired = desired_instance(&config, name, Some(&d), &ctx)
                         .unwrap_or_else(|e| panic!("{service}.{name} in {cluster}: {e:?}"));
-                    let errors = validator.validate(&desired.app);
+                    let app = desired.app.to_value();
+                    let errors = validator.validate(&app);
                     assert!(
                         errors.is_empty(),
                         "{service}.{name} in {cluster} ({state:?}) breaks AppDefinition.json:\n{}\n{:#}",
                         errors.join("\n"),
-                        desired.app
+                        app
                     );
                     rendered += 1;
                 }

@@ -65,7 +65,7 @@ async fn caught_up(c: &Cluster, view: &MarathonView) {
     loop {
         let truth = normalized(marathon.list_apps().await.expect("list"));
         if let Some(held) = view.current(Duration::from_secs(1)).await
-            && normalized(held.to_vec()) == truth
+            && normalized(held.iter().map(|a| (**a).clone()).collect()) == truth
         {
             return;
         }
@@ -390,7 +390,7 @@ mod props {
         loop {
             let truth = normalized(client.list_apps().await.expect("list"));
             if let Some(held) = view.current(Duration::from_millis(200)).await
-                && normalized(held.to_vec()) == truth
+                && normalized(held.iter().map(|a| (**a).clone()).collect()) == truth
             {
                 break;
             }

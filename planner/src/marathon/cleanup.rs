@@ -94,8 +94,8 @@ impl fmt::Display for CleanupRefusal {
 
 /// Plans cleanup. `configured` holds every (service, instance) of this cluster's marathon
 /// files; apps of `unknown_services` (whose config could not be read) are never deleted.
-pub fn plan_cleanup(
-    apps: &[ObservedApp],
+pub fn plan_cleanup<A: std::borrow::Borrow<ObservedApp>>(
+    apps: &[A],
     configured: &BTreeSet<(String, String)>,
     unknown_services: &BTreeSet<String>,
     complete: bool,
@@ -104,7 +104,7 @@ pub fn plan_cleanup(
     let mut plan = CleanupPlan::default();
     let mut parsed = 0usize;
     let mut stale = Vec::new();
-    for app in apps {
+    for app in apps.iter().map(std::borrow::Borrow::borrow) {
         let Some(p) = parse_app_id(&app.id) else {
             plan.skipped.push(app.id.clone());
             continue;

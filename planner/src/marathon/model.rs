@@ -6,7 +6,6 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 pub use galley_common::bounce_methods::BounceMethod;
-use galley_common::observed::ObservedApp;
 
 /// What the bounce needs of the happy-task test (`bounce_health_params`).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -24,8 +23,8 @@ pub struct DesiredInstance {
     pub instance: String,
     /// Full Marathon app id with leading `/` (`/<svc>.<inst>.git<sha8>.config<hash8>`).
     pub app_id: String,
-    /// The app definition to POST (wire JSON; shared by the passes that planned from it).
-    pub app: std::sync::Arc<serde_json::Value>,
+    /// The app definition to POST (shared by the passes that planned from it).
+    pub app: AppDefinition,
     /// Desired task count (0 when stopped).
     pub instances: u32,
     /// Bounce method.
@@ -38,6 +37,59 @@ pub struct DesiredInstance {
     pub drain: DrainKind,
     /// hacheck settings when `drain` is [`DrainKind::Hacheck`].
     pub hacheck: Option<HacheckParams>,
+}
+
+/// A rendered app definition, held as its compact JSON text: a parsed `serde_json::Value`
+/// costs about 8 KB per instance (a map node per key), the text a fifth of that, and only
+/// the create call and `render-app` need the tree. Cheap to clone (shared).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppDefinition {
+    json: std::sync::Arc<str>,
+    /// The full git sha of its docker image tag (`…:paasta-<sha>`), read once.
+    git_sha: Option<std::sync::Arc<str>>,
+}
+
+impl AppDefinition {
+    /// The definition of `app` (wire JSON).
+    pub fn new(app: &serde_json::Value) -> Self {
+        let git_sha = app
+            .pointer("/container/docker/image")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|image| image.rsplit(':').next())
+            .and_then(|tag| tag.strip_prefix("paasta-"))
+            .map(std::sync::Arc::from);
+        Self {
+            json: app.to_string().into(),
+            git_sha,
+        }
+    }
+
+    /// The compact JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.json
+    }
+
+    /// The JSON tree (parsed on each call: for the create call and `render-app`).
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::from_str(&self.json).expect("an AppDefinition holds JSON it wrote")
+    }
+
+    /// The full git sha its docker image runs (`…:paasta-<sha>`), if the image names one.
+    pub fn git_sha(&self) -> Option<&str> {
+        self.git_sha.as_deref()
+    }
+}
+
+impl From<serde_json::Value> for AppDefinition {
+    fn from(app: serde_json::Value) -> Self {
+        Self::new(&app)
+    }
+}
+
+impl fmt::Debug for AppDefinition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.json)
+    }
 }
 
 /// hacheck settings of one instance (`drain_method_params`).
@@ -87,7 +139,7 @@ pub struct DrainState {
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
     /// Marathon's apps with their tasks (shared with the pass that observed them).
-    pub apps: std::sync::Arc<Vec<ObservedApp>>,
+    pub apps: galley_common::observed::AppSnapshot,
     /// Drain state by task id; a task not listed is not draining and safe to kill (noop).
     pub drain: BTreeMap<String, DrainState>,
     /// When this was observed.

@@ -74,14 +74,14 @@ fn desired(method: BounceMethod, instances: u32) -> DesiredInstance {
 
 fn observed(apps: Vec<ObservedApp>) -> Observed {
     Observed {
-        apps: apps.into(),
+        apps: std::sync::Arc::new(apps.into_iter().map(std::sync::Arc::new).collect()),
         drain: Default::default(),
         now: now(),
     }
 }
 
 fn run(d: &DesiredInstance, o: &Observed) -> InstancePlan {
-    let related: Vec<&ObservedApp> = o.apps.iter().collect();
+    let related: Vec<&ObservedApp> = o.apps.iter().map(|a| &**a).collect();
     plan_instance(d, &related, o)
 }
 

@@ -126,7 +126,11 @@ pub struct ClusterView {
 
 impl ClusterView {
     /// Builds the view from one Mesos state and one Marathon app list.
-    pub fn build(fetched_at: Instant, mesos: &MesosState, apps: &[ObservedApp]) -> Self {
+    pub fn build<A: std::borrow::Borrow<ObservedApp>>(
+        fetched_at: Instant,
+        mesos: &MesosState,
+        apps: &[A],
+    ) -> Self {
         let host_of: BTreeMap<&str, &str> = mesos
             .slaves
             .iter()
@@ -143,7 +147,7 @@ impl ClusterView {
                 *mesos_tasks_per_host.entry((*host).to_owned()).or_insert(0) += 1;
             }
         }
-        for t in apps.iter().flat_map(|a| &a.tasks) {
+        for t in apps.iter().flat_map(|a| &a.borrow().tasks) {
             live_task_ids.insert(t.id.clone());
         }
         Self {

@@ -107,20 +107,13 @@ fn id_parts(app_id: &str) -> (String, String) {
     (sha, hash)
 }
 
-/// The full git sha of a rendered app: its docker image is `…:paasta-<sha>`.
-fn full_sha(app: &serde_json::Value) -> Option<String> {
-    let image = app.pointer("/container/docker/image")?.as_str()?;
-    let tag = image.rsplit(':').next()?;
-    tag.strip_prefix("paasta-").map(str::to_owned)
-}
-
 /// One instance, desired vs observed, its apps and tasks at `now` (pause, freeze, last error,
 /// deploy group, backoff and replication are filled in by callers).
 pub fn instance_status(
     key: &Key,
     desired: Option<&DesiredInstance>,
     plan: Option<&InstancePlan>,
-    apps: &[ObservedApp],
+    apps: &[std::sync::Arc<ObservedApp>],
     generation: u64,
     now: DateTime<Utc>,
 ) -> pb::InstanceStatus {
@@ -133,7 +126,7 @@ pub fn instance_status(
     if let Some(d) = desired {
         let (sha8, hash) = id_parts(&d.app_id);
         s.desired_app_id = d.app_id.clone();
-        s.git_sha = full_sha(&d.app).unwrap_or(sha8);
+        s.git_sha = d.app.git_sha().map_or(sha8, str::to_owned);
         s.config_hash = hash;
         s.desired_state = if d.instances == 0 {
             pb::DesiredState::Stop

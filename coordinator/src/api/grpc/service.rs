@@ -37,7 +37,7 @@ impl OperatorService {
         }
         let view = self.ready_view()?;
         match instance {
-            Some(i) if view.instance(service, i).is_none() => Err(OperatorError::UnknownInstance {
+            Some(i) if !view.has_instance(service, i) => Err(OperatorError::UnknownInstance {
                 service: service.to_owned(),
                 instance: i.to_owned(),
             }),
@@ -130,7 +130,7 @@ impl CoordinatorService for OperatorService {
         let req = req.into_inner();
         let view = self.view();
         let range = if req.service.is_empty() {
-            0..view.instances.len()
+            0..view.len()
         } else {
             require_name("service", &req.service)?;
             let r = view.service_range(&req.service);
@@ -153,9 +153,7 @@ impl CoordinatorService for OperatorService {
                     value: req.page_token.clone(),
                     why: "is not a token from a previous page",
                 })?;
-            let slice = &view.instances[range.clone()];
-            range.start
-                + slice.partition_point(|x| (x.service.as_str(), x.instance.as_str()) < (s, i))
+            view.lower_bound(s, i).clamp(range.start, range.end)
         };
         let size = match req.page_size as usize {
             0 => DEFAULT_PAGE,
@@ -163,15 +161,14 @@ impl CoordinatorService for OperatorService {
         };
         let end = (start + size).min(range.end);
         let frozen = self.deps().reconciler.control.frozen().unwrap_or_default();
-        let mut instances = view.instances[start..end].to_vec();
+        let mut instances: Vec<_> = (start..end).filter_map(|n| view.instance_at(n)).collect();
         for s in &mut instances {
             self.overlay(s, &frozen);
         }
         let next_page_token = view
-            .instances
-            .get(end)
+            .key(end)
             .filter(|_| end < range.end)
-            .map(|n| format!("{}.{}", n.service, n.instance))
+            .map(|(s, i)| format!("{s}.{i}"))
             .unwrap_or_default();
         Ok(Response::new(pb::ListInstancesResponse {
             instances,
@@ -188,12 +185,12 @@ impl CoordinatorService for OperatorService {
         let req = req.into_inner();
         self.known(&req.service, Some(&req.instance))?;
         let view = self.view();
-        let mut s = view.instance(&req.service, &req.instance).cloned().ok_or(
-            OperatorError::UnknownInstance {
-                service: req.service,
-                instance: req.instance,
-            },
-        )?;
+        let mut s =
+            view.instance(&req.service, &req.instance)
+                .ok_or(OperatorError::UnknownInstance {
+                    service: req.service,
+                    instance: req.instance,
+                })?;
         let frozen = self.deps().reconciler.control.frozen().unwrap_or_default();
         self.overlay(&mut s, &frozen);
         Ok(Response::new(s))
@@ -208,12 +205,11 @@ impl CoordinatorService for OperatorService {
             self.known(&req.service, None)?;
         }
         let view = self.view();
+        let service = (!req.service.is_empty()).then_some(req.service.as_str());
         let entries = view
-            .replication
-            .iter()
-            .filter(|e| req.service.is_empty() || e.service == req.service)
+            .replication(service)
+            .into_iter()
             .filter(|e| !req.only_under_replicated || e.under_replicated)
-            .cloned()
             .collect();
         Ok(Response::new(pb::GetReplicationResponse {
             entries,
@@ -226,7 +222,7 @@ impl CoordinatorService for OperatorService {
         let control = &self.deps().reconciler.control;
         let frozen = control.frozen();
         let paused = control.paused();
-        let mut plan = view.plan.clone();
+        let mut plan = view.plan();
         for p in &mut plan.instances {
             p.held_because = match (
                 &frozen,

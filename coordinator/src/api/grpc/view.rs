@@ -2,16 +2,19 @@
 //! that follows the reconciler's status channel, so read RPCs answer from memory (never a
 //! Marathon call) in time proportional to what they return.
 //!
-//! Building is O(apps · log apps + instances): apps are sorted by id once, and every
-//! instance's apps are a contiguous range of that order (its ids share the `/<svc>.<inst>.`
-//! prefix). Apply failures are remembered across passes (an instance in backoff is not applied
-//! in the next pass, but its last error still shows).
+//! A view holds the pass's record (shared, not copied) and an index of its instances; an
+//! instance's status is worked out when a read asks for it. Building is O(apps · log apps +
+//! instances) and holds a few dozen bytes per instance: at 50,000 instances, statuses built in
+//! advance would cost ~1.3 KB each and a pass's worth of CPU, for reads that mostly look at
+//! one service. Every instance's apps are a contiguous range of the apps sorted by id (its
+//! ids share the `/<svc>.<inst>.` prefix). Apply failures are remembered across passes (an
+//! instance in backoff is not applied in the next pass, but its last error still shows).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use chrono::Utc;
-use galley_common::observed::ObservedApp;
+use chrono::{DateTime, Utc};
+use galley_common::observed::{AppSnapshot, ObservedApp};
 use galley_common::replication::{
     CheckTarget, EvidenceConfig, MarathonObservation, QueueSignal, check_marathon_instance,
 };
@@ -22,7 +25,7 @@ use tokio::sync::watch;
 use crate::apply::InstanceOutcome;
 use crate::desired::{DesiredReport, InstanceIssue};
 use crate::monitor::LaunchQueue;
-use crate::plan::{DesiredInstance, InstancePlan};
+use crate::plan::DesiredInstance;
 use crate::reconciler::{PassRecord, PassStatus};
 use crate::rollback::RollbackPolicy;
 
@@ -45,37 +48,171 @@ pub struct View {
     pub generation: u64,
     /// Its summary.
     pub pass: Option<pb::PassSummary>,
-    /// Every configured instance, sorted by (service, instance); pause/freeze not filled in.
-    pub instances: Vec<pb::InstanceStatus>,
-    /// Position of each instance in `instances`.
-    pub index: HashMap<Key, usize>,
-    /// Replication of every planned instance, in `instances` order.
-    pub replication: Vec<pb::ReplicationEntry>,
-    /// The pass's plan (per-instance `held_because` not filled in).
-    pub plan: pb::GetPlanResponse,
+    /// What statuses are worked out from; `None` before the first pass.
+    source: Option<Arc<Source>>,
+}
+
+/// One pass's inputs and outcome, indexed by instance.
+#[derive(Debug)]
+struct Source {
+    record: PassRecord,
+    /// The pass's apps sorted by id (the pass's own `Arc` when they came sorted).
+    apps: AppSnapshot,
+    /// Every configured instance, sorted by (service, instance).
+    keys: Vec<Key>,
+    /// Per key: its position in the desired instances and in the plan.
+    desired_at: Vec<Option<u32>>,
+    plan_at: Vec<Option<u32>>,
+    queue: Vec<QueueSignal>,
+    /// Last apply error per instance, as of this pass.
+    last_errors: BTreeMap<Key, String>,
+    cluster: String,
+    rollback_default: RollbackPolicy,
+    /// When the view was built: replication is judged at this instant.
+    now: DateTime<Utc>,
 }
 
 impl View {
-    /// The instance at `key`.
-    pub fn instance(&self, service: &str, instance: &str) -> Option<&pb::InstanceStatus> {
-        self.index
-            .get(&(service.to_owned(), instance.to_owned()))
-            .map(|&i| &self.instances[i])
+    /// The pass's plan (per-instance `held_because` not filled in).
+    pub fn plan(&self) -> pb::GetPlanResponse {
+        match &self.source {
+            Some(s) => convert::plan(&s.record.snapshot.plan, self.generation),
+            None => pb::GetPlanResponse::default(),
+        }
+    }
+
+    /// Configured instances.
+    pub fn len(&self) -> usize {
+        self.source.as_ref().map_or(0, |s| s.keys.len())
+    }
+
+    /// Whether no instance is configured (or no pass ran yet).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `(service, instance)` at position `i` of the sorted instances.
+    pub fn key(&self, i: usize) -> Option<&Key> {
+        self.source.as_ref()?.keys.get(i)
+    }
+
+    /// The position of an instance in the sorted instances.
+    fn position(&self, service: &str, instance: &str) -> Option<usize> {
+        let keys = &self.source.as_ref()?.keys;
+        keys.binary_search_by(|(s, i)| (s.as_str(), i.as_str()).cmp(&(service, instance)))
+            .ok()
+    }
+
+    /// The position of the first instance at or after `(service, instance)`.
+    pub fn lower_bound(&self, service: &str, instance: &str) -> usize {
+        self.source.as_ref().map_or(0, |source| {
+            source
+                .keys
+                .partition_point(|(s, i)| (s.as_str(), i.as_str()) < (service, instance))
+        })
+    }
+
+    /// Whether `service.instance` is configured.
+    pub fn has_instance(&self, service: &str, instance: &str) -> bool {
+        self.position(service, instance).is_some()
+    }
+
+    /// The status of `service.instance` (pause and freeze not filled in).
+    pub fn instance(&self, service: &str, instance: &str) -> Option<pb::InstanceStatus> {
+        self.instance_at(self.position(service, instance)?)
+    }
+
+    /// The status of the instance at position `i` (pause and freeze not filled in).
+    pub fn instance_at(&self, i: usize) -> Option<pb::InstanceStatus> {
+        let source = self.source.as_ref()?;
+        (i < source.keys.len()).then(|| source.status(i, self.generation))
     }
 
     /// Whether any instance of `service` is configured.
     pub fn has_service(&self, service: &str) -> bool {
-        let range = self.service_range(service);
-        !range.is_empty()
+        !self.service_range(service).is_empty()
     }
 
     /// The index range of `service`'s instances.
     pub fn service_range(&self, service: &str) -> std::ops::Range<usize> {
-        let lo = self
-            .instances
-            .partition_point(|i| i.service.as_str() < service);
-        let hi = lo + self.instances[lo..].partition_point(|i| i.service == service);
+        let Some(source) = &self.source else {
+            return 0..0;
+        };
+        let keys = &source.keys;
+        let lo = keys.partition_point(|(s, _)| s.as_str() < service);
+        let hi = lo + keys[lo..].partition_point(|(s, _)| s == service);
         lo..hi
+    }
+
+    /// Replication of every planned instance (of `service` only, when given), in instance
+    /// order.
+    pub fn replication(&self, service: Option<&str>) -> Vec<pb::ReplicationEntry> {
+        let Some(source) = &self.source else {
+            return Vec::new();
+        };
+        let range = match service {
+            Some(s) => self.service_range(s),
+            None => 0..source.keys.len(),
+        };
+        range
+            .filter_map(|i| {
+                let d = source.desired(i)?;
+                Some(source.replication(&source.keys[i], d))
+            })
+            .collect()
+    }
+}
+
+impl Source {
+    fn desired(&self, i: usize) -> Option<&DesiredInstance> {
+        let at = self.desired_at[i]? as usize;
+        self.record.snapshot.desired.desired.instances.get(at)
+    }
+
+    /// The status of the instance at `i`.
+    fn status(&self, i: usize, generation: u64) -> pb::InstanceStatus {
+        let snap = &self.record.snapshot;
+        let key = &self.keys[i];
+        let d = self.desired(i);
+        let plan = self.plan_at[i].and_then(|at| snap.plan.instances.get(at as usize));
+        let short = galley_common::app_id::short_id(&key.0, &key.1);
+        let own = prefix_range(&self.apps, &format!("/{short}."));
+        let mut status =
+            convert::instance_status(key, d, plan, &self.apps[own], generation, self.now);
+        let apply_error = self.last_errors.get(key);
+        status.last_error = apply_error
+            .cloned()
+            .or_else(|| snap.desired.issues.get(key).map(issue_text))
+            .or_else(|| snap.desired.service_errors.get(&key.0).cloned())
+            .unwrap_or_default();
+        status.backoff = backoff(apply_error, d, &self.queue);
+        (status.deploy_group, status.bounce_failure) =
+            config_fields_of(&snap.desired, &self.cluster, self.rollback_default, key);
+        if let Some(d) = d {
+            status.replication = Some(self.replication(key, d));
+        }
+        status
+    }
+
+    /// Replication of a planned instance at the view's instant.
+    fn replication(&self, key: &Key, d: &DesiredInstance) -> pb::ReplicationEntry {
+        // PaaSTA's prefix quirk: `/svc.main` also counts `/svc.main2`.
+        let short = galley_common::app_id::short_id(&key.0, &key.1);
+        let quirk = prefix_range(&self.apps, &format!("/{short}"));
+        let target = CheckTarget {
+            service: key.0.clone(),
+            instance: key.1.clone(),
+            cluster: self.cluster.clone(),
+            threshold: DEFAULT_REPLICATION_THRESHOLD,
+        };
+        let observed = MarathonObservation {
+            apps: &self.apps[quirk],
+            now: self.now,
+            queue: &self.queue,
+        };
+        let evidence = EvidenceConfig::default();
+        let report = check_marathon_instance(&target, u64::from(d.instances), observed, &evidence);
+        convert::replication_entry(key, &report)
     }
 }
 
@@ -95,10 +232,6 @@ pub struct ViewBuilder {
     cluster: String,
     rollback_default: RollbackPolicy,
     last_errors: BTreeMap<Key, String>,
-    /// Deploy group and rollback text per instance, worked out once per desired state (the
-    /// same `Arc` while the reconciler's desired-state cache holds).
-    configs_of: std::sync::Weak<DesiredReport>,
-    configs: HashMap<Key, (String, String)>,
 }
 
 impl ViewBuilder {
@@ -108,8 +241,6 @@ impl ViewBuilder {
             cluster: cluster.to_owned(),
             rollback_default: RollbackPolicy::default(),
             last_errors: BTreeMap::new(),
-            configs_of: std::sync::Weak::new(),
-            configs: HashMap::new(),
         }
     }
 
@@ -153,110 +284,66 @@ impl ViewBuilder {
             }
         }
         // A pass's apps come sorted by id; anything else is sorted here (a copy).
-        let sorted_owned: std::borrow::Cow<'_, [ObservedApp]> =
-            if snap.apps.is_sorted_by(|a, b| a.id <= b.id) {
-                std::borrow::Cow::Borrowed(&snap.apps[..])
-            } else {
-                let mut apps = snap.apps.to_vec();
-                apps.sort_by(|a, b| a.id.cmp(&b.id));
-                std::borrow::Cow::Owned(apps)
-            };
-        let plans: HashMap<Key, &InstancePlan> = snap
-            .plan
-            .instances
-            .iter()
-            .map(|p| ((p.service.clone(), p.instance.clone()), p))
-            .collect();
-        let desired: HashMap<Key, &DesiredInstance> = snap
-            .desired
-            .desired
-            .instances
-            .iter()
-            .map(|d| ((d.service.clone(), d.instance.clone()), d))
-            .collect();
+        let apps = if snap.apps.is_sorted_by(|a, b| a.id <= b.id) {
+            snap.apps.clone()
+        } else {
+            let mut apps = snap.apps.to_vec();
+            apps.sort_by(|a, b| a.id.cmp(&b.id));
+            Arc::new(apps)
+        };
+        let instances = &snap.desired.desired.instances;
         let mut keys: Vec<Key> = snap.desired.desired.configured.iter().cloned().collect();
-        keys.extend(desired.keys().cloned());
+        keys.extend(
+            instances
+                .iter()
+                .map(|d| (d.service.clone(), d.instance.clone())),
+        );
         keys.sort();
         keys.dedup();
-
-        let now = Utc::now();
-        let evidence = EvidenceConfig::default();
-        let mut instances = Vec::with_capacity(keys.len());
-        let mut replication = Vec::with_capacity(desired.len());
-        for key in &keys {
-            let d = desired.get(key).copied();
-            let short = galley_common::app_id::short_id(&key.0, &key.1);
-            let own = prefix_range(&sorted_owned, &format!("/{short}."));
-            let mut status = convert::instance_status(
-                key,
-                d,
-                plans.get(key).copied(),
-                &sorted_owned[own.clone()],
-                record.generation,
-                now,
-            );
-            let apply_error = self.last_errors.get(key);
-            status.last_error = apply_error
-                .cloned()
-                .or_else(|| snap.desired.issues.get(key).map(issue_text))
-                .or_else(|| snap.desired.service_errors.get(&key.0).cloned())
-                .unwrap_or_default();
-            status.backoff = backoff(apply_error, d, queue);
-            self.config_fields(&snap.desired, key, &mut status);
-            if let Some(d) = d {
-                // PaaSTA's prefix quirk: `/svc.main` also counts `/svc.main2`.
-                let quirk = prefix_range(&sorted_owned, &format!("/{short}"));
-                let target = CheckTarget {
-                    service: key.0.clone(),
-                    instance: key.1.clone(),
-                    cluster: self.cluster.clone(),
-                    threshold: DEFAULT_REPLICATION_THRESHOLD,
-                };
-                let observed = MarathonObservation {
-                    apps: &sorted_owned[quirk],
-                    now,
-                    queue,
-                };
-                let report =
-                    check_marathon_instance(&target, u64::from(d.instances), observed, &evidence);
-                let entry = convert::replication_entry(key, &report);
-                status.replication = Some(entry.clone());
-                replication.push(entry);
-            }
-            instances.push(status);
-        }
-        let index = keys.into_iter().enumerate().map(|(i, k)| (k, i)).collect();
+        let desired_at = positions(
+            &keys,
+            instances
+                .iter()
+                .map(|d| (d.service.as_str(), d.instance.as_str())),
+        );
+        let plan_at = positions(
+            &keys,
+            snap.plan
+                .instances
+                .iter()
+                .map(|p| (p.service.as_str(), p.instance.as_str())),
+        );
         View {
             generation: record.generation,
             pass: Some(convert::pass_summary(record)),
-            instances,
-            index,
-            replication,
-            plan: convert::plan(&snap.plan, record.generation),
+            source: Some(Arc::new(Source {
+                record: record.clone(),
+                apps,
+                keys,
+                desired_at,
+                plan_at,
+                queue: queue.to_vec(),
+                last_errors: self.last_errors.clone(),
+                cluster: self.cluster.clone(),
+                rollback_default: self.rollback_default,
+                now: Utc::now(),
+            })),
         }
     }
 }
 
-impl ViewBuilder {
-    /// Deploy group and rollback policy of `key`, from the config the pass read.
-    fn config_fields(
-        &mut self,
-        desired: &Arc<DesiredReport>,
-        key: &Key,
-        s: &mut pb::InstanceStatus,
-    ) {
-        if !std::sync::Weak::ptr_eq(&self.configs_of, &Arc::downgrade(desired)) {
-            self.configs_of = Arc::downgrade(desired);
-            self.configs.clear();
+/// For each of `keys` (sorted), the position in `items` of the item with that key, if any.
+fn positions<'a>(
+    keys: &[Key],
+    items: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Vec<Option<u32>> {
+    let mut at = vec![None; keys.len()];
+    for (n, item) in items.enumerate() {
+        if let Ok(i) = keys.binary_search_by(|(s, i)| (s.as_str(), i.as_str()).cmp(&item)) {
+            at[i] = Some(n as u32);
         }
-        let (cluster, default) = (&self.cluster, self.rollback_default);
-        let (group, failure) = self
-            .configs
-            .entry(key.clone())
-            .or_insert_with(|| config_fields_of(desired, cluster, default, key));
-        s.deploy_group.clone_from(group);
-        s.bounce_failure.clone_from(failure);
     }
+    at
 }
 
 /// `(deploy group, bounce_failure text)` of `key`; empty when its config cannot say.
@@ -330,7 +417,7 @@ pub fn wants_queue(record: &PassRecord) -> bool {
 }
 
 /// The range of `apps` (sorted by id) whose ids start with `prefix`.
-fn prefix_range(apps: &[ObservedApp], prefix: &str) -> std::ops::Range<usize> {
+fn prefix_range(apps: &[Arc<ObservedApp>], prefix: &str) -> std::ops::Range<usize> {
     let lo = apps.partition_point(|a| a.id.as_str() < prefix);
     let hi = lo + apps[lo..].partition_point(|a| a.id.starts_with(prefix));
     lo..hi
