@@ -74,10 +74,9 @@ pub fn plan_with_memo(
     let apps = &observed.apps[..];
     let mut instances = if apps.is_sorted_by(|a, b| a.id <= b.id) {
         // Sorted by id (as every pass's apps are): an instance's apps are one range.
-        memo::plan_instances(&desired.instances, observed, memo, |d| {
-            let prefix = format!("/{}.", d.short_id());
-            let lo = apps.partition_point(|a| a.id.as_str() < prefix.as_str());
-            let n = apps[lo..].partition_point(|a| a.id.starts_with(&prefix));
+        memo::plan_instances(&desired.instances, observed, memo, |prefix| {
+            let lo = apps.partition_point(|a| a.id.as_str() < prefix);
+            let n = apps[lo..].partition_point(|a| a.id.starts_with(prefix));
             apps[lo..lo + n].iter().collect()
         })
     } else {
@@ -89,11 +88,9 @@ pub fn plan_with_memo(
                 by_short.entry(&id[..second]).or_default().push(app);
             }
         }
-        memo::plan_instances(&desired.instances, observed, memo, |d| {
-            by_short
-                .get(d.short_id().as_str())
-                .cloned()
-                .unwrap_or_default()
+        memo::plan_instances(&desired.instances, observed, memo, |prefix| {
+            let short = prefix.trim_start_matches('/').trim_end_matches('.');
+            by_short.get(short).cloned().unwrap_or_default()
         })
     };
     instances.sort_by(|a, b| (&a.service, &a.instance).cmp(&(&b.service, &b.instance)));

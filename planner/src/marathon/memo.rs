@@ -1,10 +1,12 @@
 //! Plans proportional to change: a pass plans again only the instances whose inputs changed.
 //!
 //! An instance is *settled* when Marathon holds exactly one app of it, that app is the desired
-//! one, and it has no more tasks than wanted. Its plan is then a function of the desired
-//! instance and that app alone: with no old app and no surplus there is nothing to drain (the
-//! coordinator asks hacheck nothing for it) and nothing whose happiness the bounce weighs, so
-//! neither the drain states nor the clock can change it. Such a plan is kept with the exact
+//! one, it has no more tasks than wanted, and (with hacheck) no drain state is known for its
+//! tasks. Its plan is then a function of the desired instance and that app alone: with no old
+//! app and no surplus there is nothing to drain (the coordinator asks hacheck nothing for it)
+//! and nothing whose happiness the bounce weighs, so neither the drain states nor the clock can
+//! change it. (The property test found the drain condition: a draining task of the new app is
+//! put back, whatever else holds.) Such a plan is kept with the exact
 //! inputs it came from (the app by `Arc` identity: the Marathon view shares unchanged apps
 //! between snapshots), and the next pass reuses it while both are the same. Anything else is
 //! planned afresh every pass.
@@ -12,18 +14,18 @@
 //! At 50,000 instances this makes a steady pass's planning a lookup per instance instead of a
 //! bounce decision per instance; an event that changes one app re-plans that app's instance.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use galley_common::observed::ObservedApp;
 
 use super::instance::plan_instance;
-use super::model::{DesiredInstance, InstancePlan, Observed};
+use super::model::{DesiredInstance, DrainKind, InstancePlan, Observed};
 
-/// Settled instances' plans from the last pass, by desired app id.
+/// Settled instances' plans from the last pass, by position in the desired instances (an
+/// entry whose desired instance moved or changed is simply not reused).
 #[derive(Debug, Default)]
 pub struct PlanMemo {
-    settled: HashMap<String, Settled>,
+    settled: Vec<Option<Settled>>,
     /// Instances reused and planned by the last pass (for metrics and tests).
     pub last_reused: usize,
     /// Instances planned afresh by the last pass.
@@ -33,6 +35,8 @@ pub struct PlanMemo {
 #[derive(Debug)]
 struct Settled {
     desired: DesiredInstance,
+    /// `/<short id>.`: the prefix of its apps' ids.
+    prefix: String,
     app: Arc<ObservedApp>,
     plan: InstancePlan,
 }
@@ -45,22 +49,36 @@ impl PlanMemo {
 
     /// Instances whose plans are kept.
     pub fn len(&self) -> usize {
-        self.settled.len()
+        self.settled.iter().flatten().count()
     }
 
     /// Whether no plan is kept.
     pub fn is_empty(&self) -> bool {
-        self.settled.is_empty()
+        self.len() == 0
     }
 }
 
-/// The one app of a settled instance, if `related` makes it settled.
+/// The one app of a settled instance, if `related` and the drain states make it settled: a
+/// hacheck instance is settled only while no task of it has a drain state (its plan would put
+/// a draining task back).
 fn settled_app<'a>(
     desired: &DesiredInstance,
     related: &[&'a Arc<ObservedApp>],
+    observed: &Observed,
 ) -> Option<&'a Arc<ObservedApp>> {
+    let undrained = |app: &ObservedApp| match desired.drain {
+        DrainKind::Noop => true,
+        DrainKind::Hacheck => app
+            .tasks
+            .iter()
+            .all(|t| !observed.drain.contains_key(&t.id)),
+    };
     match related {
-        [app] if app.id == desired.app_id && app.tasks.len() <= desired.instances as usize => {
+        [app]
+            if app.id == desired.app_id
+                && app.tasks.len() <= desired.instances as usize
+                && undrained(app) =>
+        {
             Some(app)
         }
         _ => None,
@@ -68,41 +86,45 @@ fn settled_app<'a>(
 }
 
 /// Plans every desired instance, reusing the settled plans of `memo` whose inputs are
-/// unchanged, and leaves in `memo` the settled plans of this pass (instances gone from
-/// `desired` are forgotten). `related_of` gives each instance's apps.
+/// unchanged, and leaves in `memo` the settled plans of this pass. `related_of` gives the apps
+/// whose ids start with a prefix (`/<short id>.`).
 pub(super) fn plan_instances<'a>(
     desired: &[DesiredInstance],
     observed: &Observed,
     memo: &mut PlanMemo,
-    related_of: impl Fn(&DesiredInstance) -> Vec<&'a Arc<ObservedApp>>,
+    related_of: impl Fn(&str) -> Vec<&'a Arc<ObservedApp>>,
 ) -> Vec<InstancePlan> {
-    let mut kept = HashMap::with_capacity(memo.settled.len());
+    let mut previous = std::mem::take(&mut memo.settled);
+    previous.resize_with(desired.len(), || None);
     let (mut reused, mut planned) = (0, 0);
+    let mut kept = Vec::with_capacity(desired.len());
     let plans = desired
         .iter()
-        .map(|d| {
-            let related = related_of(d);
-            let app = settled_app(d, &related);
-            if let (Some(app), Some(prev)) = (app, memo.settled.remove(&d.app_id))
-                && Arc::ptr_eq(app, &prev.app)
+        .zip(previous)
+        .map(|(d, prev)| {
+            if let Some(prev) = prev
                 && prev.desired == *d
             {
-                reused += 1;
-                let plan = prev.plan.clone();
-                kept.insert(d.app_id.clone(), prev);
-                return plan;
+                let related = related_of(&prev.prefix);
+                if settled_app(d, &related, observed).is_some_and(|app| Arc::ptr_eq(app, &prev.app))
+                {
+                    reused += 1;
+                    let plan = prev.plan.clone();
+                    kept.push(Some(prev));
+                    return plan;
+                }
             }
             planned += 1;
+            let prefix = format!("/{}.", d.short_id());
+            let related = related_of(&prefix);
             let refs: Vec<&ObservedApp> = related.iter().map(|a| &***a).collect();
             let plan = plan_instance(d, &refs, observed);
-            if let Some(app) = app {
-                let settled = Settled {
-                    desired: d.clone(),
-                    app: Arc::clone(app),
-                    plan: plan.clone(),
-                };
-                kept.insert(d.app_id.clone(), settled);
-            }
+            kept.push(settled_app(d, &related, observed).map(|app| Settled {
+                desired: d.clone(),
+                prefix,
+                app: Arc::clone(app),
+                plan: plan.clone(),
+            }));
             plan
         })
         .collect();
