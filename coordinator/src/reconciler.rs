@@ -480,6 +480,11 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
             &mut memo,
         );
         snapshot.replanned = memo.last_planned;
+        tracing::debug!(
+            reused = memo.last_reused,
+            planned = memo.last_planned,
+            "plan: settled instances reused"
+        );
     }
 
     /// `Some(status)` when this coordinator must not apply: a follower, or a leader in grace.
