@@ -7,9 +7,10 @@
 //! `json.dumps` converts dict keys (`1` → `"1"`, `True` → `"true"`, `None` → `"null"`).
 //!
 //! Hostile input is bounded (PyYAML had no bounds; these are Galley's): collections nest at
-//! most [`MAX_DEPTH`] deep, and a document expands to at most [`MAX_NODES`] nodes, an alias
-//! counting as the size of what it repeats — so a "billion laughs" alias bomb is refused
-//! after a bounded amount of work and memory instead of growing without limit.
+//! most [`MAX_DEPTH`] deep, and a document expands to at most [`MAX_NODES`] nodes and
+//! [`MAX_SCALAR_BYTES`] bytes of scalar text, an alias counting as the size of what it repeats
+//! — so a "billion laughs" alias bomb, or a long string repeated by aliases, is refused after a
+//! bounded amount of work and memory instead of growing without limit.
 
 use std::collections::HashMap;
 
@@ -19,6 +20,10 @@ pub const MAX_DEPTH: usize = 64;
 /// The most nodes (scalars, sequences, mappings; aliases at their expanded size) a document
 /// may expand to.
 pub const MAX_NODES: u64 = 500_000;
+
+/// The most bytes of scalar text (keys included; aliases at the size of what they repeat) a
+/// document may expand to.
+pub const MAX_SCALAR_BYTES: u64 = 64 << 20;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
 use serde_json::{Map, Number, Value};
@@ -54,19 +59,22 @@ pub fn load(text: &str) -> Result<Value, YamlError> {
         line: 1,
         depth: 0,
         nodes: 0,
+        bytes: 0,
     };
     composer.document()
 }
 
 struct Composer<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
-    /// Anchor id → its value and the nodes it expands to.
-    anchors: HashMap<usize, (Value, u64)>,
+    /// Anchor id → its value, the nodes and the scalar bytes it expands to.
+    anchors: HashMap<usize, (Value, u64, u64)>,
     line: usize,
     /// Collections open around the current node.
     depth: usize,
     /// Nodes produced so far (aliases at their expanded size).
     nodes: u64,
+    /// Scalar bytes produced so far (aliases at their expanded size).
+    bytes: u64,
 }
 
 impl<'a> Composer<'a> {
@@ -120,13 +128,21 @@ impl<'a> Composer<'a> {
         }
     }
 
-    /// Counts `n` more nodes against [`MAX_NODES`].
-    fn count(&mut self, n: u64) -> Result<(), YamlError> {
+    /// Counts `n` more nodes against [`MAX_NODES`] and `bytes` more scalar bytes against
+    /// [`MAX_SCALAR_BYTES`].
+    fn count(&mut self, n: u64, bytes: u64) -> Result<(), YamlError> {
         self.nodes = self.nodes.saturating_add(n);
         if self.nodes > MAX_NODES {
             return Err(self.unsupported(format!(
                 "the document expands to more than {MAX_NODES} nodes (aliases count at the \
                  size of what they repeat)"
+            )));
+        }
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.bytes > MAX_SCALAR_BYTES {
+            return Err(self.unsupported(format!(
+                "the document expands to more than {MAX_SCALAR_BYTES} bytes of scalars \
+                 (aliases count at the size of what they repeat)"
             )));
         }
         Ok(())
@@ -142,26 +158,27 @@ impl<'a> Composer<'a> {
     }
 
     fn node(&mut self, event: Event<'a>) -> Result<Value, YamlError> {
-        let start = self.nodes;
+        let start = (self.nodes, self.bytes);
         match event {
             Event::Alias(id) => {
-                let (value, size) = self
+                let (nodes, bytes) = self
                     .anchors
                     .get(&id)
-                    .map(|(v, n)| (v.clone(), *n))
+                    .map(|(_, n, b)| (*n, *b))
                     .ok_or_else(|| self.unsupported("found undefined alias"))?;
-                self.count(size)?;
-                Ok(value)
+                // Counted before the copy, so a refused alias costs no memory.
+                self.count(nodes, bytes)?;
+                Ok(self.anchors[&id].0.clone())
             }
             Event::Scalar(text, style, anchor, tag) => {
-                self.count(1)?;
+                self.count(1, text.len() as u64)?;
                 let v = self.scalar(&text, style, tag.as_deref())?;
                 self.remember(anchor, &v, start);
                 Ok(v)
             }
             Event::SequenceStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), "seq")?;
-                self.count(1)?;
+                self.count(1, 0)?;
                 self.enter()?;
                 let mut items = Vec::new();
                 loop {
@@ -177,7 +194,7 @@ impl<'a> Composer<'a> {
             }
             Event::MappingStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), "map")?;
-                self.count(1)?;
+                self.count(1, 0)?;
                 self.enter()?;
                 let v = Value::Object(self.mapping()?);
                 self.depth -= 1;
@@ -188,11 +205,12 @@ impl<'a> Composer<'a> {
         }
     }
 
-    /// Keeps an anchored value with the nodes it took since `start`.
-    fn remember(&mut self, anchor: usize, value: &Value, start: u64) {
+    /// Keeps an anchored value with the nodes and scalar bytes it took since `start`.
+    fn remember(&mut self, anchor: usize, value: &Value, start: (u64, u64)) {
         if anchor > 0 {
-            let size = self.nodes.saturating_sub(start).max(1);
-            self.anchors.insert(anchor, (value.clone(), size));
+            let nodes = self.nodes.saturating_sub(start.0).max(1);
+            let bytes = self.bytes.saturating_sub(start.1);
+            self.anchors.insert(anchor, (value.clone(), nodes, bytes));
         }
     }
 
@@ -401,7 +419,10 @@ fn sexagesimal_int(s: &str) -> Option<i128> {
         if !is_base60_digit(p) {
             return None;
         }
-        value = value * 60 + p.parse::<i128>().ok()?;
+        // Past i128 (and so past any JSON integer): not an int, as a too-long decimal.
+        value = value
+            .checked_mul(60)?
+            .checked_add(p.parse::<i128>().ok()?)?;
         any = true;
     }
     any.then_some(value)

@@ -568,8 +568,8 @@ impl CoordinatorConfig {
         self.reaper.validate()?;
         self.rollback.validate()?;
         let r = &self.reconcile;
-        if r.interval_seconds.is_nan() || r.interval_seconds <= 0.0 {
-            return Err("reconcile.interval_seconds must be > 0".into());
+        if !positive_seconds(r.interval_seconds) {
+            return Err(format!("reconcile.interval_seconds {MUST_BE_SECONDS}"));
         }
         if !(0.0..=1.0).contains(&r.kill_threshold) {
             return Err("reconcile.kill_threshold must be within [0, 1]".into());
@@ -577,16 +577,16 @@ impl CoordinatorConfig {
         if !(self.marathon.resync_seconds >= 1.0 && self.marathon.resync_seconds <= 86_400.0) {
             return Err("marathon.resync_seconds must be within [1, 86400]".into());
         }
-        if [self.marathon.timeout_seconds, self.mesos.timeout_seconds]
+        if ![self.marathon.timeout_seconds, self.mesos.timeout_seconds]
             .iter()
-            .any(|t| t.is_nan() || *t <= 0.0)
+            .all(|t| positive_seconds(*t))
         {
-            return Err("timeout_seconds must be > 0".into());
+            return Err(format!("timeout_seconds {MUST_BE_SECONDS}"));
         }
         if let Some(t) = &self.tls
-            && (t.reload_interval_seconds.is_nan() || t.reload_interval_seconds <= 0.0)
+            && !positive_seconds(t.reload_interval_seconds)
         {
-            return Err("tls.reload_interval_seconds must be > 0".into());
+            return Err(format!("tls.reload_interval_seconds {MUST_BE_SECONDS}"));
         }
         if let Some(e) = &self.election {
             if e.zookeeper.trim().is_empty() {
@@ -595,8 +595,10 @@ impl CoordinatorConfig {
             if !(0.4..=600.0).contains(&e.session_timeout_seconds) {
                 return Err("election.session_timeout_seconds must be within [0.4, 600]".into());
             }
-            if e.grace_period_seconds.is_nan() || e.grace_period_seconds < 0.0 {
-                return Err("election.grace_period_seconds must be >= 0".into());
+            if !(e.grace_period_seconds >= 0.0 && e.grace_period_seconds <= MAX_SECONDS) {
+                return Err(format!(
+                    "election.grace_period_seconds must be >= 0 and at most {MAX_SECONDS}"
+                ));
             }
             if let Some(p) = &e.path
                 && (!p.starts_with('/') || p.ends_with('/'))
@@ -612,10 +614,16 @@ impl CoordinatorConfig {
                 g.timeout_seconds,
                 g.unreachable_alert_after_seconds,
             ];
-            if positive.iter().any(|t| t.is_nan() || *t <= 0.0) {
-                return Err("git: poll_interval_seconds, timeout_seconds and \
-                     unreachable_alert_after_seconds must be > 0"
-                    .into());
+            if !positive.iter().all(|t| positive_seconds(*t)) {
+                return Err(format!(
+                    "git: poll_interval_seconds, timeout_seconds and \
+                     unreachable_alert_after_seconds {MUST_BE_SECONDS}"
+                ));
+            }
+            if let Some(jobs) = g.jobs
+                && jobs > MAX_GIT_JOBS
+            {
+                return Err(format!("git.jobs must be at most {MAX_GIT_JOBS}"));
             }
             if g.webhook_listen.is_some() && g.webhook_secret_file.is_none() {
                 return Err("git.webhook_secret_file is required with git.webhook_listen".into());
@@ -638,6 +646,22 @@ impl CoordinatorConfig {
     pub fn mesos_credentials(&self) -> Result<Option<(String, String)>, ConfigError> {
         read_credentials(self.mesos.credentials_file.as_deref())
     }
+}
+
+/// The longest duration a `*_seconds` setting without a range of its own may have (about 31
+/// years): longer ones cannot be converted to a `Duration` or added to an `Instant` without
+/// overflow, which panicked `serve` at start after `check-config` had passed.
+pub const MAX_SECONDS: f64 = 1e9;
+
+/// What [`positive_seconds`] checks, for messages.
+const MUST_BE_SECONDS: &str = "must be > 0 and at most 1000000000";
+
+/// The most repositories listed at once (`git.jobs`): the permits a semaphore can hold.
+pub const MAX_GIT_JOBS: usize = tokio::sync::Semaphore::MAX_PERMITS;
+
+/// Whether `v` is a usable number of seconds: > 0 and at most [`MAX_SECONDS`] (NaN is not).
+fn positive_seconds(v: f64) -> bool {
+    v > 0.0 && v <= MAX_SECONDS
 }
 
 /// `user:password` from `path` (none: no credentials). Errors name the file, never its content.

@@ -168,3 +168,33 @@ fn real_configs_fit_the_limits() {
     let v = load(&text).expect("5,000 instances sharing an anchor");
     assert_eq!(v["i4999"]["mem"], 1024);
 }
+
+/// Bad-input fuzzing (`fuzz/regressions/yaml/string-alias-bomb.yaml`): a long string repeated
+/// by aliases stayed under the node limit while 100 KB of YAML grew to 2 GB of strings. The
+/// scalar text an alias repeats now counts too, and is counted before it is copied.
+#[test]
+fn a_long_string_repeated_by_aliases_is_refused() {
+    let text = format!(
+        "s: &s {}\nl: &l [{}]\nm: [{}]\n",
+        "x".repeat(100_000),
+        ["*s"; 100].join(", "),
+        ["*l"; 200].join(", ")
+    );
+    let err = load(&text).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("more than 67108864 bytes of scalars"),
+        "{err}"
+    );
+}
+
+/// Bad-input fuzzing (`fuzz/regressions/yaml/sexagesimal-overflow.yaml`, the fuzzer's minimal
+/// input): a sexagesimal int past i128 overflowed (a panic in debug builds, wrapped in
+/// release). Like a decimal too long for JSON, it now reads as a string.
+#[test]
+fn a_sexagesimal_int_past_i128_is_a_string() {
+    let found = "100000000000000000000000000000000000:0:0:0";
+    let long = format!("1{}", ":00".repeat(22));
+    assert_eq!(v(&format!("[{found}, {long}]")), json!([found, long]));
+    assert_eq!(v("[1:30, -1:00:00]"), json!([90, -3600]));
+}

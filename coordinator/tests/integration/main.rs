@@ -9,6 +9,7 @@ mod deploy_configs_packaging;
 mod desired_incremental;
 mod election;
 mod fixtures;
+mod fuzz;
 mod generate;
 mod generate_cli;
 mod git_local;

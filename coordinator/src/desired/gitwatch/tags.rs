@@ -432,9 +432,14 @@ fn check_sha(sha: &str) -> Result<(), TagError> {
     if sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(())
     } else {
+        // Shortened: the whole value in the status could outgrow the client's header limit,
+        // turning INVALID_ARGUMENT into an HTTP/2 protocol error.
         Err(TagError::InvalidArgument {
             field: "git_sha",
-            message: format!("{sha:?} is not a full 40-hex commit id"),
+            message: format!(
+                "{} is not a full 40-hex commit id",
+                galley_common::names::shown(sha)
+            ),
         })
     }
 }
