@@ -122,14 +122,21 @@ async fn sync(
             }
             continue;
         }
-        if let Some(remote) = &remote
-            && control.snapshot() != *remote
-        {
-            tracing::info!(path, frozen = ?remote.frozen, paused = remote.paused.len(), "operator switches from ZooKeeper");
-            control.replace(remote);
+        if let Some(remote) = &remote {
+            // In step with the znode now (a follower's own changes are undone); a leader's
+            // change made since the check above wins: it is written at the top of the loop.
+            let follower = acting.borrow().is_none();
+            let Some((version, changed)) = control.adopt(remote, applied, follower) else {
+                continue;
+            };
+            if changed {
+                tracing::info!(path, frozen = ?remote.frozen, paused = remote.paused.len(), "operator switches from ZooKeeper");
+            }
+            // (Not marked seen: a local change right after this is still noticed below.)
+            applied = version;
+        } else {
+            applied = *versions.borrow_and_update();
         }
-        // In step with the znode now (a follower's own changes are undone above).
-        applied = *versions.borrow_and_update();
         let changed = watcher.changed();
         tokio::pin!(changed);
         loop {

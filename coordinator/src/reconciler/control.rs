@@ -44,10 +44,6 @@ pub struct Switches {
 }
 
 impl Control {
-    fn bump(&self) {
-        self.version.send_modify(|v| *v += 1);
-    }
-
     /// A version that changes with every switch change.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.version.subscribe()
@@ -67,6 +63,13 @@ impl Control {
 
     /// Replaces every switch with `s` (another coordinator's).
     pub fn replace(&self, s: &Switches) {
+        self.version.send_modify(|v| {
+            self.set(s);
+            *v += 1;
+        });
+    }
+
+    fn set(&self, s: &Switches) {
         *self.frozen.lock().expect("control lock") = s.frozen.clone();
         *self.paused.lock().expect("control lock") = s
             .paused
@@ -76,19 +79,49 @@ impl Control {
                 Some(((svc.to_owned(), inst.to_owned()), r.clone()))
             })
             .collect();
-        self.bump();
+    }
+
+    /// Takes on the shared switches `s`, unless a local change came after version `since`
+    /// (`force`: take them on anyway, as a follower does). Atomic with local changes (both
+    /// hold the version's lock), so a change made between a read of ZooKeeper and this call is
+    /// never undone by it. Returns the version now in step with `s` and whether anything
+    /// changed, or `None` when a local change came first (to be written, not overwritten).
+    pub fn adopt(&self, s: &Switches, since: u64, force: bool) -> Option<(u64, bool)> {
+        let mut out = None;
+        self.version.send_if_modified(|v| {
+            if *v != since && !force {
+                return false;
+            }
+            if self.snapshot() == *s {
+                out = Some((*v, false));
+                return false;
+            }
+            self.set(s);
+            *v += 1;
+            out = Some((*v, true));
+            true
+        });
+        out
+    }
+
+    /// Changes a switch and bumps the version in one step (under the version's lock).
+    fn change<T>(&self, f: impl FnOnce() -> T) -> T {
+        let mut out = None;
+        self.version.send_modify(|v| {
+            out = Some(f());
+            *v += 1;
+        });
+        out.expect("send_modify runs its closure")
     }
 
     /// Stops all applying (plans are still computed and shown).
     pub fn freeze(&self, reason: &str) {
-        *self.frozen.lock().expect("control lock") = Some(reason.to_string());
-        self.bump();
+        self.change(|| *self.frozen.lock().expect("control lock") = Some(reason.to_string()));
     }
 
     /// Lifts the freeze.
     pub fn unfreeze(&self) {
-        *self.frozen.lock().expect("control lock") = None;
-        self.bump();
+        self.change(|| *self.frozen.lock().expect("control lock") = None);
     }
 
     /// The freeze reason, if frozen.
@@ -98,23 +131,23 @@ impl Control {
 
     /// Pauses one instance.
     pub fn pause(&self, key: InstanceKey, reason: &str) {
-        self.paused
-            .lock()
-            .expect("control lock")
-            .insert(key, reason.to_string());
-        self.bump();
+        self.change(|| {
+            self.paused
+                .lock()
+                .expect("control lock")
+                .insert(key, reason.to_string())
+        });
     }
 
     /// Resumes one instance; whether it was paused.
     pub fn resume(&self, key: &InstanceKey) -> bool {
-        let was = self
-            .paused
-            .lock()
-            .expect("control lock")
-            .remove(key)
-            .is_some();
-        self.bump();
-        was
+        self.change(|| {
+            self.paused
+                .lock()
+                .expect("control lock")
+                .remove(key)
+                .is_some()
+        })
     }
 
     /// Whether an instance is paused.
