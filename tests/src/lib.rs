@@ -15,6 +15,7 @@
 
 pub mod cluster;
 pub mod docker;
+pub mod fuzz;
 pub mod grpcurl;
 pub mod observe;
 pub mod pki;

@@ -250,11 +250,14 @@ async fn the_webhook_refuses_bad_signatures_and_re_lists_at_once_on_good_ones() 
         post(&url, &by_repo, Some(sign(&secret, by_repo.as_bytes()))).await,
         202
     );
+    // The check runs in the webhook's task: the file is written before the pass is
+    // triggered, so both are awaited (asserting the trigger as soon as the file showed up
+    // was flaky under load).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while g.deployed_sha().as_deref() != Some(sha2.as_str()) {
+    while g.deployed_sha().as_deref() != Some(sha2.as_str()) || g.triggered() < 2 {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "webhook did not regenerate"
+            "webhook did not regenerate and trigger a pass"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
