@@ -149,12 +149,7 @@ impl<'a> AppIndex<'a> {
 
     /// The apps whose id starts with `prefix`, in id order.
     pub fn with_prefix(&self, prefix: &str) -> &[&'a ObservedApp] {
-        let start = self.sorted.partition_point(|a| a.id.as_str() < prefix);
-        let len = self.sorted[start..]
-            .iter()
-            .take_while(|a| a.id.starts_with(prefix))
-            .count();
-        &self.sorted[start..start + len]
+        &self.sorted[crate::observed::prefix_range(&self.sorted, prefix)]
     }
 
     /// [`healthy_task_count`] over the index.

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use galley_common::observed::{AppSnapshot, ObservedApp};
+use galley_common::observed::{AppSnapshot, ObservedApp, prefix_range};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -674,7 +674,7 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
 
 /// Asks hacheck for the drain state of every task of instances that use it and have something
 /// to drain (an old app, or more tasks than wanted). A task whose state cannot be read is left
-/// out, which the planner treats as "not safe to kill".
+/// out, which the planner treats as "not safe to kill". `apps`: the pass's, sorted by id.
 async fn observe_drain(
     hacheck: &Hacheck,
     desired: &[crate::plan::DesiredInstance],
@@ -686,9 +686,10 @@ async fn observe_drain(
     for d in desired {
         let Some(params) = &d.hacheck else { continue };
         let prefix = format!("/{}.", d.short_id());
-        let related: Vec<&ObservedApp> = apps
+        // A pass's apps are sorted by id: the instance's apps are one range (this was a scan
+        // of every app for every hacheck instance, every pass).
+        let related: Vec<&ObservedApp> = apps[prefix_range(apps, &prefix)]
             .iter()
-            .filter(|a| a.id.starts_with(&prefix))
             .map(|a| &**a)
             .collect();
         let surplus = related

@@ -13,7 +13,7 @@ use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use galley_common::observed::ObservedApp;
+use galley_common::observed::{ObservedApp, prefix_range, short_id_of};
 use std::fmt;
 
 pub use bounce::{BounceDecision, BounceInput, TasksByApp, decide};
@@ -75,17 +75,13 @@ pub fn plan_with_memo(
     let mut instances = if apps.is_sorted_by(|a, b| a.id <= b.id) {
         // Sorted by id (as every pass's apps are): an instance's apps are one range.
         memo::plan_instances(&desired.instances, observed, memo, |prefix| {
-            let lo = apps.partition_point(|a| a.id.as_str() < prefix);
-            let n = apps[lo..].partition_point(|a| a.id.starts_with(prefix));
-            apps[lo..lo + n].iter().collect()
+            apps[prefix_range(apps, prefix)].iter().collect()
         })
     } else {
         let mut by_short: BTreeMap<&str, Vec<&Arc<ObservedApp>>> = BTreeMap::new();
         for app in apps {
-            let id = app.id.trim_start_matches('/');
-            let mut dots = id.match_indices('.').map(|(i, _)| i);
-            if let (Some(_), Some(second)) = (dots.next(), dots.next()) {
-                by_short.entry(&id[..second]).or_default().push(app);
+            if let Some(short) = short_id_of(&app.id) {
+                by_short.entry(short).or_default().push(app);
             }
         }
         memo::plan_instances(&desired.instances, observed, memo, |prefix| {
@@ -109,10 +105,8 @@ pub fn plan_with_memo(
 pub fn apps_by_short_id<A: Borrow<ObservedApp>>(apps: &[A]) -> BTreeMap<&str, Vec<&ObservedApp>> {
     let mut map: BTreeMap<&str, Vec<&ObservedApp>> = BTreeMap::new();
     for app in apps.iter().map(Borrow::borrow) {
-        let id = app.id.trim_start_matches('/');
-        let mut dots = id.match_indices('.').map(|(i, _)| i);
-        if let (Some(_), Some(second)) = (dots.next(), dots.next()) {
-            map.entry(&id[..second]).or_default().push(app);
+        if let Some(short) = short_id_of(&app.id) {
+            map.entry(short).or_default().push(app);
         }
     }
     map

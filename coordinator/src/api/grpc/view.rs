@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use galley_common::observed::{AppSnapshot, ObservedApp};
+use galley_common::observed::{AppSnapshot, prefix_range};
 use galley_common::replication::{
     CheckTarget, EvidenceConfig, MarathonObservation, QueueSignal, check_marathon_instance,
 };
@@ -414,13 +414,6 @@ pub fn wants_queue(record: &PassRecord) -> bool {
             .get(d.app_id.as_str())
             .is_some_and(|n| *n < d.instances)
     })
-}
-
-/// The range of `apps` (sorted by id) whose ids start with `prefix`.
-fn prefix_range(apps: &[Arc<ObservedApp>], prefix: &str) -> std::ops::Range<usize> {
-    let lo = apps.partition_point(|a| a.id.as_str() < prefix);
-    let hi = lo + apps[lo..].partition_point(|a| a.id.starts_with(prefix));
-    lo..hi
 }
 
 fn issue_text(issue: &InstanceIssue) -> String {
