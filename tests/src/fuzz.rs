@@ -221,4 +221,23 @@ pub fn edge_number() -> impl Strategy<Value = Value> {
     proptest::sample::select(values)
 }
 
+/// The files kept under `fuzz/regressions/<target>` at the workspace root, sorted, with
+/// their bytes; there must be some (each crate's replay tests run them through the target).
+pub fn regression_inputs(target: &str) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/regressions")
+        .join(target);
+    let mut out: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("entry").path())
+        .map(|p| {
+            let bytes = std::fs::read(&p).expect("read");
+            (p, bytes)
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no regression inputs in {}", dir.display());
+    out
+}
+
 pub mod mutate;

@@ -3,7 +3,6 @@
 //! invalid UTF-8, huge numbers) that keep the harness honest.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use galley_common::soa::ServiceSource;
 use proptest::test_runner::TestCaseError;
@@ -11,24 +10,7 @@ use proptest::test_runner::TestCaseError;
 use crate::deployments::check_parse;
 use crate::soa::check_service;
 use crate::yaml::check_load;
-
-/// The files of `fuzz/regressions/<target>`, sorted; there must be some.
-pub fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/regressions")
-        .join(target);
-    let mut out: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("entry").path())
-        .map(|p| {
-            let bytes = std::fs::read(&p).expect("read");
-            (p, bytes)
-        })
-        .collect();
-    out.sort();
-    assert!(!out.is_empty(), "no regression inputs in {}", dir.display());
-    out
-}
+use galley_e2e::fuzz::regression_inputs as inputs;
 
 fn replay(target: &str, check: impl Fn(&str) -> Result<(), TestCaseError>) {
     for (path, bytes) in inputs(target) {

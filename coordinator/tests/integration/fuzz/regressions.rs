@@ -2,7 +2,6 @@
 //! target: minimal inputs the fuzzers found, and nasty seeds (deep nesting, alias bombs,
 //! invalid UTF-8, huge numbers, lying lengths) that keep the harness honest.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use galley_coordinator::marathon::events::SseParser;
@@ -12,24 +11,7 @@ use galley_coordinator::mesos::{MesosApi, MesosClient};
 use super::config::check_config;
 use super::env::Env;
 use super::http::{FixedServer, Framing, Response, runtime};
-
-/// The files of `fuzz/regressions/<target>`, sorted; there must be some.
-fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/regressions")
-        .join(target);
-    let mut out: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("entry").path())
-        .map(|p| {
-            let bytes = std::fs::read(&p).expect("read");
-            (p, bytes)
-        })
-        .collect();
-    out.sort();
-    assert!(!out.is_empty(), "no regression inputs in {}", dir.display());
-    out
-}
+use galley_e2e::fuzz::regression_inputs as inputs;
 
 fn ok_response(body: Vec<u8>) -> Vec<u8> {
     Response {
