@@ -264,53 +264,6 @@ fn an_instance_with_surplus_tasks_is_planned_every_pass() {
     assert_eq!(memo.last_reused, 0);
 }
 
-#[test]
-#[ignore = "timing probe: cargo test --release -p galley-planner memo_timing -- --ignored --nocapture"]
-fn memo_timing() {
-    let n = 50_000;
-    let ds: Vec<DesiredInstance> = (0..n)
-        .map(|i| desired(&format!("i{i:05}"), 1, 1, 0, false, false))
-        .collect();
-    let apps: Vec<Arc<ObservedApp>> = ds
-        .iter()
-        .map(|d| Arc::new(app(&d.instance, &(1, 1, vec![(Some(60), true)]), true)))
-        .collect();
-    let mut apps = apps;
-    apps.sort_by(|a, b| a.id.cmp(&b.id));
-    let desired = Desired {
-        configured: ds
-            .iter()
-            .map(|d| (d.service.clone(), d.instance.clone()))
-            .collect(),
-        instances: ds,
-        complete: true,
-        ..Desired::default()
-    };
-    let observed = Observed {
-        apps: Arc::new(apps),
-        drain: BTreeMap::new(),
-        now: t0(),
-    };
-    let policy = CleanupPolicy {
-        kill_threshold: 1.0,
-        force: false,
-    };
-    let t = std::time::Instant::now();
-    plan(&desired, &observed, policy);
-    println!("plan: {:?}", t.elapsed());
-    let mut memo = PlanMemo::new();
-    for _ in 0..3 {
-        let t = std::time::Instant::now();
-        plan_with_memo(&desired, &observed, policy, &mut memo);
-        println!(
-            "memo: {:?} reused {} planned {}",
-            t.elapsed(),
-            memo.last_reused,
-            memo.last_planned
-        );
-    }
-}
-
 /// Found by `the_memo_never_changes_a_plan`: a hacheck instance's single app is not settled
 /// while a drain state is known for its tasks (a draining task is put back).
 #[test]
