@@ -160,6 +160,36 @@ pub async fn send(env: &Env, request: &[u8]) -> Result<Vec<u16>, TestCaseError> 
         .collect())
 }
 
+/// Sends a proper request and reads its answer's status line before closing: with the
+/// half-close of [`send`], the server may see the end of the stream before its handler has
+/// answered and drop the answer (hyper closes a connection whose read side ended), which made
+/// the final check of the fuzz test flaky under load.
+async fn send_proper(env: &Env, request: &[u8]) -> Option<u16> {
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(env.webhook)
+            .await
+            .expect("connect");
+        stream.write_all(request).await.expect("write");
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+        answer
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(30), exchange)
+        .await
+        .expect("the webhook hung");
+    String::from_utf8_lossy(&answer)
+        .strip_prefix("HTTP/1.1 ")?
+        .get(..3)?
+        .parse()
+        .ok()
+}
+
 #[test]
 fn bad_webhook_requests_get_a_4xx_and_write_nothing() {
     let env = Env::start();
@@ -181,9 +211,6 @@ fn bad_webhook_requests_get_a_4xx_and_write_nothing() {
         headers: vec![],
         body: body.to_vec(),
     };
-    let statuses = env
-        .rt
-        .block_on(send(&env, &raw(&ok, &env.secret)))
-        .expect("send");
-    assert_eq!(statuses, [202], "the webhook no longer works");
+    let status = env.rt.block_on(send_proper(&env, &raw(&ok, &env.secret)));
+    assert_eq!(status, Some(202), "the webhook no longer works");
 }
