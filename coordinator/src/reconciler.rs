@@ -611,6 +611,9 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
     /// Logs PaaSTA's "<method> bounce in progress ..." line when an instance's bounce state changes.
     fn record_progress(&mut self, plan: &Plan) {
         for ip in &plan.instances {
+            if ip.progress.is_none() && self.last_progress.is_empty() {
+                continue; // the steady case: no key to build
+            }
             let key = (ip.service.clone(), ip.instance.clone());
             match &ip.progress {
                 Some(line) if self.last_progress.get(&key) != Some(line) => {

@@ -13,7 +13,7 @@ use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use galley_common::observed::{ObservedApp, prefix_range, short_id_of};
+use galley_common::observed::{ObservedApp, short_id_of};
 use std::fmt;
 
 pub use bounce::{BounceDecision, BounceInput, TasksByApp, decide};
@@ -45,8 +45,9 @@ pub struct Desired {
 /// What one pass will do.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
-    /// Per-instance bounce/scale plans, in service.instance order.
-    pub instances: Vec<InstancePlan>,
+    /// Per-instance bounce/scale plans, in service.instance order (shared with the memo and
+    /// the next pass that reuses them).
+    pub instances: Vec<Arc<InstancePlan>>,
     /// Cleanup of removed instances.
     pub cleanup: CleanupPlan,
 }
@@ -74,20 +75,11 @@ pub fn plan_with_memo(
     let apps = &observed.apps[..];
     let mut instances = if apps.is_sorted_by(|a, b| a.id <= b.id) {
         // Sorted by id (as every pass's apps are): an instance's apps are one range.
-        memo::plan_instances(&desired.instances, observed, memo, |prefix| {
-            apps[prefix_range(apps, prefix)].iter().collect()
-        })
+        memo::plan_instances(&desired.instances, apps, observed, memo)
     } else {
-        let mut by_short: BTreeMap<&str, Vec<&Arc<ObservedApp>>> = BTreeMap::new();
-        for app in apps {
-            if let Some(short) = short_id_of(&app.id) {
-                by_short.entry(short).or_default().push(app);
-            }
-        }
-        memo::plan_instances(&desired.instances, observed, memo, |prefix| {
-            let short = prefix.trim_start_matches('/').trim_end_matches('.');
-            by_short.get(short).cloned().unwrap_or_default()
-        })
+        let mut sorted = apps.to_vec();
+        sorted.sort_by(|a, b| a.id.cmp(&b.id));
+        memo::plan_instances(&desired.instances, &sorted, observed, memo)
     };
     instances.sort_by(|a, b| (&a.service, &a.instance).cmp(&(&b.service, &b.instance)));
     let cleanup = plan_cleanup(

@@ -84,13 +84,13 @@ fn synthetic(n: usize) -> PassRecord {
             .configured
             .insert((service.clone(), instance.clone()));
         report.desired.instances.push(desired);
-        snap.plan.instances.push(InstancePlan {
+        snap.plan.instances.push(std::sync::Arc::new(InstancePlan {
             service,
             instance,
             app_id,
             bounce_method: Some(BounceMethod::Crossover),
             ..Default::default()
-        });
+        }));
     }
     std::sync::Arc::make_mut(&mut snap.desired).desired.complete = true;
     PassRecord {

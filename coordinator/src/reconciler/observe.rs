@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use galley_common::observed::{AppSnapshot, ObservedApp};
+use galley_common::observed::{AppSnapshot, ObservedApp, prefix_range};
 use tokio::sync::watch;
 
 use super::Reconciler;
@@ -43,7 +43,8 @@ pub enum AppsSource {
 
 /// The apps to fetch again before a plan made from the view may apply: every app of each
 /// instance whose plan drains, kills or deletes (its new app's health decides the old one's
-/// fate), and every app the cleanup deletes. Empty when the plan destroys nothing.
+/// fate), and every app the cleanup deletes. Empty when the plan destroys nothing. `apps`:
+/// the pass's, sorted by id.
 pub(super) fn apps_to_confirm(plan: &Plan, apps: &[Arc<ObservedApp>]) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
     for p in &plan.instances {
@@ -56,10 +57,12 @@ pub(super) fn apps_to_confirm(plan: &Plan, apps: &[Arc<ObservedApp>]) -> BTreeSe
         if !destroys {
             continue;
         }
-        let prefix = format!("/{}.{}.", p.service, p.instance);
+        // The app-id form of the instance (`_` written `--`), from its desired app's id.
+        let short = galley_common::app_id::short_id(&p.service, &p.instance);
+        let prefix = format!("/{short}.");
         ids.extend(
-            apps.iter()
-                .filter(|a| a.id.starts_with(&prefix))
+            apps[prefix_range(apps, &prefix)]
+                .iter()
                 .map(|a| a.id.clone()),
         );
         ids.insert(p.app_id.clone());
@@ -177,14 +180,14 @@ mod tests {
         }
     }
 
-    fn instance(service: &str, app_id: &str, actions: Vec<Action>) -> InstancePlan {
-        InstancePlan {
+    fn instance(service: &str, app_id: &str, actions: Vec<Action>) -> Arc<InstancePlan> {
+        Arc::new(InstancePlan {
             service: service.to_owned(),
             instance: "main".to_owned(),
             app_id: app_id.to_owned(),
             actions,
             ..InstancePlan::default()
-        }
+        })
     }
 
     fn ids(v: &[&str]) -> BTreeSet<String> {
@@ -199,10 +202,14 @@ mod tests {
             app("/api.mainx.git1.c1", 1), // another instance sharing the prefix text
             app("/web.main.git1.c1", 1),
             app("/gone.main.git1.c1", 1),
+            app("/my--svc.main.git1.c1", 1),
+            app("/my--svc.main.git2.c2", 1),
         ]
         .into_iter()
         .map(Arc::new)
         .collect();
+        let mut apps = apps;
+        apps.sort_by(|a, b| a.id.cmp(&b.id)); // as a pass's apps are
         let cases: Vec<(&str, Plan, BTreeSet<String>)> = vec![
             ("nothing to do", Plan::default(), ids(&[])),
             (
@@ -254,6 +261,23 @@ mod tests {
                     ..Plan::default()
                 },
                 ids(&["/api.main.git1.c1", "/api.main.git2.c2"]),
+            ),
+            (
+                "an instance with `_` in its name (`--` in app ids) confirms its old app",
+                Plan {
+                    instances: vec![Arc::new(InstancePlan {
+                        service: "my_svc".into(),
+                        instance: "main".into(),
+                        app_id: "/my--svc.main.git2.c2".into(),
+                        actions: vec![Action::DeleteApp {
+                            app_id: "/my--svc.main.git1.c1".into(),
+                            reason: DeleteReason::Bounced,
+                        }],
+                        ..InstancePlan::default()
+                    })],
+                    ..Plan::default()
+                },
+                ids(&["/my--svc.main.git1.c1", "/my--svc.main.git2.c2"]),
             ),
             (
                 "a cleanup delete confirms the deleted app",

@@ -20,17 +20,53 @@ pub struct ParsedAppId {
 
 /// Parses `/<svc>.<inst>[.git<sha>.config<hash>]`; anything else is not a PaaSTA app.
 pub fn parse_app_id(id: &str) -> Option<ParsedAppId> {
-    let parts: Vec<String> = id
-        .trim_start_matches('/')
-        .split('.')
-        .map(|p| p.replace("--", "_"))
-        .collect();
-    match parts.as_slice() {
-        [s, i] | [s, i, _, _] => Some(ParsedAppId {
-            service: s.clone(),
-            instance: i.clone(),
-        }),
+    let (service, instance) = split_app_id(id)?;
+    Some(ParsedAppId {
+        service: service.replace("--", "_"),
+        instance: instance.replace("--", "_"),
+    })
+}
+
+/// The service and instance parts of a PaaSTA-shaped app id as written (`--` not yet `_`).
+fn split_app_id(id: &str) -> Option<(&str, &str)> {
+    let id = id.trim_start_matches('/');
+    // Byte positions of the dots (a `.` is never inside a multi-byte character); a `char`
+    // split compares each match through `memcmp`, a third of a 50,000-app cleanup.
+    let mut dots = id
+        .bytes()
+        .enumerate()
+        .filter(|(_, b)| *b == b'.')
+        .map(|(i, _)| i);
+    let first = dots.next()?;
+    let (service, rest) = (&id[..first], &id[first + 1..]);
+    match (dots.next(), dots.next(), dots.next()) {
+        (None, None, None) => Some((service, rest)),
+        (Some(second), Some(_), None) => Some((service, &id[first + 1..second])),
         _ => None,
+    }
+}
+
+/// Whether the app's (service, instance) is configured or its service unknown: the lookups
+/// borrow the id's parts, and allocate only for a part with `--` (written `_` in configs).
+fn is_kept(
+    service: &str,
+    instance: &str,
+    configured: &[(&str, &str)],
+    unknown_services: &BTreeSet<String>,
+) -> bool {
+    let (service, instance) = (unescape(service), unescape(instance));
+    configured
+        .binary_search(&(service.as_ref(), instance.as_ref()))
+        .is_ok()
+        || unknown_services.contains(service.as_ref())
+}
+
+/// An app id part as configs write it (`--` → `_`), borrowed when it has no `--`.
+fn unescape(part: &str) -> std::borrow::Cow<'_, str> {
+    if part.contains("--") {
+        part.replace("--", "_").into()
+    } else {
+        part.into()
     }
 }
 
@@ -102,17 +138,20 @@ pub fn plan_cleanup<A: std::borrow::Borrow<ObservedApp>>(
     policy: CleanupPolicy,
 ) -> CleanupPlan {
     let mut plan = CleanupPlan::default();
+    // Sorted as the set is: binary search with borrowed keys.
+    let configured: Vec<(&str, &str)> = configured
+        .iter()
+        .map(|(s, i)| (s.as_str(), i.as_str()))
+        .collect();
     let mut parsed = 0usize;
     let mut stale = Vec::new();
     for app in apps.iter().map(std::borrow::Borrow::borrow) {
-        let Some(p) = parse_app_id(&app.id) else {
+        let Some((service, instance)) = split_app_id(&app.id) else {
             plan.skipped.push(app.id.clone());
             continue;
         };
         parsed += 1;
-        if !configured.contains(&(p.service.clone(), p.instance.clone()))
-            && !unknown_services.contains(&p.service)
-        {
+        if !is_kept(service, instance, &configured, unknown_services) {
             stale.push(app.id.clone());
         }
     }

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use galley_common::observed::ObservedApp;
+use galley_common::observed::{ObservedApp, prefix_range};
 
 use super::instance::plan_instance;
 use super::model::{DesiredInstance, DrainKind, InstancePlan, Observed};
@@ -25,7 +25,7 @@ use super::model::{DesiredInstance, DrainKind, InstancePlan, Observed};
 /// entry whose desired instance moved or changed is simply not reused).
 #[derive(Debug, Default)]
 pub struct PlanMemo {
-    settled: Vec<Option<Settled>>,
+    settled: Vec<Option<Box<Settled>>>,
     /// Instances reused and planned by the last pass (for metrics and tests).
     pub last_reused: usize,
     /// Instances planned afresh by the last pass.
@@ -38,7 +38,9 @@ struct Settled {
     /// `/<short id>.`: the prefix of its apps' ids.
     prefix: String,
     app: Arc<ObservedApp>,
-    plan: InstancePlan,
+    /// Where `app` was in the last pass's sorted apps: the first place to look for it.
+    at: usize,
+    plan: Arc<InstancePlan>,
 }
 
 impl PlanMemo {
@@ -63,7 +65,7 @@ impl PlanMemo {
 /// a draining task back).
 fn settled_app<'a>(
     desired: &DesiredInstance,
-    related: &[&'a Arc<ObservedApp>],
+    related: &'a [Arc<ObservedApp>],
     observed: &Observed,
 ) -> Option<&'a Arc<ObservedApp>> {
     let undrained = |app: &ObservedApp| match desired.drain {
@@ -85,45 +87,75 @@ fn settled_app<'a>(
     }
 }
 
+/// Whether the apps whose ids start with `prefix` are exactly `apps[at]`, which is `app`: the
+/// check of a kept plan's one app without a search (`apps` sorted by id, so the apps of a
+/// prefix are one range and the neighbours decide).
+fn alone_at(apps: &[Arc<ObservedApp>], at: usize, app: &Arc<ObservedApp>, prefix: &str) -> bool {
+    apps.get(at).is_some_and(|a| Arc::ptr_eq(a, app))
+        && (at == 0 || !apps[at - 1].id.starts_with(prefix))
+        && apps.get(at + 1).is_none_or(|a| !a.id.starts_with(prefix))
+}
+
 /// Plans every desired instance, reusing the settled plans of `memo` whose inputs are
-/// unchanged, and leaves in `memo` the settled plans of this pass. `related_of` gives the apps
-/// whose ids start with a prefix (`/<short id>.`).
-pub(super) fn plan_instances<'a>(
+/// unchanged, and leaves in `memo` the settled plans of this pass. `apps` are the pass's apps
+/// sorted by id.
+///
+/// A kept plan is reused when its desired instance is equal and its one app is the same
+/// (`Arc`) and still alone in its range. The app is looked for where it was last pass, shifted
+/// by how far the last found app had moved (apps added or removed before it), and searched for
+/// only when it is not there: a steady pass does no search at all.
+pub(super) fn plan_instances(
     desired: &[DesiredInstance],
+    apps: &[Arc<ObservedApp>],
     observed: &Observed,
     memo: &mut PlanMemo,
-    related_of: impl Fn(&str) -> Vec<&'a Arc<ObservedApp>>,
-) -> Vec<InstancePlan> {
+) -> Vec<Arc<InstancePlan>> {
     let mut previous = std::mem::take(&mut memo.settled);
     previous.resize_with(desired.len(), || None);
     let (mut reused, mut planned) = (0, 0);
+    let mut shift: isize = 0;
     let mut kept = Vec::with_capacity(desired.len());
     let plans = desired
         .iter()
         .zip(previous)
         .map(|(d, prev)| {
-            if let Some(prev) = prev
+            if let Some(mut prev) = prev
                 && prev.desired == *d
             {
-                let related = related_of(&prev.prefix);
-                if settled_app(d, &related, observed).is_some_and(|app| Arc::ptr_eq(app, &prev.app))
+                let hint = prev.at.checked_add_signed(shift);
+                let at = match hint {
+                    Some(at) if alone_at(apps, at, &prev.app, &prev.prefix) => Some(at),
+                    _ => {
+                        let range = prefix_range(apps, &prev.prefix);
+                        (range.len() == 1 && Arc::ptr_eq(&apps[range.start], &prev.app))
+                            .then_some(range.start)
+                    }
+                };
+                if let Some(at) = at
+                    && settled_app(d, std::slice::from_ref(&apps[at]), observed).is_some()
                 {
+                    shift = at as isize - prev.at as isize;
+                    prev.at = at;
                     reused += 1;
-                    let plan = prev.plan.clone();
+                    let plan = Arc::clone(&prev.plan);
                     kept.push(Some(prev));
                     return plan;
                 }
             }
             planned += 1;
             let prefix = format!("/{}.", d.short_id());
-            let related = related_of(&prefix);
-            let refs: Vec<&ObservedApp> = related.iter().map(|a| &***a).collect();
-            let plan = plan_instance(d, &refs, observed);
-            kept.push(settled_app(d, &related, observed).map(|app| Settled {
-                desired: d.clone(),
-                prefix,
-                app: Arc::clone(app),
-                plan: plan.clone(),
+            let range = prefix_range(apps, &prefix);
+            let related = &apps[range.clone()];
+            let refs: Vec<&ObservedApp> = related.iter().map(|a| &**a).collect();
+            let plan = Arc::new(plan_instance(d, &refs, observed));
+            kept.push(settled_app(d, related, observed).map(|app| {
+                Box::new(Settled {
+                    desired: d.clone(),
+                    prefix,
+                    app: Arc::clone(app),
+                    at: range.start,
+                    plan: Arc::clone(&plan),
+                })
             }));
             plan
         })

@@ -586,3 +586,28 @@ fn whole_plan_matches_apps_by_prefix_with_the_trailing_dot() {
     );
     assert_eq!(p.to_string(), "nothing to do\n");
 }
+
+/// PaaSTA's parse (`split('.')`, `--` → `_`, 2 or 4 parts), as the cleanup once wrote it.
+fn paasta_parse(id: &str) -> Option<ParsedAppId> {
+    let parts: Vec<String> = id
+        .trim_start_matches('/')
+        .split('.')
+        .map(|p| p.replace("--", "_"))
+        .collect();
+    match parts.as_slice() {
+        [s, i] | [s, i, _, _] => Some(ParsedAppId {
+            service: s.clone(),
+            instance: i.clone(),
+        }),
+        _ => None,
+    }
+}
+
+proptest::proptest! {
+    /// The byte-level split parses every id as PaaSTA's split does (dots, dashes, slashes and
+    /// multi-byte characters mixed).
+    #[test]
+    fn app_ids_parse_as_paasta_splits_them(id in "[/a.é_-]{0,12}") {
+        proptest::prop_assert_eq!(parse_app_id(&id), paasta_parse(&id));
+    }
+}

@@ -174,7 +174,8 @@ impl Source {
         let snap = &self.record.snapshot;
         let key = &self.keys[i];
         let d = self.desired(i);
-        let plan = self.plan_at[i].and_then(|at| snap.plan.instances.get(at as usize));
+        let plan =
+            self.plan_at[i].and_then(|at| snap.plan.instances.get(at as usize).map(|p| &**p));
         let short = galley_common::app_id::short_id(&key.0, &key.1);
         let own = prefix_range(&self.apps, &format!("/{short}."));
         let mut status =
