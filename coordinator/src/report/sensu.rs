@@ -233,7 +233,9 @@ struct Remembered {
     service: String,
     instance: String,
     status: Status,
-    settings: SensuSettings,
+    /// `None` for a check no team resolves for: nothing is sent, but its status and output
+    /// are remembered so that an unchanged one stays quiet between rounds.
+    settings: Option<SensuSettings>,
     /// What was last sent, and whether it was delivered.
     output: String,
     delivered: bool,
@@ -288,8 +290,9 @@ impl<S: SensuSink> AlertTracker<S> {
 
     /// Sends `kind`'s event for `service.instance` and remembers it; an unchanged event is
     /// sent again only when `round` is set ([`Transition::Quiet`] otherwise). `settings` is
-    /// `None` when no team resolves: nothing is sent and the check is forgotten. A failed send
-    /// is logged, counted and returned; the status is remembered either way.
+    /// `None` when no team resolves: nothing is sent, and the transition is reported as if it
+    /// had been (so callers log changes and rounds alike, and stay quiet otherwise). A failed
+    /// send is logged, counted and returned; the status is remembered either way.
     #[allow(clippy::too_many_arguments)]
     pub async fn report(
         &mut self,
@@ -302,10 +305,6 @@ impl<S: SensuSink> AlertTracker<S> {
         round: bool,
     ) -> Result<Transition, SensuError> {
         let check = kind.check_name(service, instance);
-        let Some(settings) = settings else {
-            self.last.remove(&check);
-            return Ok(Transition::First);
-        };
         let last = self.last.get(&check);
         let transition = match last.map(|r| r.status) {
             None => Transition::First,
@@ -314,19 +313,22 @@ impl<S: SensuSink> AlertTracker<S> {
             Some(_) if status == Status::Ok => Transition::Recovered,
             Some(_) => Transition::Changed,
         };
-        let same =
-            last.is_some_and(|r| r.delivered && r.output == output && r.settings == *settings);
+        let same = last
+            .is_some_and(|r| r.delivered && r.output == output && r.settings.as_ref() == settings);
         if transition == Transition::Unchanged && same && !round {
             return Ok(Transition::Quiet);
         }
-        let delivered = self.deliver(&check, status, output, settings).await;
+        let delivered = match settings {
+            Some(settings) => self.deliver(&check, status, output, settings).await,
+            None => Ok(()),
+        };
         self.last.insert(
             check.clone(),
             Remembered {
                 service: service.to_string(),
                 instance: instance.to_string(),
                 status,
-                settings: settings.clone(),
+                settings: settings.cloned(),
                 output: output.to_owned(),
                 delivered: delivered.is_ok(),
             },
@@ -350,7 +352,7 @@ impl<S: SensuSink> AlertTracker<S> {
         let mut first_err = None;
         for kind in CheckKind::ALL {
             let check = kind.check_name(service, instance);
-            let remembered = self.last.remove(&check).map(|r| r.settings);
+            let remembered = self.last.remove(&check).and_then(|r| r.settings);
             let settings = sources
                 .and_then(|s| s.resolve_removal(cluster))
                 .or_else(|| remembered.map(galley_common::monitoring::as_removal));

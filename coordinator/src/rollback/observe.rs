@@ -3,19 +3,19 @@
 //! and — for instances whose new version has no happy task — Marathon's launch delay and the
 //! evidence. No I/O: the launch queue is read by the caller and passed in.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use galley_common::observed::ObservedApp;
+use galley_common::observed::{ObservedApp, prefix_range};
 use galley_common::replication::{EvidenceConfig, QueueSignal, gather_evidence};
 use galley_common::soa::InstanceKind;
 
 use super::decide::{InstanceKey, InstanceObservation};
 use super::policy::RollbackPolicy;
 use crate::desired::DesiredReport;
-use crate::plan::{DesiredInstance, apps_by_short_id, is_happy};
+use crate::plan::{DesiredInstance, is_happy};
 use crate::reconciler::PassSnapshot;
 
 /// Everything besides the snapshot.
@@ -60,7 +60,8 @@ impl Observations {
 pub struct ConfigCache {
     /// The desired state the entries were worked out from (weak: never keeps it alive).
     of: Weak<DesiredReport>,
-    entries: HashMap<InstanceKey, Cached>,
+    /// By position in that desired state's instances.
+    entries: Vec<Cached>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +79,17 @@ impl ConfigCache {
             self.entries.clear();
         }
     }
+
+    /// The entries of `snapshot`'s desired state, worked out when it is not the cached one.
+    fn for_snapshot(&mut self, snapshot: &PassSnapshot, inputs: &ObserveInputs<'_>) -> &[Cached] {
+        self.for_desired(&snapshot.desired);
+        if self.entries.is_empty() {
+            self.entries = (snapshot.desired.desired.instances.iter())
+                .map(|d| config_of(snapshot, d, inputs))
+                .collect();
+        }
+        &self.entries
+    }
 }
 
 /// Observes every planned instance of `snapshot`.
@@ -87,25 +99,23 @@ pub fn observe(
     cache: &mut ConfigCache,
 ) -> Observations {
     let mut out = Observations::default();
-    let by_short = apps_by_short_id(&snapshot.apps);
-    cache.for_desired(&snapshot.desired);
-    for d in &snapshot.desired.desired.instances {
+    let cached = cache.for_snapshot(snapshot, &inputs);
+    let all_apps = &snapshot.apps[..];
+    for (d, cached) in snapshot.desired.desired.instances.iter().zip(cached) {
         let key = (d.service.clone(), d.instance.clone());
-        let cached = cache
-            .entries
-            .entry(key.clone())
-            .or_insert_with(|| config_of(snapshot, d, &inputs))
-            .clone();
-        if let Some(bad) = cached.bad {
-            out.bad_policies.push((key.clone(), bad));
+        if let Some(bad) = &cached.bad {
+            out.bad_policies.push((key.clone(), bad.clone()));
         }
-        let Some((deploy_group, policy)) = cached.group_policy else {
+        let Some((deploy_group, policy)) = cached.group_policy.clone() else {
             continue;
         };
-        let apps: &[&ObservedApp] = by_short
-            .get(d.short_id().as_str())
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
+        // A pass's apps are sorted by id: the instance's apps are one range.
+        let apps: Vec<&ObservedApp> = all_apps
+            [prefix_range(all_apps, &format!("/{}.", d.short_id()))]
+        .iter()
+        .map(|a| &**a)
+        .collect();
+        let apps = &apps[..];
         let happy = |app: &ObservedApp| {
             app.tasks
                 .iter()
@@ -126,7 +136,7 @@ pub fn observe(
             deploy_group,
             policy,
             desired_app: d.app_id.clone(),
-            desired_sha: cached.sha,
+            desired_sha: cached.sha.clone(),
             desired_instances: d.instances,
             new_app_happy,
             only_app: apps.len() == 1 && new_app.is_some(),
@@ -231,17 +241,13 @@ mod tests {
         let mut cache = ConfigCache::default();
         let first = Arc::new(DesiredReport::default());
         cache.for_desired(&first);
-        cache
-            .entries
-            .insert(("web".into(), "main".into()), cached());
+        cache.entries.push(cached());
         cache.for_desired(&first.clone());
         assert_eq!(cache.entries.len(), 1, "the same desired state keeps them");
         let second = Arc::new(DesiredReport::default());
         cache.for_desired(&second);
         assert!(cache.entries.is_empty(), "a new desired state drops them");
-        cache
-            .entries
-            .insert(("web".into(), "main".into()), cached());
+        cache.entries.push(cached());
         drop(second);
         let third = Arc::new(DesiredReport::default());
         cache.for_desired(&third);

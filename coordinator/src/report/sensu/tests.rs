@@ -247,3 +247,48 @@ async fn queued_sink_returns_at_once_and_delivers_in_the_background() {
     }
     assert_eq!(rec.0.lock().unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn a_check_with_no_team_sends_nothing_and_is_quiet_while_unchanged() {
+    let rec = Arc::new(Recorder::default());
+    let mut tracker = AlertTracker::new(rec.clone());
+    let mut report = async |status, output, round, settings: Option<&SensuSettings>| {
+        tracker
+            .report(
+                CheckKind::Replication,
+                "web",
+                "main",
+                status,
+                output,
+                settings,
+                round,
+            )
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        report(Status::Ok, "out", false, None).await,
+        Transition::First
+    );
+    assert_eq!(
+        report(Status::Ok, "out", false, None).await,
+        Transition::Quiet,
+        "an unchanged teamless check between rounds (it was logged every pass)"
+    );
+    assert_eq!(
+        report(Status::Ok, "out", true, None).await,
+        Transition::Unchanged
+    );
+    assert_eq!(
+        report(Status::Critical, "out", false, None).await,
+        Transition::Raised
+    );
+    assert!(rec.0.lock().unwrap().is_empty(), "no team: nothing sent");
+    let s = settings("web");
+    assert_eq!(
+        report(Status::Critical, "out", false, Some(&s)).await,
+        Transition::Unchanged,
+        "a team resolving later gets the event at once"
+    );
+    assert_eq!(rec.0.lock().unwrap().len(), 1);
+}
