@@ -13,6 +13,8 @@
 //!
 //! `cargo build --release -p galley-sim -p galley-coordinator -p galley-bench &&
 //!  target/release/bench-serve [--instances 10000] [--soak-minutes 30]`
+//!
+//! `GALLEY_BENCH_KEEP=1` keeps the temp dir (soa tree, process logs) and prints its path.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -179,7 +181,11 @@ fn main() -> anyhow::Result<()> {
 async fn run(args: Args) -> anyhow::Result<()> {
     let services = args.instances.div_ceil(PER_SERVICE);
     let instances = services * PER_SERVICE;
-    let tmp = tempfile::tempdir()?;
+    let mut tmp = tempfile::tempdir()?;
+    if std::env::var_os("GALLEY_BENCH_KEEP").is_some() {
+        tmp.disable_cleanup(true);
+        println!("keeping {} (configs, process logs)", tmp.path().display());
+    }
     let (soa, sys, logs) = (
         tmp.path().join("soa"),
         tmp.path().join("etc-paasta"),
