@@ -228,17 +228,28 @@ pub enum Transition {
     Quiet,
 }
 
+/// What is remembered of one check: small, since there are three per instance (at 50,000
+/// instances an inline envelope of about 1 KB per check was the coordinator's largest map).
 #[derive(Debug, Clone)]
 struct Remembered {
     service: String,
     instance: String,
     status: Status,
     /// `None` for a check no team resolves for: nothing is sent, but its status and output
-    /// are remembered so that an unchanged one stays quiet between rounds.
-    settings: Option<SensuSettings>,
-    /// What was last sent, and whether it was delivered.
-    output: String,
+    /// are remembered so that an unchanged one stays quiet between rounds. Shared between
+    /// checks with equal envelopes (an instance's checks, a service's instances).
+    settings: Option<Arc<SensuSettings>>,
+    /// A hash of what was last sent (only compared: a collision at worst delays a changed
+    /// output to the next round), and whether it was delivered.
+    output_hash: u64,
     delivered: bool,
+}
+
+fn hash_output(output: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    output.hash(&mut h);
+    h.finish()
 }
 
 /// Remembers the last status and envelope of every check it reported, so that recovery and
@@ -255,6 +266,8 @@ struct Remembered {
 pub struct AlertTracker<S: SensuSink> {
     sink: S,
     last: BTreeMap<String, Remembered>,
+    /// The envelope last remembered: the next equal one shares it.
+    interned: Option<Arc<SensuSettings>>,
     sent: u64,
     failed: u64,
 }
@@ -265,6 +278,7 @@ impl<S: SensuSink> AlertTracker<S> {
         Self {
             sink,
             last: BTreeMap::new(),
+            interned: None,
             sent: 0,
             failed: 0,
         }
@@ -313,8 +327,10 @@ impl<S: SensuSink> AlertTracker<S> {
             Some(_) if status == Status::Ok => Transition::Recovered,
             Some(_) => Transition::Changed,
         };
-        let same = last
-            .is_some_and(|r| r.delivered && r.output == output && r.settings.as_ref() == settings);
+        let output_hash = hash_output(output);
+        let same = last.is_some_and(|r| {
+            r.delivered && r.output_hash == output_hash && r.settings.as_deref() == settings
+        });
         if transition == Transition::Unchanged && same && !round {
             return Ok(Transition::Quiet);
         }
@@ -322,19 +338,28 @@ impl<S: SensuSink> AlertTracker<S> {
             Some(settings) => self.deliver(&check, status, output, settings).await,
             None => Ok(()),
         };
+        let settings = settings.map(|s| self.intern(s));
         self.last.insert(
             check.clone(),
             Remembered {
                 service: service.to_string(),
                 instance: instance.to_string(),
                 status,
-                settings: settings.cloned(),
-                output: output.to_owned(),
+                settings,
+                output_hash,
                 delivered: delivered.is_ok(),
             },
         );
         delivered?;
         Ok(transition)
+    }
+
+    /// `settings` as a shared envelope: the last one remembered when equal, else a new one.
+    fn intern(&mut self, settings: &SensuSettings) -> Arc<SensuSettings> {
+        match &self.interned {
+            Some(last) if **last == *settings => Arc::clone(last),
+            _ => Arc::clone(self.interned.insert(Arc::new(settings.clone()))),
+        }
     }
 
     /// Sends the three removal OK events (spec §4 step 5) for `service.instance` as PaaSTA's
@@ -352,7 +377,11 @@ impl<S: SensuSink> AlertTracker<S> {
         let mut first_err = None;
         for kind in CheckKind::ALL {
             let check = kind.check_name(service, instance);
-            let remembered = self.last.remove(&check).and_then(|r| r.settings);
+            let remembered = self
+                .last
+                .remove(&check)
+                .and_then(|r| r.settings)
+                .map(Arc::unwrap_or_clone);
             let settings = sources
                 .and_then(|s| s.resolve_removal(cluster))
                 .or_else(|| remembered.map(galley_common::monitoring::as_removal));
