@@ -7,6 +7,7 @@
 //! whose namespace has a `proxy_port` ([`Monitor::with_smartstack`]; without it those are
 //! counted from Marathon's tasks, as for every other instance).
 
+mod prepared;
 mod sources;
 
 pub use sources::{LaunchQueue, SlaveList, SmartstackSources};
@@ -15,20 +16,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use galley_common::branch_state::branch_state;
-use galley_common::monitoring::{CheckKind, MonitoringSources, Status};
+use galley_common::monitoring::{CheckKind, MonitoringSources, SensuSettings, Status};
 use galley_common::replication::{
-    AppIndex, CheckTarget, EvidenceConfig, NamespaceMember, ReplicationReport, expected_count,
-    gather_evidence, marathon_report, smartstack_report,
+    AppIndex, EvidenceConfig, ReplicationReport, gather_evidence, marathon_report,
+    smartstack_report,
 };
-use galley_common::smartstack::ServiceNamespaceConfig;
-use galley_common::soa::{InstanceConfig, InstanceKind};
 
 use crate::apply::ApplyEvent;
-use crate::desired::{InstanceIssue, ServiceEntry};
+use crate::desired::InstanceIssue;
 use crate::metrics::Metrics;
 use crate::reconciler::{ActivationReason, EventSink, PassRecord, PassStatus};
 use crate::sensu::{AlertTracker, SensuSink, Transition};
+use prepared::{Prepared, PreparedCache};
 use sources::Round;
 
 /// One instance's replication result, kept for read APIs.
@@ -56,6 +55,8 @@ pub struct Monitor<S: SensuSink> {
     smartstack: Option<SmartstackSources>,
     /// This pass is a round (periodic or first): unchanged events are sent again.
     resend: bool,
+    /// Each service's instances as its checks need them, by service entry.
+    prepared: PreparedCache,
 }
 
 /// PaaSTA's keepalive text for a steady instance.
@@ -63,11 +64,10 @@ pub const BOUNCE_STEADY_OUTPUT: &str = "The bounce is in a steady state";
 
 /// What one service's checks need from the round.
 struct ServiceRound<'a> {
-    service: &'a str,
-    entry: &'a ServiceEntry,
+    prepared: &'a [Prepared],
     record: &'a PassRecord,
     now: DateTime<Utc>,
-    desired_apps: &'a BTreeMap<(String, String), String>,
+    desired_apps: &'a BTreeMap<(&'a str, &'a str), &'a str>,
     index: &'a AppIndex<'a>,
 }
 
@@ -82,6 +82,7 @@ impl<S: SensuSink> Monitor<S> {
             queue: None,
             resend: true,
             smartstack: None,
+            prepared: PreparedCache::default(),
         }
     }
 
@@ -135,19 +136,20 @@ impl<S: SensuSink> Monitor<S> {
         );
         let mut results = BTreeMap::new();
         let mut round = Round::default();
-        let desired_apps: BTreeMap<(String, String), String> = snapshot
+        // Borrowed: a pass allocates nothing per instance to look its desired app up.
+        let desired_apps: BTreeMap<(&str, &str), &str> = snapshot
             .desired
             .desired
             .instances
             .iter()
-            .map(|d| ((d.service.clone(), d.instance.clone()), d.app_id.clone()))
+            .map(|d| ((d.service.as_str(), d.instance.as_str()), d.app_id.as_str()))
             .collect();
         // Built once per pass: each instance's apps are a binary search, not a cluster scan.
         let index = AppIndex::new(&snapshot.apps);
         for (service, entry) in &snapshot.desired.services {
+            let prepared = self.prepared.get(service, entry, &self.cluster);
             let ctx = ServiceRound {
-                service,
-                entry,
+                prepared: &prepared,
                 record,
                 now,
                 desired_apps: &desired_apps,
@@ -155,6 +157,8 @@ impl<S: SensuSink> Monitor<S> {
             };
             self.check_service(ctx, &mut round, &mut results).await;
         }
+        let services = &snapshot.desired.services;
+        self.prepared.retain(|s| services.contains_key(s));
         self.metrics.record_replication(
             results
                 .iter()
@@ -189,65 +193,26 @@ impl<S: SensuSink> Monitor<S> {
         results: &mut BTreeMap<(String, String), InstanceReplication>,
     ) {
         let ServiceRound {
-            service,
-            entry,
+            prepared,
             record,
             now,
             desired_apps,
             index,
         } = ctx;
-        let Some(deployments) = &entry.deployments else {
-            return;
-        }; // PaaSTA skips silently
-        let names = entry
-            .config
-            .instance_names(&self.cluster, InstanceKind::Marathon);
-        let configs: Vec<_> = names
-            .iter()
-            .filter_map(|i| {
-                entry
-                    .config
-                    .instance(&self.cluster, InstanceKind::Marathon, i)
-                    .ok()
-            })
-            .collect();
-        let members: Vec<NamespaceMember> = configs
-            .iter()
-            .filter_map(|c| {
-                let state = branch_state(Some(deployments), c).ok()?.desired_state;
-                NamespaceMember::from_config(c, state, None).ok()
-            })
-            .collect();
-        for config in &configs {
-            let key = (service.to_string(), config.instance.clone());
-            let Ok(target) = CheckTarget::from_config(config) else {
-                continue;
-            };
-            let Ok(nerve_ns) = config.nerve_ns() else {
-                continue;
-            };
-            let sources =
-                MonitoringSources::for_instance(config, &entry.source, &entry.config.general).ok();
-            let expected = expected_count(&members, &nerve_ns);
-            let bouncing = index.is_bouncing(&target.short_app_id());
-            let check = InstanceCheck {
-                entry,
-                config,
-                target: &target,
-                expected,
-                apps: index,
-                now,
-            };
-            let report = self.replication(check, round).await;
+        for p in prepared {
+            let key = &p.key;
+            let bouncing = index.is_bouncing(&p.short);
+            let report = self.replication(p, index, now, round).await;
             if let Some(report) = report {
                 let output = report.alert_output();
+                let settings = p.settings(CheckKind::Replication);
                 let sent = self
                     .send(
                         CheckKind::Replication,
-                        &key,
+                        key,
                         report.status,
                         &output,
-                        sources.as_ref(),
+                        settings,
                     )
                     .await;
                 if sent {
@@ -269,36 +234,38 @@ impl<S: SensuSink> Monitor<S> {
                     },
                 );
             }
-            let (setup_status, setup_output) = match record.snapshot.desired.issues.get(&key) {
-                None | Some(InstanceIssue::NoDeployments) => {
-                    (Status::Ok, "Service deployed.".to_string())
-                }
+            let (setup_status, setup_output) = match record.snapshot.desired.issues.get(key) {
+                None | Some(InstanceIssue::NoDeployments) => (Status::Ok, "Service deployed."),
                 Some(InstanceIssue::NotDeployed(msg) | InstanceIssue::Invalid(msg)) => {
-                    (Status::Critical, msg.clone())
+                    (Status::Critical, msg.as_str())
                 }
             };
+            let settings = p.settings(CheckKind::SetupMarathonJob);
             self.send(
                 CheckKind::SetupMarathonJob,
-                &key,
+                key,
                 setup_status,
-                &setup_output,
-                sources.as_ref(),
+                setup_output,
+                settings,
             )
             .await;
             // PaaSTA's setup_marathon_job sent this keepalive on every run where the instance
             // was steady (its desired app the only one) and none while it bounced, so a bounce
             // stuck for longer than the check's ttl (1 h) raises Sensu's stale-check alarm.
-            let steady = desired_apps.get(&key).is_some_and(|want| {
-                let apps = index.instance_apps(&target.short_app_id());
-                matches!(apps[..], [only] if only.id.trim_start_matches('/') == want.trim_start_matches('/'))
-            });
+            let steady = desired_apps
+                .get(&(key.0.as_str(), key.1.as_str()))
+                .is_some_and(|want| {
+                    let apps = index.instance_apps(&p.short);
+                    matches!(apps[..], [only] if only.id.trim_start_matches('/') == want.trim_start_matches('/'))
+                });
             if steady {
+                let settings = p.settings(CheckKind::BounceProgress);
                 self.send(
                     CheckKind::BounceProgress,
-                    &key,
+                    key,
                     Status::Ok,
                     BOUNCE_STEADY_OUTPUT,
-                    sources.as_ref(),
+                    settings,
                 )
                 .await;
             }
@@ -310,41 +277,33 @@ impl<S: SensuSink> Monitor<S> {
     /// could not be read this round.
     async fn replication(
         &self,
-        check: InstanceCheck<'_>,
+        p: &Prepared,
+        apps: &AppIndex<'_>,
+        now: DateTime<Utc>,
         round: &mut Round,
     ) -> Option<ReplicationReport> {
-        let InstanceCheck {
-            entry,
-            config,
-            target,
-            expected,
-            apps,
-            now,
-        } = check;
-        let short = target.short_app_id();
-        let nerve_ns = config.nerve_ns().ok()?;
-        let namespace = ServiceNamespaceConfig::load(&entry.config, &nerve_ns).ok();
-        let report = match (&self.smartstack, namespace) {
+        let target = &p.target;
+        let short = &p.short;
+        let report = match (&self.smartstack, &p.namespace) {
             (Some(smartstack), Some(ns)) if ns.is_in_smartstack() => {
-                let blacklist = config.monitoring_blacklist().unwrap_or_default();
                 let Some(locations) = round
-                    .locations(smartstack, &self.metrics, ns.discover(), &blacklist)
+                    .locations(smartstack, &self.metrics, ns.discover(), &p.blacklist)
                     .await
                 else {
                     tracing::warn!(service = %target.service, instance = %target.instance, "no smartstack view this round; replication not checked");
                     return None;
                 };
-                smartstack_report(target, &nerve_ns, expected, &locations)?
+                smartstack_report(target, &p.nerve_ns, p.expected, &locations)?
             }
-            _ => marathon_report(target, expected, apps.healthy_task_count(&short, now)),
+            _ => marathon_report(target, p.expected, apps.healthy_task_count(short, now)),
         };
-        let bouncing = apps.is_bouncing(&short);
+        let bouncing = apps.is_bouncing(short);
         if !report.is_under_replicated() && !bouncing {
             return Some(report);
         }
         let queue = round.queue(self.queue.as_deref(), &self.metrics).await;
         let evidence = gather_evidence(
-            &apps.instance_apps(&short),
+            &apps.instance_apps(short),
             now,
             &EvidenceConfig::default(),
             queue,
@@ -359,21 +318,12 @@ impl<S: SensuSink> Monitor<S> {
         key: &(String, String),
         status: Status,
         output: &str,
-        sources: Option<&MonitoringSources>,
+        settings: Option<&SensuSettings>,
     ) -> bool {
-        let settings = sources.and_then(|s| s.resolve(kind, &self.cluster));
         let resend = self.resend;
         match self
             .alerts
-            .report(
-                kind,
-                &key.0,
-                &key.1,
-                status,
-                output,
-                settings.as_ref(),
-                resend,
-            )
+            .report(kind, &key.0, &key.1, status, output, settings, resend)
             .await
         {
             Ok(Transition::Quiet) => false,
@@ -384,18 +334,6 @@ impl<S: SensuSink> Monitor<S> {
             }
         }
     }
-}
-
-/// One instance's replication check inputs.
-struct InstanceCheck<'a> {
-    entry: &'a ServiceEntry,
-    config: &'a InstanceConfig,
-    target: &'a CheckTarget,
-    /// Summed over the instances sharing its nerve_ns.
-    expected: u64,
-    /// Every Marathon app of the pass, indexed.
-    apps: &'a AppIndex<'a>,
-    now: DateTime<Utc>,
 }
 
 fn outcome_label(status: &PassStatus) -> &'static str {

@@ -251,3 +251,29 @@ async fn monitoring_counts_smartstack_instances_per_location_from_haproxy() {
     let errors = r#"galley_call_errors_total{target="haproxy",op="stats"}"#;
     assert_eq!(sample(&metrics, errors), Some(1.0));
 }
+
+/// The monitor works an instance's check inputs out once per service entry: a changed config
+/// (a new entry) is checked with its new expected count at the next pass.
+#[tokio::test]
+async fn monitoring_follows_a_changed_instance_count() {
+    let mut c = Cluster::new().await;
+    c.config("web", "main:\n  instances: 2\n  drain_method: noop\n");
+    c.deploy("web", &["main"], SHA1, DesiredState::Start, None);
+    let metrics = Arc::new(Metrics::new());
+    let mut monitor = monitor(&metrics);
+    let record = c.pass().await;
+    let results = monitor.observe(&record, c.sim.now()).await;
+    assert_eq!(web_main(&results).expect("checked").expected, 2);
+    let record = c.pass().await;
+    let results = monitor.observe(&record, c.sim.now()).await;
+    assert_eq!(web_main(&results).expect("checked").expected, 2);
+
+    c.config("web", "main:\n  instances: 5\n  drain_method: noop\n");
+    let record = c.pass().await;
+    let results = monitor.observe(&record, c.sim.now()).await;
+    assert_eq!(
+        web_main(&results).expect("checked").expected,
+        5,
+        "the new config's count, not the prepared one of the last entry"
+    );
+}
