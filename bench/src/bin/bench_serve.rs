@@ -8,7 +8,8 @@
 //! - steady passes with nothing to do (`Reconcile` with `wait`, through gRPC): median, p90;
 //! - an idle window: CPU of each process, Marathon list calls, passes by trigger, RSS;
 //! - a task killed in Marathon → the pass its event triggers (latency);
-//! - one instance's `instances` changed in the soa dir → Marathon's app scaled (latency);
+//! - one instance's `instances` changed in the soa dir → Marathon's app scaled (latency; each
+//!   change made once the last one's deployment finished);
 //! - optionally a soak with churn (tasks killed at random), RSS sampled over time.
 //!
 //! `cargo build --release -p galley-sim -p galley-coordinator -p galley-bench &&
@@ -557,7 +558,10 @@ async fn soa_change_latency(
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // The next change starts from a settled app: a change made while the last one's
+        // deployment is in flight waits for it by design (the plan's `waiting_on`), and that
+        // wait is the emulator's task launch, not the coordinator's latency.
+        settle(http, marathon, &app, want).await?;
     }
     print_latencies(
         "soa-dir change to one instance → Marathon scaled",
@@ -565,6 +569,35 @@ async fn soa_change_latency(
         "changes",
     );
     Ok(())
+}
+
+/// Waits until `app` runs `want` tasks with no deployment in flight (then 1 s more for its
+/// events to reach the coordinator).
+async fn settle(
+    http: &reqwest::Client,
+    marathon: &str,
+    app: &str,
+    want: u32,
+) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    loop {
+        let one: Value = http
+            .get(format!("{marathon}/v2/apps{app}"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let a = &one["app"];
+        let idle = a["deployments"].as_array().is_some_and(Vec::is_empty);
+        if idle && a["tasksRunning"].as_u64() == Some(u64::from(want)) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            return Ok(());
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            bail!("{app} never settled at {want} tasks");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Kills random tasks at `per_minute` for `minutes`, sampling RSS and CPU every 30 s.

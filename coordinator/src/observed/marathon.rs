@@ -4,6 +4,7 @@
 mod client;
 mod dto;
 pub mod events;
+mod streamed;
 
 use std::future::Future;
 
@@ -98,6 +99,16 @@ pub enum MarathonError {
         /// Parse error.
         #[source]
         source: serde_json::Error,
+    },
+    /// A success response whose body was larger than the client accepts.
+    #[error("marathon {op} {url}: response body larger than {limit} bytes")]
+    TooLarge {
+        /// Operation.
+        op: &'static str,
+        /// URL.
+        url: String,
+        /// The limit.
+        limit: u64,
     },
     /// The event stream broke its framing (too large an event, not UTF-8).
     #[error("marathon events {url}: bad stream")]

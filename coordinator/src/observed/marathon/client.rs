@@ -10,7 +10,7 @@ use galley_common::replication::QueueSignal;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use super::dto::{AppList, AppOne, ErrorBody, QueueList};
+use super::dto::{AppOne, ErrorBody, QueueList};
 use super::events::{MarathonEvent, SseError, SseParser, event};
 use super::{MarathonApi, MarathonError};
 
@@ -60,14 +60,16 @@ impl MarathonClient {
         format!("{}{path}", self.config.url.trim_end_matches('/'))
     }
 
-    async fn send(
+    /// Sends a request and returns the response of a success status (its body unread); any
+    /// other status is read and decoded into the error.
+    async fn start(
         &self,
         op: &'static str,
         method: Method,
         path: &str,
         query: &[(&str, &str)],
         body: Option<&serde_json::Value>,
-    ) -> Result<bytes::Bytes, MarathonError> {
+    ) -> Result<reqwest::Response, MarathonError> {
         let url = self.url(path);
         let mut req = self.http.request(method, &url).query(query);
         if let Some((user, pass)) = &self.config.credentials {
@@ -82,6 +84,9 @@ impl MarathonClient {
             source,
         })?;
         let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
         let bytes = resp
             .bytes()
             .await
@@ -90,11 +95,23 @@ impl MarathonClient {
                 url: url.clone(),
                 source,
             })?;
-        if status.is_success() {
-            // The body as received, not a copy: a list of 50,000 apps is ~100 MB.
-            return Ok(bytes);
-        }
         Err(error_from(op, url, status, &bytes))
+    }
+
+    async fn send(
+        &self,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<bytes::Bytes, MarathonError> {
+        let resp = self.start(op, method, path, query, body).await?;
+        resp.bytes().await.map_err(|source| MarathonError::Request {
+            op,
+            url: self.url(path),
+            source,
+        })
     }
 }
 
@@ -217,16 +234,12 @@ fn app_path(app_id: &str) -> String {
 impl MarathonApi for MarathonClient {
     async fn list_apps(&self) -> Result<Vec<ObservedApp>, MarathonError> {
         let query = [("embed", "apps.tasks"), ("embed", "apps.lastTaskFailure")];
-        let body = self
-            .send("list apps", Method::GET, "/v2/apps", &query, None)
+        let resp = self
+            .start("list apps", Method::GET, "/v2/apps", &query, None)
             .await?;
-        let list: AppList =
-            serde_json::from_slice(&body).map_err(|source| MarathonError::Decode {
-                op: "list apps",
-                url: self.url("/v2/apps"),
-                source,
-            })?;
-        Ok(list.apps.into_iter().map(ObservedApp::from).collect())
+        let url = self.url("/v2/apps");
+        super::streamed::decode_app_list("list apps", url, resp, super::streamed::MAX_LIST_BYTES)
+            .await
     }
 
     async fn get_app(&self, app_id: &str) -> Result<Option<ObservedApp>, MarathonError> {

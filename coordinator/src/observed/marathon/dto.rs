@@ -6,9 +6,44 @@ use galley_common::observed::{ObservedApp, ObservedTask, TaskFailure};
 use galley_common::replication::QueueSignal;
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
-pub(super) struct AppList {
-    pub(super) apps: Vec<App>,
+/// `{"apps": [...]}` decoded straight into observed apps: each app's DTO is converted as soon
+/// as it is parsed, so the DTOs of the whole list never exist at once (at 20,000 apps they
+/// were about 50 MB on top of the body).
+#[derive(Debug)]
+pub(super) struct ObservedList(pub(super) Vec<galley_common::observed::ObservedApp>);
+
+impl<'de> Deserialize<'de> for ObservedList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Outer {
+            #[serde(deserialize_with = "observed_apps")]
+            apps: Vec<galley_common::observed::ObservedApp>,
+        }
+        Ok(Self(Outer::deserialize(d)?.apps))
+    }
+}
+
+fn observed_apps<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<galley_common::observed::ObservedApp>, D::Error> {
+    struct Apps;
+    impl<'de> serde::de::Visitor<'de> for Apps {
+        type Value = Vec<galley_common::observed::ObservedApp>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of apps")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(app) = seq.next_element::<App>()? {
+                out.push(app.into());
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(Apps)
 }
 
 #[derive(Debug, Deserialize)]
