@@ -12,8 +12,8 @@ mod sources;
 
 pub use sources::{LaunchQueue, SlaveList, SmartstackSources};
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
 
 use chrono::{DateTime, Utc};
 use galley_common::monitoring::{CheckKind, MonitoringSources, SensuSettings, Status};
@@ -23,7 +23,7 @@ use galley_common::replication::{
 };
 
 use crate::apply::ApplyEvent;
-use crate::desired::InstanceIssue;
+use crate::desired::{DesiredReport, InstanceIssue};
 use crate::metrics::Metrics;
 use crate::reconciler::{ActivationReason, EventSink, PassRecord, PassStatus};
 use crate::sensu::{AlertTracker, SensuSink, Transition};
@@ -57,6 +57,8 @@ pub struct Monitor<S: SensuSink> {
     resend: bool,
     /// Each service's instances as its checks need them, by service entry.
     prepared: PreparedCache,
+    /// The desired state whose configured instances the alerts were last retained to.
+    retained_for: Weak<DesiredReport>,
 }
 
 /// PaaSTA's keepalive text for a steady instance.
@@ -83,6 +85,7 @@ impl<S: SensuSink> Monitor<S> {
             resend: true,
             smartstack: None,
             prepared: PreparedCache::default(),
+            retained_for: Weak::new(),
         }
     }
 
@@ -162,27 +165,31 @@ impl<S: SensuSink> Monitor<S> {
         self.metrics.record_replication(
             results
                 .iter()
-                .map(|((s, i), r)| (s.clone(), i.clone(), r.status != Status::Ok)),
+                .map(|((s, i), r)| (s.as_str(), i.as_str(), r.status != Status::Ok)),
         );
         self.metrics.record_bounces(
             results
                 .iter()
-                .map(|((s, i), r)| (s.clone(), i.clone(), r.bouncing)),
+                .map(|((s, i), r)| (s.as_str(), i.as_str(), r.bouncing)),
         );
-        let configured: BTreeSet<(String, String)> = snapshot.desired.desired.configured.clone();
-        let services = snapshot.desired.services.clone();
-        let cluster = self.cluster.clone();
-        self.alerts
-            .retain_instances(
-                &configured,
-                |svc| {
-                    services.get(svc).and_then(|e| {
-                        MonitoringSources::for_instance_removed(&e.source, &e.config.general).ok()
-                    })
-                },
-                &cluster,
-            )
-            .await;
+        // Checks are only reported for configured instances, so the tracked ones can only
+        // leave the configured set when the desired state is a new one.
+        if !Weak::ptr_eq(&self.retained_for, &Arc::downgrade(&snapshot.desired)) {
+            let services = &snapshot.desired.services;
+            self.alerts
+                .retain_instances(
+                    &snapshot.desired.desired.configured,
+                    |svc| {
+                        services.get(svc).and_then(|e| {
+                            MonitoringSources::for_instance_removed(&e.source, &e.config.general)
+                                .ok()
+                        })
+                    },
+                    &self.cluster,
+                )
+                .await;
+            self.retained_for = Arc::downgrade(&snapshot.desired);
+        }
         results
     }
 

@@ -415,7 +415,10 @@ impl Metrics {
 
     /// Replaces the per-instance under-replication gauges with this pass's results
     /// (`(service, instance, under_replicated)`) and sets the cluster aggregate.
-    pub fn record_replication(&self, states: impl IntoIterator<Item = (String, String, bool)>) {
+    pub fn record_replication<'a>(
+        &self,
+        states: impl IntoIterator<Item = (&'a str, &'a str, bool)>,
+    ) {
         let mut sets = self.instances.lock().expect("metrics lock");
         replace(&self.under_replicated, &mut sets.replication, states);
         let under = sets.replication.values().filter(|u| **u).count();
@@ -423,20 +426,37 @@ impl Metrics {
     }
 
     /// Replaces the per-instance bounce-in-progress gauges with this pass's.
-    pub fn record_bounces(&self, states: impl IntoIterator<Item = (String, String, bool)>) {
+    pub fn record_bounces<'a>(&self, states: impl IntoIterator<Item = (&'a str, &'a str, bool)>) {
         let mut sets = self.instances.lock().expect("metrics lock");
         replace(&self.bounce_in_progress, &mut sets.bounces, states);
     }
 }
 
-fn replace(
+/// Sets `family` to `states`, removing the series of instances not in it. A pass whose states
+/// equal the last pass's (the steady case) changes nothing and allocates no label.
+fn replace<'a>(
     family: &Family<InstanceLabels, Gauge>,
     current: &mut BTreeMap<InstanceLabels, bool>,
-    states: impl IntoIterator<Item = (String, String, bool)>,
+    states: impl IntoIterator<Item = (&'a str, &'a str, bool)>,
 ) {
+    let states: Vec<(&str, &str, bool)> = states.into_iter().collect();
+    let unchanged = states.len() == current.len()
+        && current
+            .iter()
+            .zip(&states)
+            .all(|((k, on), (s, i, o))| k.service == *s && k.instance == *i && on == o);
+    if unchanged {
+        return;
+    }
     let next: BTreeMap<InstanceLabels, bool> = states
         .into_iter()
-        .map(|(service, instance, on)| (InstanceLabels { service, instance }, on))
+        .map(|(service, instance, on)| {
+            let labels = InstanceLabels {
+                service: service.to_owned(),
+                instance: instance.to_owned(),
+            };
+            (labels, on)
+        })
         .collect();
     for gone in current.keys().filter(|k| !next.contains_key(*k)) {
         family.remove(gone);

@@ -34,15 +34,12 @@ async fn metrics_endpoint_serves_parseable_text() {
     metrics.observe_call("marathon", "list_apps", Duration::from_millis(8), true);
     metrics.observe_call("marathon", "list_apps", Duration::from_millis(9), false);
     metrics.record_replication([
-        ("web".to_string(), "main".to_string(), true),
-        ("web".to_string(), "canary".to_string(), false),
-        ("api".to_string(), "main".to_string(), true),
+        ("web", "main", true),
+        ("web", "canary", false),
+        ("api", "main", true),
     ]);
-    metrics.record_replication([
-        ("web".to_string(), "main".to_string(), true),
-        ("web".to_string(), "canary".to_string(), true),
-    ]);
-    metrics.record_bounces([("web".to_string(), "main".to_string(), true)]);
+    metrics.record_replication([("web", "main", true), ("web", "canary", true)]);
+    metrics.record_bounces([("web", "main", true)]);
     metrics.queue_depth.set(4);
     metrics.agents_connected.set(3);
     metrics.agents_stale.set(1);
