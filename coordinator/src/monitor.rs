@@ -8,6 +8,7 @@
 //! counted from Marathon's tasks, as for every other instance).
 
 mod prepared;
+mod settled;
 mod sources;
 
 pub use sources::{LaunchQueue, SlaveList, SmartstackSources};
@@ -27,7 +28,9 @@ use crate::desired::{DesiredReport, InstanceIssue};
 use crate::metrics::Metrics;
 use crate::reconciler::{ActivationReason, EventSink, PassRecord, PassStatus};
 use crate::sensu::{AlertTracker, SensuSink, Transition};
+use galley_common::observed::prefix_range;
 use prepared::{Prepared, PreparedCache};
+use settled::SettledChecks;
 use sources::Round;
 
 /// One instance's replication result, kept for read APIs.
@@ -59,6 +62,8 @@ pub struct Monitor<S: SensuSink> {
     prepared: PreparedCache,
     /// The desired state whose configured instances the alerts were last retained to.
     retained_for: Weak<DesiredReport>,
+    /// Instances whose checks need not run again until an input changes.
+    settled: SettledChecks,
 }
 
 /// PaaSTA's keepalive text for a steady instance.
@@ -67,6 +72,8 @@ pub const BOUNCE_STEADY_OUTPUT: &str = "The bounce is in a steady state";
 /// What one service's checks need from the round.
 struct ServiceRound<'a> {
     prepared: &'a [Prepared],
+    /// The pass's apps, sorted by id.
+    apps: &'a [Arc<galley_common::observed::ObservedApp>],
     record: &'a PassRecord,
     now: DateTime<Utc>,
     desired_apps: &'a BTreeMap<(&'a str, &'a str), &'a str>,
@@ -86,6 +93,7 @@ impl<S: SensuSink> Monitor<S> {
             smartstack: None,
             prepared: PreparedCache::default(),
             retained_for: Weak::new(),
+            settled: SettledChecks::default(),
         }
     }
 
@@ -101,6 +109,11 @@ impl<S: SensuSink> Monitor<S> {
     pub fn with_smartstack(mut self, sources: SmartstackSources) -> Self {
         self.smartstack = Some(sources);
         self
+    }
+
+    /// Instances whose results the last pass reused from a settled check (see `settled.rs`).
+    pub fn checks_reused(&self) -> usize {
+        self.settled.last_reused
     }
 
     /// Processes one finished pass. Returns the replication results by instance.
@@ -149,10 +162,12 @@ impl<S: SensuSink> Monitor<S> {
             .collect();
         // Built once per pass: each instance's apps are a binary search, not a cluster scan.
         let index = AppIndex::new(&snapshot.apps);
+        self.settled.start(&snapshot.desired);
         for (service, entry) in &snapshot.desired.services {
             let prepared = self.prepared.get(service, entry, &self.cluster);
             let ctx = ServiceRound {
                 prepared: &prepared,
+                apps: &snapshot.apps,
                 record,
                 now,
                 desired_apps: &desired_apps,
@@ -162,6 +177,11 @@ impl<S: SensuSink> Monitor<S> {
         }
         let services = &snapshot.desired.services;
         self.prepared.retain(|s| services.contains_key(s));
+        tracing::debug!(
+            reused = self.settled.last_reused,
+            checked = results.len() - self.settled.last_reused,
+            "monitor: settled instances reused"
+        );
         self.metrics.record_replication(
             results
                 .iter()
@@ -201,6 +221,7 @@ impl<S: SensuSink> Monitor<S> {
     ) {
         let ServiceRound {
             prepared,
+            apps: all_apps,
             record,
             now,
             desired_apps,
@@ -208,6 +229,16 @@ impl<S: SensuSink> Monitor<S> {
         } = ctx;
         for p in prepared {
             let key = &p.key;
+            let counted = &all_apps[prefix_range(all_apps, &p.count_prefix)];
+            if !self.resend
+                && let Some(result) = self.settled.reuse(key, counted)
+            {
+                results.insert(key.clone(), result.clone());
+                continue;
+            }
+            let mut quiet = true;
+            let mut replication = None;
+            let from_marathon = !self.counts_from_haproxy(p);
             let bouncing = index.is_bouncing(&p.short);
             let report = self.replication(p, index, now, round).await;
             if let Some(report) = report {
@@ -222,7 +253,8 @@ impl<S: SensuSink> Monitor<S> {
                         settings,
                     )
                     .await;
-                if sent {
+                quiet &= !sent.is_loud();
+                if sent.is_sent() {
                     (self.events)(ApplyEvent {
                         service: key.0.clone(),
                         instance: key.1.clone(),
@@ -230,16 +262,13 @@ impl<S: SensuSink> Monitor<S> {
                         message: format!("Replication: {}", report.output),
                     });
                 }
-                results.insert(
-                    key.clone(),
-                    InstanceReplication {
-                        available: report.available,
-                        expected: report.expected,
-                        status: report.status,
-                        output,
-                        bouncing,
-                    },
-                );
+                replication = Some(InstanceReplication {
+                    available: report.available,
+                    expected: report.expected,
+                    status: report.status,
+                    output,
+                    bouncing,
+                });
             }
             let (setup_status, setup_output) = match record.snapshot.desired.issues.get(key) {
                 None | Some(InstanceIssue::NoDeployments) => (Status::Ok, "Service deployed."),
@@ -248,14 +277,16 @@ impl<S: SensuSink> Monitor<S> {
                 }
             };
             let settings = p.settings(CheckKind::SetupMarathonJob);
-            self.send(
-                CheckKind::SetupMarathonJob,
-                key,
-                setup_status,
-                setup_output,
-                settings,
-            )
-            .await;
+            quiet &= !self
+                .send(
+                    CheckKind::SetupMarathonJob,
+                    key,
+                    setup_status,
+                    setup_output,
+                    settings,
+                )
+                .await
+                .is_loud();
             // PaaSTA's setup_marathon_job sent this keepalive on every run where the instance
             // was steady (its desired app the only one) and none while it bounced, so a bounce
             // stuck for longer than the check's ttl (1 h) raises Sensu's stale-check alarm.
@@ -267,16 +298,32 @@ impl<S: SensuSink> Monitor<S> {
                 });
             if steady {
                 let settings = p.settings(CheckKind::BounceProgress);
-                self.send(
-                    CheckKind::BounceProgress,
-                    key,
-                    Status::Ok,
-                    BOUNCE_STEADY_OUTPUT,
-                    settings,
-                )
-                .await;
+                quiet &= !self
+                    .send(
+                        CheckKind::BounceProgress,
+                        key,
+                        Status::Ok,
+                        BOUNCE_STEADY_OUTPUT,
+                        settings,
+                    )
+                    .await
+                    .is_loud();
+            }
+            match replication {
+                Some(result) => {
+                    self.settled
+                        .record(key, counted, &result, quiet && from_marathon, now);
+                    results.insert(key.clone(), result);
+                }
+                None => self.settled.forget(key),
             }
         }
+    }
+
+    /// Whether `p`'s replication is counted from synapse's haproxy (which changes without
+    /// Marathon's apps changing) rather than from Marathon's tasks.
+    fn counts_from_haproxy(&self, p: &Prepared) -> bool {
+        self.smartstack.is_some() && p.namespace.as_ref().is_some_and(|ns| ns.is_in_smartstack())
     }
 
     /// One instance's replication report with its evidence; `None` when no event is due
@@ -318,7 +365,7 @@ impl<S: SensuSink> Monitor<S> {
         Some(report.with_evidence(bouncing, evidence))
     }
 
-    /// Reports one check; `false` when it was unchanged and not due again (nothing sent).
+    /// Reports one check.
     async fn send(
         &mut self,
         kind: CheckKind,
@@ -326,20 +373,44 @@ impl<S: SensuSink> Monitor<S> {
         status: Status,
         output: &str,
         settings: Option<&SensuSettings>,
-    ) -> bool {
+    ) -> Sent {
         let resend = self.resend;
         match self
             .alerts
             .report(kind, &key.0, &key.1, status, output, settings, resend)
             .await
         {
-            Ok(Transition::Quiet) => false,
-            Ok(_) => true,
+            Ok(Transition::Quiet) => Sent::Quiet,
+            Ok(Transition::Unchanged) if resend => Sent::Resent,
+            Ok(_) => Sent::New,
             Err(e) => {
                 tracing::warn!(service = %key.0, instance = %key.1, error = %crate::error_chain::ErrorChain(&e), "sensu event not delivered");
-                true
+                Sent::New
             }
         }
+    }
+}
+
+/// What reporting one check did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    /// Unchanged and not due: nothing sent.
+    Quiet,
+    /// Unchanged, sent again because the pass is a round.
+    Resent,
+    /// A new status or output, or a delivery that failed (tried again next pass).
+    New,
+}
+
+impl Sent {
+    /// Whether an event went out (or failed to).
+    fn is_sent(self) -> bool {
+        self != Sent::Quiet
+    }
+
+    /// Whether it was news: the check must run again next pass.
+    fn is_loud(self) -> bool {
+        self == Sent::New
     }
 }
 

@@ -23,6 +23,9 @@ pub(super) struct Prepared {
     pub(super) target: CheckTarget,
     /// `<svc>.<inst>` as in app ids.
     pub(super) short: String,
+    /// `/<svc>.<inst>`: the prefix of the apps whose tasks its replication counts (PaaSTA's,
+    /// without the dot).
+    pub(super) count_prefix: String,
     pub(super) nerve_ns: String,
     /// Its namespace's smartstack config, when the service has one for `nerve_ns`.
     pub(super) namespace: Option<ServiceNamespaceConfig>,
@@ -126,6 +129,7 @@ fn prepare(entry: &ServiceEntry, cluster: &str) -> Vec<Prepared> {
         out.push(Prepared {
             key: (config.service.clone(), config.instance.clone()),
             short: target.short_app_id(),
+            count_prefix: format!("/{}", target.short_app_id()),
             expected: expected_count(&members, &nerve_ns),
             namespace: ServiceNamespaceConfig::load(&entry.config, &nerve_ns).ok(),
             blacklist: config.monitoring_blacklist().unwrap_or_default(),

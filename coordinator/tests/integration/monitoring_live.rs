@@ -277,3 +277,59 @@ async fn monitoring_follows_a_changed_instance_count() {
         "the new config's count, not the prepared one of the last entry"
     );
 }
+
+/// Checks proportional to change: once an instance's checks are quiet with old tasks, a pass
+/// that is not a round, on the same desired state and the same apps, reuses its result; a
+/// round checks it again, and a changed app (a task killed) is checked at once.
+#[tokio::test]
+async fn settled_instances_are_not_checked_again_until_an_input_changes() {
+    use galley_coordinator::reconciler::{ActivationReason, PassRecord};
+    let mut c = Cluster::new().await;
+    c.config("web", "main:\n  instances: 2\n  drain_method: noop\n");
+    c.deploy("web", &["main"], SHA1, DesiredState::Start, None);
+    c.converge(20).await;
+    c.sim.tick(Duration::from_secs(120)); // every task older than a minute
+    let metrics = Arc::new(Metrics::new());
+    let mut monitor = monitor(&metrics);
+    let record = c.pass().await;
+    let again = |reason| PassRecord {
+        reason,
+        ..record.clone()
+    };
+    let first = monitor.observe(&record, c.sim.now()).await;
+    assert_eq!(web_main(&first).expect("checked").status, Status::Ok);
+    assert_eq!(monitor.checks_reused(), 0, "first report: news");
+    monitor
+        .observe(&again(ActivationReason::MarathonChanged), c.sim.now())
+        .await;
+    assert_eq!(monitor.checks_reused(), 0, "quiet now: settles");
+    let reused = monitor
+        .observe(&again(ActivationReason::MarathonChanged), c.sim.now())
+        .await;
+    assert_eq!(monitor.checks_reused(), 1, "same desired state and apps");
+    assert_eq!(reused, first, "the reused result is the checked one");
+    monitor
+        .observe(&again(ActivationReason::Periodic), c.sim.now())
+        .await;
+    assert_eq!(monitor.checks_reused(), 0, "a round checks everything");
+
+    let apps = marathon(&c);
+    let task = galley_coordinator::marathon::MarathonApi::list_apps(&apps)
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|a| a.id.starts_with("/web.main."))
+        .expect("web.main")
+        .tasks[0]
+        .id
+        .clone();
+    assert!(c.sim.sim_fail_task(&task), "failed");
+    let record = c.pass().await;
+    let killed = monitor.observe(&record, c.sim.now()).await;
+    assert_eq!(monitor.checks_reused(), 0);
+    assert_eq!(
+        web_main(&killed).expect("checked").available,
+        1,
+        "the kill is seen"
+    );
+}
