@@ -10,7 +10,7 @@
 //! ids share the `/<svc>.<inst>.` prefix). Apply failures are remembered across passes (an
 //! instance in backoff is not applied in the next pass, but its last error still shows).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -59,9 +59,9 @@ struct Source {
     /// The pass's apps sorted by id (the pass's own `Arc` when they came sorted).
     apps: AppSnapshot,
     /// Every configured instance, sorted by (service, instance).
-    keys: Vec<Key>,
+    keys: Arc<Vec<Key>>,
     /// Per key: its position in the desired instances and in the plan.
-    desired_at: Vec<Option<u32>>,
+    desired_at: Arc<Vec<Option<u32>>>,
     plan_at: Vec<Option<u32>>,
     queue: Vec<QueueSignal>,
     /// Last apply error per instance, as of this pass.
@@ -233,6 +233,16 @@ pub struct ViewBuilder {
     cluster: String,
     rollback_default: RollbackPolicy,
     last_errors: BTreeMap<Key, String>,
+    /// The instance keys of the last desired state and where each is in its instances: a new
+    /// pass on the same desired state (`Arc`) reuses them.
+    keyed: Option<Keyed>,
+}
+
+#[derive(Debug)]
+struct Keyed {
+    of: std::sync::Weak<crate::desired::DesiredReport>,
+    keys: Arc<Vec<Key>>,
+    desired_at: Arc<Vec<Option<u32>>>,
 }
 
 impl ViewBuilder {
@@ -242,6 +252,7 @@ impl ViewBuilder {
             cluster: cluster.to_owned(),
             rollback_default: RollbackPolicy::default(),
             last_errors: BTreeMap::new(),
+            keyed: None,
         }
     }
 
@@ -268,6 +279,40 @@ impl ViewBuilder {
         self.build_with_queue(record, &[])
     }
 
+    /// Every instance key of `desired` (configured or desired), sorted, and where each is in
+    /// its desired instances; worked out once per desired state.
+    fn keys_of(
+        &mut self,
+        desired: &Arc<crate::desired::DesiredReport>,
+    ) -> (Arc<Vec<Key>>, Arc<Vec<Option<u32>>>) {
+        if let Some(k) = &self.keyed
+            && std::sync::Weak::ptr_eq(&k.of, &Arc::downgrade(desired))
+        {
+            return (k.keys.clone(), k.desired_at.clone());
+        }
+        let instances = &desired.desired.instances;
+        let mut keys: Vec<Key> = desired.desired.configured.iter().cloned().collect();
+        keys.extend(
+            instances
+                .iter()
+                .map(|d| (d.service.clone(), d.instance.clone())),
+        );
+        keys.sort();
+        keys.dedup();
+        let desired_at = positions(
+            &keys,
+            instances
+                .iter()
+                .map(|d| (d.service.as_str(), d.instance.as_str())),
+        );
+        let keyed = self.keyed.insert(Keyed {
+            of: Arc::downgrade(desired),
+            keys: Arc::new(keys),
+            desired_at: Arc::new(desired_at),
+        });
+        (keyed.keys.clone(), keyed.desired_at.clone())
+    }
+
     /// The view of `record`, with Marathon's launch queue for backoff and evidence.
     pub fn build_with_queue(&mut self, record: &PassRecord, queue: &[QueueSignal]) -> View {
         let snap = &record.snapshot;
@@ -292,21 +337,7 @@ impl ViewBuilder {
             apps.sort_by(|a, b| a.id.cmp(&b.id));
             Arc::new(apps)
         };
-        let instances = &snap.desired.desired.instances;
-        let mut keys: Vec<Key> = snap.desired.desired.configured.iter().cloned().collect();
-        keys.extend(
-            instances
-                .iter()
-                .map(|d| (d.service.clone(), d.instance.clone())),
-        );
-        keys.sort();
-        keys.dedup();
-        let desired_at = positions(
-            &keys,
-            instances
-                .iter()
-                .map(|d| (d.service.as_str(), d.instance.as_str())),
-        );
+        let (keys, desired_at) = self.keys_of(&snap.desired);
         let plan_at = positions(
             &keys,
             snap.plan
@@ -405,16 +436,28 @@ pub fn wants_queue(record: &PassRecord) -> bool {
     if snap.plan.instances.iter().any(|p| p.bouncing) {
         return true;
     }
-    let running: HashMap<&str, u32> = snap
-        .apps
+    let sorted_copy;
+    let apps: &[Arc<galley_common::observed::ObservedApp>] =
+        if snap.apps.is_sorted_by(|a, b| a.id <= b.id) {
+            &snap.apps
+        } else {
+            sorted_copy = {
+                let mut v = snap.apps.to_vec();
+                v.sort_by(|a, b| a.id.cmp(&b.id));
+                v
+            };
+            &sorted_copy
+        };
+    let running = |id: &str| -> Option<u32> {
+        let at = apps.binary_search_by(|a| a.id.as_str().cmp(id)).ok()?;
+        Some(apps[at].tasks_running)
+    };
+    // A pass's apps are sorted by id: a search per instance, no map of the cluster per pass.
+    snap.desired
+        .desired
+        .instances
         .iter()
-        .map(|a| (a.id.as_str(), a.tasks_running))
-        .collect();
-    snap.desired.desired.instances.iter().any(|d| {
-        running
-            .get(d.app_id.as_str())
-            .is_some_and(|n| *n < d.instances)
-    })
+        .any(|d| running(&d.app_id).is_some_and(|n| n < d.instances))
 }
 
 fn issue_text(issue: &InstanceIssue) -> String {
