@@ -542,7 +542,8 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
         let fingerprint = format!("{}|{:?}|{:?}", ctx.cluster, ctx.system, ctx.slaves);
         let changed = changes.take();
         let soa_dir = self.settings.soa_dir.clone();
-        let (report, read_at) = match self.desired_cache.take() {
+        let cached = self.desired_cache.take();
+        let (report, read_at) = match cached {
             Some(cache)
                 if !changed.all
                     && cache.fingerprint == fingerprint
@@ -556,10 +557,18 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
                     (Arc::new(report.await), cache.read_at)
                 }
             }
-            _ => (
-                Arc::new(read_blocking(soa_dir, ctx, None).await),
-                Instant::now(),
-            ),
+            cached => {
+                let fresh = read_blocking(soa_dir, ctx, None).await;
+                // A full read that finds exactly what is cached (the periodic safety net,
+                // usually) keeps the cached `Arc`: everything keyed by its identity (the plan
+                // memo's inputs, the monitor's settled checks, rollback's configs, the gRPC
+                // view's keys) stays warm instead of being worked out again for every instance.
+                let report = match cached {
+                    Some(cache) if *cache.report == fresh => cache.report,
+                    _ => Arc::new(fresh),
+                };
+                (report, Instant::now())
+            }
         };
         self.desired_cache = Some(DesiredCache {
             fingerprint,

@@ -29,7 +29,7 @@ pub use model::{
 };
 
 /// Desired state of the whole cluster for one pass.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Desired {
     /// Instances that are deployed and rendered.
     pub instances: Vec<DesiredInstance>,

@@ -45,7 +45,7 @@ pub enum InstanceIssue {
 }
 
 /// The result of reading desired state.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DesiredReport {
     /// What the planner gets.
     pub desired: Desired,
@@ -60,7 +60,7 @@ pub struct DesiredReport {
 }
 
 /// One service as this pass read it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServiceEntry {
     /// Raw files.
     pub source: ServiceSource,

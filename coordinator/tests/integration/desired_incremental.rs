@@ -121,3 +121,31 @@ proptest! {
         prop_assert_eq!(canonical(&updated), canonical(&full));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// The reconciler keeps its cached desired state (and every cache keyed by it) when a full
+    /// re-read equals it: two reads of an unchanged tree must be equal, and a change must not.
+    #[test]
+    fn full_reads_are_equal_exactly_when_the_tree_is(
+        before in prop::collection::vec(state(), SERVICES.len()),
+        change in (0..SERVICES.len(), state()),
+    ) {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let soa = tmp.path();
+        for (name, st) in SERVICES.iter().zip(&before) {
+            write(soa, name, st);
+        }
+        let first = read_desired(soa, &ctx());
+        prop_assert!(first == read_desired(soa, &ctx()), "an unchanged tree reads equal");
+        let (i, st) = change;
+        write(soa, SERVICES[i], &st);
+        let second = read_desired(soa, &ctx());
+        prop_assert_eq!(
+            first == second,
+            canonical(&first) == canonical(&second),
+            "equal exactly when the canonical forms are"
+        );
+    }
+}
