@@ -215,6 +215,8 @@ pub struct Reconciler<M, S> {
     backoff: BTreeMap<InstanceKey, (Instant, Duration)>,
     last_progress: BTreeMap<InstanceKey, String>,
     view: Option<crate::observed::view::MarathonView>,
+    /// Which instances in flight the next periodic pass fetches again.
+    in_flight: observe::InFlightRefresh,
 }
 
 /// Handle to a running reconciler task.
@@ -274,6 +276,7 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
             backoff: BTreeMap::new(),
             last_progress: BTreeMap::new(),
             view: None,
+            in_flight: observe::InFlightRefresh::default(),
         }
     }
 
@@ -310,7 +313,7 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
         let started_at = (self.clock)();
         self.generation += 1;
         let mut snapshot = PassSnapshot::default();
-        let status = self.pass_inner(&mut snapshot).await;
+        let status = self.pass_inner(&mut snapshot, reason).await;
         let record = PassRecord {
             generation: self.generation,
             reason,
@@ -336,7 +339,11 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
         record
     }
 
-    async fn pass_inner(&mut self, snapshot: &mut PassSnapshot) -> PassStatus {
+    async fn pass_inner(
+        &mut self,
+        snapshot: &mut PassSnapshot,
+        reason: ActivationReason,
+    ) -> PassStatus {
         snapshot.steps = StepTimes::start();
         let system = match read_system_config(&self.settings.system_config_dir) {
             Ok(s) => s,
@@ -370,7 +377,18 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
         self.plan_pass(snapshot, now).await;
         snapshot.steps.done("plan");
         if snapshot.apps_source == AppsSource::View {
-            let confirm = observe::apps_to_confirm(&snapshot.plan, &snapshot.apps);
+            let mut confirm = observe::apps_to_confirm(&snapshot.plan, &snapshot.apps);
+            if reason == ActivationReason::Periodic {
+                // Marathon drops events for a slow consumer without a word: a bounce waiting
+                // on lost events would wait for the next resync. The periodic pass fetches the
+                // apps of instances in flight again (a window of them, in turn), and the view
+                // takes them too.
+                let refresh = self.in_flight.next_window(&snapshot.plan, &snapshot.apps);
+                if let Some(view) = &self.view {
+                    view.invalidate(refresh.iter().cloned());
+                }
+                confirm.extend(refresh);
+            }
             if !confirm.is_empty() {
                 match self
                     .confirm_apps(Arc::make_mut(&mut snapshot.apps), confirm)

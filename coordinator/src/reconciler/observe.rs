@@ -75,6 +75,49 @@ pub(super) fn apps_to_confirm(plan: &Plan, apps: &[Arc<ObservedApp>]) -> BTreeSe
     ids
 }
 
+/// At most this many apps of instances in flight are fetched again by one periodic pass.
+pub(super) const IN_FLIGHT_REFRESH: usize = 64;
+
+/// The periodic refresh of instances in flight (a bounce on, or a deployment waited for): a
+/// view that lost their events would otherwise hold them until the next resync. Each periodic
+/// pass takes the next window of at most [`IN_FLIGHT_REFRESH`] apps, in turn, so every
+/// instance in flight is refreshed within a few periods however many there are.
+#[derive(Debug, Default)]
+pub(super) struct InFlightRefresh {
+    /// Where the next window starts among the apps in flight.
+    cursor: usize,
+}
+
+impl InFlightRefresh {
+    /// The apps (ids) of the next window of instances in flight in `plan`.
+    pub(super) fn next_window(&mut self, plan: &Plan, apps: &[Arc<ObservedApp>]) -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        for p in plan
+            .instances
+            .iter()
+            .filter(|p| p.bouncing || !p.waiting_on.is_empty())
+        {
+            let short = galley_common::app_id::short_id(&p.service, &p.instance);
+            let own = &apps[prefix_range(apps, &format!("/{short}."))];
+            ids.extend(own.iter().map(|a| a.id.clone()));
+            if !own.iter().any(|a| a.id == p.app_id) {
+                ids.push(p.app_id.clone()); // a new app the view never saw
+            }
+        }
+        if ids.len() <= IN_FLIGHT_REFRESH {
+            self.cursor = 0;
+            return ids;
+        }
+        let start = self.cursor % ids.len();
+        self.cursor = start + IN_FLIGHT_REFRESH;
+        ids.into_iter()
+            .cycle()
+            .skip(start)
+            .take(IN_FLIGHT_REFRESH)
+            .collect()
+    }
+}
+
 /// The apps a plan writes to in Marathon (created, scaled, tasks killed, deleted): the view
 /// fetches them again before the next pass plans from it.
 pub(super) fn written_apps(plan: &Plan) -> Vec<String> {
@@ -295,6 +338,60 @@ mod tests {
         for (name, plan, want) in cases {
             assert_eq!(apps_to_confirm(&plan, &apps), want, "{name}");
         }
+    }
+
+    #[test]
+    fn periodic_refresh_takes_every_instance_in_flight_in_windows() {
+        let mut apps: Vec<Arc<ObservedApp>> = (0..100)
+            .flat_map(|i| {
+                [
+                    app(&format!("/svc.i{i:03}.git1.c1"), 1),
+                    app(&format!("/svc.i{i:03}.git2.c2"), 1),
+                ]
+            })
+            .chain([app("/calm.main.git1.c1", 1)])
+            .map(Arc::new)
+            .collect();
+        apps.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut instances: Vec<Arc<InstancePlan>> = (0..100)
+            .map(|i| {
+                Arc::new(InstancePlan {
+                    service: "svc".into(),
+                    instance: format!("i{i:03}"),
+                    app_id: format!("/svc.i{i:03}.git2.c2"),
+                    bouncing: true,
+                    ..InstancePlan::default()
+                })
+            })
+            .collect();
+        instances.push(Arc::new(InstancePlan {
+            service: "calm".into(),
+            instance: "main".into(),
+            app_id: "/calm.main.git1.c1".into(),
+            ..InstancePlan::default()
+        }));
+        let plan = Plan {
+            instances,
+            ..Plan::default()
+        };
+        let mut refresh = InFlightRefresh::default();
+        let mut seen = BTreeSet::new();
+        for _ in 0..4 {
+            let window = refresh.next_window(&plan, &apps);
+            assert_eq!(window.len(), IN_FLIGHT_REFRESH);
+            seen.extend(window);
+        }
+        assert_eq!(seen.len(), 200, "every app in flight within four periods");
+        assert!(
+            !seen.contains("/calm.main.git1.c1"),
+            "a settled instance is not fetched"
+        );
+
+        let small = Plan {
+            instances: plan.instances[..3].to_vec(),
+            ..Plan::default()
+        };
+        assert_eq!(refresh.next_window(&small, &apps).len(), 6, "all, when few");
     }
 
     #[test]

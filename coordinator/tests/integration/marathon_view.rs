@@ -422,3 +422,57 @@ mod props {
         }
     }
 }
+
+/// The chaos campaign's finding (seed 22): Marathon lost the new app's task events, the view
+/// stayed complete and believed the new version had no task, and the bounce waited for the
+/// next resync (5 minutes by default). A periodic pass fetches the apps of instances in
+/// flight again, so the bounce goes on at the next period.
+#[tokio::test]
+async fn a_bounce_waiting_on_lost_events_goes_on_at_the_next_periodic_pass() {
+    use galley_coordinator::reconciler::ActivationReason;
+    let (mut c, view, _stop) = attach_view(Cluster::new().await).await;
+    c.config("api", "main:\n  instances: 2\n  bounce_method: crossover\n");
+    c.deploy("api", &["main"], SHA1, DesiredState::Start, None);
+    converge(&mut c, &view, 30).await;
+    let old = c.running("api.main.").into_keys().next().expect("old app");
+    c.deploy("api", &["main"], SHA2, DesiredState::Start, None);
+    caught_up(&c, &view).await;
+    c.pass().await; // creates the new app
+    let new = c
+        .apps()
+        .into_iter()
+        .find(|a| a.starts_with("/api.main.git22222222."))
+        .expect("new app");
+    caught_up(&c, &view).await; // the view holds the new app as created
+    // Every event from now on is lost: the new tasks start and get old enough unseen.
+    c.sim.sim_drop_events(u64::MAX);
+    for _ in 0..12 {
+        c.sim.tick(Duration::from_secs(10));
+    }
+    assert_eq!(
+        c.running("api.main.").get(&new),
+        Some(&2),
+        "Marathon runs them"
+    );
+    let from = c.sim.history().len();
+    let r = c.pass().await;
+    assert_eq!(r.snapshot.apps_source, AppsSource::View);
+    assert!(
+        kills_since(&c, from).is_empty(),
+        "an event-driven pass on the stale view waits: {:?}",
+        r.status
+    );
+    let r = c.pass_for(ActivationReason::Periodic).await;
+    assert!(
+        r.snapshot.confirmed_apps >= 2,
+        "refetched: {}",
+        r.snapshot.confirmed_apps
+    );
+    let old_tasks = c.sim.task_ids(&old);
+    let killed = kills_since(&c, from);
+    assert!(
+        !killed.is_empty() && killed.iter().all(|k| old_tasks.contains(k)),
+        "the periodic pass saw the new tasks and went on with the bounce: {killed:?} ({:?})",
+        r.status
+    );
+}

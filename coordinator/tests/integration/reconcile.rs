@@ -176,6 +176,11 @@ impl Cluster {
         self.reconciler.pass(ActivationReason::OnDemand).await
     }
 
+    /// A pass run for `reason` (a periodic one refreshes instances in flight).
+    pub async fn pass_for(&mut self, reason: ActivationReason) -> PassRecord {
+        self.reconciler.pass(reason).await
+    }
+
     /// Passes with `tick` of virtual time between them until a pass is up to date (twice in a
     /// row, so tasks had time to settle), or `max` rounds.
     pub async fn converge(&mut self, max: usize) -> usize {
