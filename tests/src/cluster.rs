@@ -76,6 +76,12 @@ impl Cluster {
         c
     }
 
+    /// Keeps the temp dir (configs, logs) after the run; returns its path.
+    pub fn keep(&mut self) -> PathBuf {
+        self._dir.disable_cleanup(true);
+        self.root.clone()
+    }
+
     /// Service directories of the soa dir, sorted.
     pub fn services(&self) -> Vec<String> {
         let mut out: Vec<String> = std::fs::read_dir(&self.soa)
@@ -436,7 +442,8 @@ fn next_ts() -> String {
     )
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for entry in std::fs::read_dir(from).expect("read dir") {
         let entry = entry.expect("entry");

@@ -161,6 +161,13 @@ impl Engine {
     /// `MESOS_TASK_ID=task` as env and label when given (as the Mesos docker executor sets
     /// them); returns the id.
     pub async fn run(&self, name: &str, task_id: Option<&str>) -> String {
+        self.try_run(name, task_id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`Self::run`], with Docker's refusal as an error (an engine answering faults).
+    pub async fn try_run(&self, name: &str, task_id: Option<&str>) -> Result<String, String> {
         let mut labels = HashMap::from([(RUN_LABEL.to_owned(), self.run.clone())]);
         let mut env = Vec::new();
         if let Some(t) = task_id {
@@ -183,13 +190,13 @@ impl Engine {
             .docker
             .create_container(Some(opts), body)
             .await
-            .unwrap_or_else(|e| panic!("create {name} on {}: {e}", self.socket.display()))
+            .map_err(|e| format!("create {name} on {}: {e}", self.socket.display()))?
             .id;
         self.docker
             .start_container(&id, None)
             .await
-            .unwrap_or_else(|e| panic!("start {name} on {}: {e}", self.socket.display()));
-        id
+            .map_err(|e| format!("start {name} on {}: {e}", self.socket.display()))?;
+        Ok(id)
     }
 
     /// Every container (`docker ps -a`).

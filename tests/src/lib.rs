@@ -13,6 +13,7 @@
 //! the rest are thin observers ([`docker`]: containers on an engine's socket, the emulators'
 //! or the private real dockerd's).
 
+pub mod chaos;
 pub mod cluster;
 pub mod docker;
 pub mod fuzz;

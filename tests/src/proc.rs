@@ -13,11 +13,14 @@ use tokio::time::Instant;
 /// target directory this test runs from.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/e2e-<hash> → target/<profile>/<name>
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory");
+    // target/<profile>/deps/e2e-<hash> → target/<profile>/<name>; a binary of this crate
+    // (target/<profile>/chaos) sits beside the others.
+    let parent = exe.parent().expect("target directory");
+    let dir = if parent.file_name().is_some_and(|n| n == "deps") {
+        parent.parent().expect("target directory")
+    } else {
+        parent
+    };
     let path = dir.join(name);
     assert!(
         path.is_file(),

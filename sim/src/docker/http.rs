@@ -45,6 +45,9 @@ where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: std::fmt::Display,
 {
+    if req.uri().path().starts_with("/_sim/") {
+        return with_headers(sim_control(&engine, req).await);
+    }
     let delay = engine.response_delay();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -83,6 +86,49 @@ where
     };
     let resp = dispatch(&engine, route, &query, &body, is_head).await;
     with_headers(resp)
+}
+
+/// The emulator's own control routes (not Docker's API; whole-system tests script faults of
+/// a running `galley-sim marathon --docker-dir` engine through them):
+/// `POST /_sim/faults` `{"status": 500, "message": "boom", "path_contains": "/containers", "times": 3}`
+/// (`sim_fail_requests`), `DELETE /_sim/faults` (`sim_clear_faults`), `PUT /_sim/delay`
+/// `{"millis": 200}` (`sim_set_response_delay`).
+async fn sim_control<B>(engine: &DockerEngine, req: Request<B>) -> Response<Body>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: std::fmt::Display,
+{
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let body: Value = match req.into_body().collect().await {
+        Ok(c) => serde_json::from_slice(&c.to_bytes()).unwrap_or(Value::Null),
+        Err(e) => return error_response(400, &e.to_string()),
+    };
+    match (method, path.as_str()) {
+        (Method::POST, "/_sim/faults") => {
+            let status = body["status"].as_u64().unwrap_or(500);
+            let rule = super::sim_hooks::FaultRule {
+                path_contains: body["path_contains"].as_str().map(str::to_owned),
+                status: u16::try_from(status).unwrap_or(500),
+                message: body["message"]
+                    .as_str()
+                    .unwrap_or("simulated fault")
+                    .to_owned(),
+                times: body["times"].as_u64().and_then(|t| u32::try_from(t).ok()),
+            };
+            engine.sim_fail_requests(rule);
+            json_response(200, &json!({}))
+        }
+        (Method::DELETE, "/_sim/faults") => {
+            engine.sim_clear_faults();
+            json_response(200, &json!({}))
+        }
+        (Method::PUT, "/_sim/delay") => {
+            let millis = body["millis"].as_u64().unwrap_or(0);
+            engine.sim_set_response_delay(std::time::Duration::from_millis(millis));
+            json_response(200, &json!({}))
+        }
+        _ => json_response(404, &json!({"message": "page not found"})),
+    }
 }
 
 async fn dispatch(

@@ -34,7 +34,9 @@
 //! `filters`), `POST /containers/create?name=`, `GET /containers/{id}/json`,
 //! `POST /containers/{id}/start`, `POST /containers/{id}/stop?t=`,
 //! `POST /containers/{id}/kill?signal=`, `DELETE /containers/{id}?force=&v=&link=`,
-//! `GET /events?since=&until=&filters=`. Anything else: 404 `page not found`.
+//! `GET /events?since=&until=&filters=`. Anything else: 404 `page not found`. Not Docker's:
+//! `POST|DELETE /_sim/faults` and `PUT /_sim/delay` script the fault switches over the socket
+//! (`http.rs`, `sim_control`).
 //!
 //! # Faithful (checked against dockerd 20.10.24 by the contract suite)
 //! - Headers `Api-Version: 1.41`, `Docker-Experimental`, `Ostype: linux`, `Server`; versions

@@ -32,6 +32,14 @@ pub fn router() -> Router<SimCluster> {
         .route("/_sim/foreign-tasks", post(add_foreign_task))
         .route("/_sim/foreign-tasks/{task_id}", delete(remove_foreign_task))
         .route("/_sim/history", get(history).delete(clear_history))
+        .route(
+            "/_sim/requests",
+            get(requests).put(record_requests).delete(clear_requests),
+        )
+        .route(
+            "/_sim/mesos-view",
+            put(set_mesos_view).delete(clear_mesos_view),
+        )
         .route("/_sim/samples", get(samples))
         .route("/_sim/events/break", post(break_streams))
         .route("/_sim/events/streams", get(open_streams))
@@ -262,4 +270,51 @@ async fn clear_history(State(sim): State<SimCluster>) -> Response {
 
 async fn samples(State(sim): State<SimCluster>) -> Response {
     ok(serde_json::to_value(sim.samples()).unwrap_or(Value::Null))
+}
+
+async fn requests(State(sim): State<SimCluster>) -> Response {
+    ok(json!({ "requests": sim.requests().all() }))
+}
+
+#[derive(Deserialize)]
+struct RecordBody {
+    record: bool,
+}
+
+async fn record_requests(State(sim): State<SimCluster>, b: Bytes) -> Response {
+    match body::<RecordBody>(&b) {
+        Ok(r) => {
+            sim.requests().record(r.record);
+            ok(json!({}))
+        }
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn clear_requests(State(sim): State<SimCluster>) -> Response {
+    sim.requests().clear();
+    ok(json!({}))
+}
+
+#[derive(Deserialize)]
+struct MesosViewBody {
+    #[serde(default)]
+    hide: Vec<String>,
+    #[serde(default)]
+    freeze: bool,
+}
+
+async fn set_mesos_view(State(sim): State<SimCluster>, b: Bytes) -> Response {
+    match body::<MesosViewBody>(&b) {
+        Ok(v) => {
+            sim.sim_mesos_view(&v.hide, v.freeze);
+            ok(json!({}))
+        }
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn clear_mesos_view(State(sim): State<SimCluster>) -> Response {
+    sim.sim_mesos_view(&[], false);
+    ok(json!({}))
 }

@@ -17,6 +17,17 @@ pub struct SimCluster {
     inner: Arc<Mutex<Cluster>>,
     runtime: Option<Arc<dyn HostRuntime>>,
     credentials: Option<(String, String)>,
+    requests: super::requests::RequestLog,
+    mesos_view: Arc<Mutex<MesosView>>,
+}
+
+/// How the emulated Mesos master distorts its answers (`PUT /_sim/mesos-view`).
+#[derive(Debug, Clone, Default)]
+pub struct MesosView {
+    /// Slaves (hostnames) left out of every answer, with their tasks: a partial answer.
+    pub hidden: std::collections::BTreeSet<String>,
+    /// Answers frozen as they were when set (by endpoint): a stale master.
+    pub frozen: Option<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
 impl SimCluster {
@@ -27,6 +38,8 @@ impl SimCluster {
             inner: Arc::new(Mutex::new(cluster)),
             runtime: config.host_runtime.clone(),
             credentials: config.credentials.clone(),
+            requests: super::requests::RequestLog::default(),
+            mesos_view: Arc::default(),
         }
     }
 
@@ -52,6 +65,32 @@ impl SimCluster {
             }
         }
         out
+    }
+
+    /// The request log of both listeners (see [`super::requests`]).
+    pub fn requests(&self) -> &super::requests::RequestLog {
+        &self.requests
+    }
+
+    /// How the Mesos master distorts its answers now.
+    pub fn mesos_view(&self) -> MesosView {
+        self.mesos_view
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The Mesos master leaves `hidden` slaves (and their tasks) out of its answers and, with
+    /// `freeze`, keeps answering what it would answer now (stale); `sim_mesos_view(&[],
+    /// false)` restores it.
+    pub fn sim_mesos_view(&self, hidden: &[String], freeze: bool) {
+        let frozen = freeze.then(|| self.with(|c| super::mesos::snapshot(c)));
+        let mut v = self
+            .mesos_view
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        v.hidden = hidden.iter().cloned().collect();
+        v.frozen = frozen;
     }
 
     pub(crate) fn credentials(&self) -> Option<&(String, String)> {

@@ -28,20 +28,80 @@ pub fn router(sim: SimCluster) -> Router {
         .with_state(sim)
 }
 
+/// The body of a master endpoint (`path`), as the cluster is now.
+fn body_of(c: &Cluster, path: &str) -> Value {
+    match path {
+        "/master/slaves" => json!({ "slaves": slaves(c), "recovered_slaves": [] }),
+        "/master/frameworks" => {
+            json!({ "frameworks": frameworks(c), "completed_frameworks": [], "unregistered_frameworks": [] })
+        }
+        "/master/tasks" => {
+            let tasks: Vec<Value> = c.tasks.values().map(|t| mesos_task(c, t, None)).collect();
+            json!({ "tasks": tasks })
+        }
+        _ => state(c),
+    }
+}
+
+/// The endpoints' keys in a frozen snapshot (`state` for every state path).
+fn view_key(path: &str) -> &str {
+    match path {
+        "/master/slaves" | "/master/frameworks" | "/master/tasks" => path,
+        _ => "state",
+    }
+}
+
+/// Every endpoint's body as the cluster is now (a stale master answers these).
+pub(super) fn snapshot(c: &Cluster) -> std::collections::BTreeMap<String, Value> {
+    [
+        "state",
+        "/master/slaves",
+        "/master/frameworks",
+        "/master/tasks",
+    ]
+    .iter()
+    .map(|p| ((*p).to_owned(), body_of(c, p)))
+    .collect()
+}
+
+/// Leaves out the slaves in `hidden` (slave ids) and their tasks: a partial answer, as a
+/// master gives before every agent re-registered after a fail-over.
+fn hide_slaves(body: &mut Value, hidden: &std::collections::BTreeSet<String>) {
+    let gone = |v: &Value, key: &str| v[key].as_str().is_some_and(|id| hidden.contains(id));
+    if let Some(list) = body["slaves"].as_array_mut() {
+        list.retain(|s| !gone(s, "id"));
+        let n = list.len();
+        if body.get("activated_slaves").is_some() {
+            body["activated_slaves"] = json!(n);
+        }
+    }
+    if let Some(list) = body["tasks"].as_array_mut() {
+        list.retain(|t| !gone(t, "slave_id"));
+    }
+    for f in body["frameworks"].as_array_mut().into_iter().flatten() {
+        if let Some(list) = f["tasks"].as_array_mut() {
+            list.retain(|t| !gone(t, "slave_id"));
+        }
+    }
+}
+
 async fn endpoint(State(sim): State<SimCluster>, uri: Uri, RawQuery(q): RawQuery) -> Response {
     let path = uri.path().to_string();
+    let view = sim.mesos_view();
     let (leadership, body) = sim.with(|c| {
-        let body = match path.as_str() {
-            "/master/slaves" => json!({ "slaves": slaves(c), "recovered_slaves": [] }),
-            "/master/frameworks" => {
-                json!({ "frameworks": frameworks(c), "completed_frameworks": [], "unregistered_frameworks": [] })
-            }
-            "/master/tasks" => {
-                let tasks: Vec<Value> = c.tasks.values().map(|t| mesos_task(c, t, None)).collect();
-                json!({ "tasks": tasks })
-            }
-            _ => state(c),
+        let mut body = match view.frozen.as_ref().and_then(|f| f.get(view_key(&path))) {
+            Some(frozen) => frozen.clone(),
+            None => body_of(c, &path),
         };
+        if !view.hidden.is_empty() {
+            let ids = c
+                .agents
+                .iter()
+                .filter(|a| view.hidden.contains(&a.spec.hostname))
+                .map(|a| a.id.clone())
+                .collect();
+            hide_slaves(&mut body, &ids);
+        }
         (c.mesos_leadership.clone(), body)
     });
     match leadership {

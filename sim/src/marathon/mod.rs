@@ -115,6 +115,8 @@
 //! | PUT `/_sim/agents/{hostname}/capacity` | `{"cpus", "mem"}` | `sim_set_agent_capacity` |
 //! | POST `/_sim/foreign-tasks`, DELETE `/_sim/foreign-tasks/{id}` | `{"hostname", "taskId", "frameworkId"?}` | `sim_add_foreign_task[_in]` / `sim_remove_foreign_task` |
 //! | GET / DELETE `/_sim/history`, GET `/_sim/samples` | | `history` / `clear_history` / `samples` |
+//! | PUT / DELETE `/_sim/mesos-view` | `{"hide": ["host", ...], "freeze": true}` | `sim_mesos_view`: the master leaves those slaves and their tasks out (partial) and/or keeps answering what it answers now (stale) / restores it |
+//! | PUT / GET / DELETE `/_sim/requests` | `{"record": true}` | starts or stops the request log ([`requests`]: every `/v2` and Mesos request with its basic-auth user, wall-clock time and status; off by default) / reads it / clears it |
 
 mod api;
 mod api_apps;
@@ -145,6 +147,7 @@ mod placement;
 mod ports;
 mod queue;
 mod raml_app;
+pub mod requests;
 mod samples;
 mod script;
 mod server;
@@ -162,7 +165,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::{AgentSpec, MarathonSimConfig, RoleResources, Timing, default_agents};
-pub use handle::SimCluster;
+pub use handle::{MesosView, SimCluster};
 pub use script::{
     AppCounts, Fault, FaultKind, HistoryEvent, HistoryKind, MesosLeadership, Outcome, Sample,
 };
@@ -216,7 +219,7 @@ impl MarathonSim {
             tokio::spawn(server::serve(
                 mesos,
                 mesos::router(cluster.clone()),
-                server::Gate::Open,
+                server::Gate::Mesos(cluster.clone()),
                 rx.clone(),
             )),
         ];

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use super::error::ApiError;
 use super::handle::SimCluster;
 use super::ids::base64;
+use super::requests::{RequestRecord, basic_user};
 use super::script::FaultKind;
 
 /// Returned by the service to make hyper close the connection without an answer.
@@ -30,8 +31,8 @@ pub struct DroppedConnection;
 pub enum Gate {
     /// Marathon: auth, faults, leadership, `X-Marathon-Leader`.
     Marathon(SimCluster),
-    /// No checks (the Mesos master).
-    Open,
+    /// No checks (the Mesos master); requests are recorded in the request log.
+    Mesos(SimCluster),
 }
 
 /// Serves `router` until `shutdown` flips; open connections are dropped at shutdown.
@@ -77,42 +78,126 @@ pub async fn serve(
 }
 
 async fn handle(
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     inner: TowerToHyperService<Router>,
     gate: Gate,
     peer: SocketAddr,
 ) -> Result<Response, DroppedConnection> {
+    let mut req = req.map(axum::body::Body::new);
     req.extensions_mut().insert(peer);
-    let Gate::Marathon(sim) = gate else {
-        return Ok(inner
-            .call(req)
-            .await
-            .unwrap_or_else(|e: Infallible| match e {}));
+    let (sim, target) = match &gate {
+        Gate::Marathon(sim) => (sim.clone(), "marathon"),
+        Gate::Mesos(sim) => (sim.clone(), "mesos"),
     };
     let path = req.uri().path().to_string();
-    if path.starts_with("/_sim") {
-        return Ok(inner
-            .call(req)
+    let recorded = sim.requests().recording() && (target == "mesos" || path.starts_with("/v2"));
+    if !recorded {
+        if target == "mesos" {
+            return Ok(inner
+                .call(req)
+                .await
+                .unwrap_or_else(|e: Infallible| match e {}));
+        }
+        return handle_marathon(req, inner, &sim).await.map(|(r, _)| r);
+    }
+    let mut record = RequestRecord {
+        at: chrono::Utc::now(),
+        target,
+        method: req.method().to_string(),
+        path: req
+            .uri()
+            .path_and_query()
+            .map_or(path.clone(), |p| p.to_string()),
+        user: basic_user(
+            req.headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+        ),
+        status: 0,
+        fault: false,
+        location: None,
+        ids: Vec::new(),
+    };
+    if req.method() == http::Method::POST && (path == "/v2/tasks/delete" || path == "/v2/apps") {
+        let (parts, body) = req.into_parts();
+        let bytes = http_body_util::BodyExt::collect(body)
             .await
-            .unwrap_or_else(|e: Infallible| match e {}));
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        let v = serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default();
+        let ids = match &v["ids"] {
+            serde_json::Value::Array(ids) => ids.clone(),
+            _ => vec![v["id"].clone()],
+        };
+        record.ids = ids
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_owned))
+            .collect();
+        req = Request::from_parts(parts, axum::body::Body::from(bytes));
     }
-    if let Some(resp) = check_auth(&sim, &req, &path) {
-        return Ok(resp);
+    let answer = if target == "mesos" {
+        Ok((
+            inner
+                .call(req)
+                .await
+                .unwrap_or_else(|e: Infallible| match e {}),
+            false,
+        ))
+    } else {
+        handle_marathon(req, inner, &sim).await
+    };
+    record.at = chrono::Utc::now();
+    match &answer {
+        Ok((resp, fault)) => {
+            record.status = resp.status().as_u16();
+            record.fault = *fault;
+            record.location = resp
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+        }
+        Err(DroppedConnection) => record.fault = true,
     }
+    sim.requests().push(record);
+    answer.map(|(r, _)| r)
+}
+
+/// Marathon's checks before routing; the answer and whether an injected fault decided it.
+async fn handle_marathon(
+    req: Request<axum::body::Body>,
+    inner: TowerToHyperService<Router>,
+    sim: &SimCluster,
+) -> Result<(Response, bool), DroppedConnection> {
+    let path = req.uri().path().to_string();
+    if path.starts_with("/_sim") {
+        return Ok((
+            inner
+                .call(req)
+                .await
+                .unwrap_or_else(|e: Infallible| match e {}),
+            false,
+        ));
+    }
+    if let Some(resp) = check_auth(sim, &req, &path) {
+        return Ok((resp, false));
+    }
+    let mut fault = false;
     match sim.take_fault(req.method().as_str(), &path) {
         Some(FaultKind::Drop) => return Err(DroppedConnection),
         Some(FaultKind::Status { status, message }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return Ok(ApiError::message(status, message).into_response());
+            return Ok((ApiError::message(status, message).into_response(), true));
         }
         Some(FaultKind::Delay { millis }) => {
+            fault = true;
             tokio::time::sleep(std::time::Duration::from_millis(millis)).await
         }
         None => {}
     }
     let (leader, address) = sim.with(|c| (c.marathon_leader, c.marathon_address.clone()));
     if !leader && path.starts_with("/v2/") && path != "/v2/leader" {
-        return Ok(ApiError::no_leader().into_response());
+        return Ok((ApiError::no_leader().into_response(), fault));
     }
     let mut resp = inner
         .call(req)
@@ -121,7 +206,7 @@ async fn handle(
     if leader && let Ok(v) = HeaderValue::from_str(&format!("http://{address}")) {
         resp.headers_mut().insert("X-Marathon-Leader", v);
     }
-    Ok(resp)
+    Ok((resp, fault))
 }
 
 /// Jetty basic auth: 401 with `WWW-Authenticate: Basic realm="Mesosphere"` and an HTML page.
