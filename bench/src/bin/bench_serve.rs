@@ -543,13 +543,8 @@ async fn soa_change_latency(
         let t0 = Instant::now();
         std::fs::rename(&tmp, &file)?;
         loop {
-            let one: Value = http
-                .get(format!("{marathon}/v2/apps{app}"))
-                .send()
-                .await?
-                .json()
-                .await?;
-            if one["app"]["instances"].as_u64() == Some(u64::from(want)) {
+            let one = app_of(http, marathon, &app).await?;
+            if one["instances"].as_u64() == Some(u64::from(want)) {
                 lat.push(t0.elapsed().as_secs_f64() * 1e3);
                 break;
             }
@@ -571,6 +566,17 @@ async fn soa_change_latency(
     Ok(())
 }
 
+/// `GET /v2/apps/<app>`'s `app`.
+async fn app_of(http: &reqwest::Client, marathon: &str, app: &str) -> anyhow::Result<Value> {
+    let mut one: Value = http
+        .get(format!("{marathon}/v2/apps{app}"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(one["app"].take())
+}
+
 /// Waits until `app` runs `want` tasks with no deployment in flight (then 1 s more for its
 /// events to reach the coordinator).
 async fn settle(
@@ -581,13 +587,7 @@ async fn settle(
 ) -> anyhow::Result<()> {
     let t0 = Instant::now();
     loop {
-        let one: Value = http
-            .get(format!("{marathon}/v2/apps{app}"))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let a = &one["app"];
+        let a = app_of(http, marathon, app).await?;
         let idle = a["deployments"].as_array().is_some_and(Vec::is_empty);
         if idle && a["tasksRunning"].as_u64() == Some(u64::from(want)) {
             tokio::time::sleep(Duration::from_secs(1)).await;

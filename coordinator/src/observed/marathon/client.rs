@@ -78,23 +78,17 @@ impl MarathonClient {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req.send().await.map_err(|source| MarathonError::Request {
+        let no_response = |source| MarathonError::Request {
             op,
             url: url.clone(),
             source,
-        })?;
+        };
+        let resp = req.send().await.map_err(no_response)?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
         }
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|source| MarathonError::Request {
-                op,
-                url: url.clone(),
-                source,
-            })?;
+        let bytes = resp.bytes().await.map_err(no_response)?;
         Err(error_from(op, url, status, &bytes))
     }
 
