@@ -372,7 +372,7 @@ impl<S: SensuSink> Monitor<S> {
         key: &(String, String),
         status: Status,
         output: &str,
-        settings: Option<&SensuSettings>,
+        settings: Option<&Arc<SensuSettings>>,
     ) -> Sent {
         let resend = self.resend;
         match self

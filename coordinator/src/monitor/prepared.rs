@@ -40,9 +40,9 @@ pub(super) struct Prepared {
 
 impl Prepared {
     /// The envelope of `kind`'s check.
-    pub(super) fn settings(&self, kind: CheckKind) -> Option<&SensuSettings> {
+    pub(super) fn settings(&self, kind: CheckKind) -> Option<&Arc<SensuSettings>> {
         let at = CheckKind::ALL.iter().position(|k| *k == kind)?;
-        self.settings.get(at)?.as_deref()
+        self.settings.get(at)?.as_ref()
     }
 }
 
@@ -126,10 +126,11 @@ fn prepare(entry: &ServiceEntry, cluster: &str) -> Vec<Prepared> {
                 })
             })
             .collect();
+        let short = target.short_app_id();
         out.push(Prepared {
             key: (config.service.clone(), config.instance.clone()),
-            short: target.short_app_id(),
-            count_prefix: format!("/{}", target.short_app_id()),
+            count_prefix: format!("/{short}"),
+            short,
             expected: expected_count(&members, &nerve_ns),
             namespace: ServiceNamespaceConfig::load(&entry.config, &nerve_ns).ok(),
             blacklist: config.monitoring_blacklist().unwrap_or_default(),

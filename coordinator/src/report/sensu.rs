@@ -236,8 +236,8 @@ struct Remembered {
     instance: String,
     status: Status,
     /// `None` for a check no team resolves for: nothing is sent, but its status and output
-    /// are remembered so that an unchanged one stays quiet between rounds. Shared between
-    /// checks with equal envelopes (an instance's checks, a service's instances).
+    /// are remembered so that an unchanged one stays quiet between rounds. The caller's shared
+    /// envelope (the monitor resolves one per service and check kind).
     settings: Option<Arc<SensuSettings>>,
     /// A hash of what was last sent (only compared: a collision at worst delays a changed
     /// output to the next round), and whether it was delivered.
@@ -266,8 +266,6 @@ fn hash_output(output: &str) -> u64 {
 pub struct AlertTracker<S: SensuSink> {
     sink: S,
     last: BTreeMap<String, Remembered>,
-    /// The envelope last remembered: the next equal one shares it.
-    interned: Option<Arc<SensuSettings>>,
     sent: u64,
     failed: u64,
 }
@@ -278,7 +276,6 @@ impl<S: SensuSink> AlertTracker<S> {
         Self {
             sink,
             last: BTreeMap::new(),
-            interned: None,
             sent: 0,
             failed: 0,
         }
@@ -315,7 +312,7 @@ impl<S: SensuSink> AlertTracker<S> {
         instance: &str,
         status: Status,
         output: &str,
-        settings: Option<&SensuSettings>,
+        settings: Option<&Arc<SensuSettings>>,
         round: bool,
     ) -> Result<Transition, SensuError> {
         let check = kind.check_name(service, instance);
@@ -328,9 +325,12 @@ impl<S: SensuSink> AlertTracker<S> {
             Some(_) => Transition::Changed,
         };
         let output_hash = hash_output(output);
-        let same = last.is_some_and(|r| {
-            r.delivered && r.output_hash == output_hash && r.settings.as_deref() == settings
-        });
+        let same_settings = |r: &Remembered| match (&r.settings, settings) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        let same =
+            last.is_some_and(|r| r.delivered && r.output_hash == output_hash && same_settings(r));
         if transition == Transition::Unchanged && same && !round {
             return Ok(Transition::Quiet);
         }
@@ -338,28 +338,19 @@ impl<S: SensuSink> AlertTracker<S> {
             Some(settings) => self.deliver(&check, status, output, settings).await,
             None => Ok(()),
         };
-        let settings = settings.map(|s| self.intern(s));
         self.last.insert(
             check.clone(),
             Remembered {
                 service: service.to_string(),
                 instance: instance.to_string(),
                 status,
-                settings,
+                settings: settings.cloned(),
                 output_hash,
                 delivered: delivered.is_ok(),
             },
         );
         delivered?;
         Ok(transition)
-    }
-
-    /// `settings` as a shared envelope: the last one remembered when equal, else a new one.
-    fn intern(&mut self, settings: &SensuSettings) -> Arc<SensuSettings> {
-        match &self.interned {
-            Some(last) if **last == *settings => Arc::clone(last),
-            _ => Arc::clone(self.interned.insert(Arc::new(settings.clone()))),
-        }
     }
 
     /// Sends the three removal OK events (spec §4 step 5) for `service.instance` as PaaSTA's

@@ -101,7 +101,9 @@ async fn killed_tasks_raise_critical_then_recovery_and_removal_send_ok() {
     let (port, mut events) = fake_sensu().await;
     let mut tracker =
         AlertTracker::new(SensuClient::new("127.0.0.1", port, Duration::from_secs(2)));
-    let settings = sources().resolve(CheckKind::Replication, "norcal");
+    let settings = sources()
+        .resolve(CheckKind::Replication, "norcal")
+        .map(std::sync::Arc::new);
     let mut report = async |r: &ReplicationReport| {
         tracker
             .report(

@@ -76,7 +76,7 @@ async fn an_unreachable_sensu_is_an_error_within_the_timeout() {
     assert!(started.elapsed() < Duration::from_secs(2));
 
     let mut tracker = AlertTracker::new(client);
-    let s = settings("web");
+    let s = Arc::new(settings("web"));
     let result = tracker
         .report(
             CheckKind::Replication,
@@ -101,7 +101,7 @@ async fn an_unreachable_sensu_is_an_error_within_the_timeout() {
 async fn tracker_sends_changes_at_once_and_unchanged_events_on_rounds() {
     let rec = Arc::new(Recorder::default());
     let mut tracker = AlertTracker::new(rec.clone());
-    let s = settings("web");
+    let s = Arc::new(settings("web"));
     let mut report = async |status, output, round| {
         tracker
             .report(
@@ -144,7 +144,7 @@ async fn tracker_sends_changes_at_once_and_unchanged_events_on_rounds() {
 async fn removal_sends_three_oks_with_the_remembered_team_then_forgets() {
     let rec = Arc::new(Recorder::default());
     let mut tracker = AlertTracker::new(rec.clone());
-    let s = settings("web");
+    let s = Arc::new(settings("web"));
     tracker
         .report(
             CheckKind::Replication,
@@ -219,7 +219,7 @@ async fn no_team_sends_nothing() {
             "b",
             Status::Critical,
             "x",
-            none.as_ref(),
+            none.map(Arc::new).as_ref(),
             true,
         )
         .await
@@ -252,7 +252,7 @@ async fn queued_sink_returns_at_once_and_delivers_in_the_background() {
 async fn a_check_with_no_team_sends_nothing_and_is_quiet_while_unchanged() {
     let rec = Arc::new(Recorder::default());
     let mut tracker = AlertTracker::new(rec.clone());
-    let mut report = async |status, output, round, settings: Option<&SensuSettings>| {
+    let mut report = async |status, output, round, settings: Option<&Arc<SensuSettings>>| {
         tracker
             .report(
                 CheckKind::Replication,
@@ -284,7 +284,7 @@ async fn a_check_with_no_team_sends_nothing_and_is_quiet_while_unchanged() {
         Transition::Raised
     );
     assert!(rec.0.lock().unwrap().is_empty(), "no team: nothing sent");
-    let s = settings("web");
+    let s = Arc::new(settings("web"));
     assert_eq!(
         report(Status::Critical, "out", false, Some(&s)).await,
         Transition::Unchanged,
