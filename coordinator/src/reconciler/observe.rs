@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use super::Reconciler;
 use crate::marathon::{MarathonApi, MarathonError};
 use crate::mesos::MesosApi;
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, InstancePlan, Plan};
 
 /// Apps fetched at once when a plan is confirmed.
 const CONFIRM_CONCURRENCY: usize = 8;
@@ -54,23 +54,26 @@ pub(super) fn apps_to_confirm(plan: &Plan, apps: &[Arc<ObservedApp>]) -> BTreeSe
                 Action::Drain { .. } | Action::KillTasks { .. } | Action::DeleteApp { .. }
             )
         });
-        if !destroys {
-            continue;
+        if destroys {
+            ids.extend(instance_app_ids(p, apps));
         }
-        // The app-id form of the instance (`_` written `--`), from its desired app's id.
-        let short = galley_common::app_id::short_id(&p.service, &p.instance);
-        let prefix = format!("/{short}.");
-        ids.extend(
-            apps[prefix_range(apps, &prefix)]
-                .iter()
-                .map(|a| a.id.clone()),
-        );
-        ids.insert(p.app_id.clone());
     }
     for a in &plan.cleanup.actions {
         if let Action::DeleteApp { app_id, .. } = a {
             ids.insert(app_id.clone());
         }
+    }
+    ids
+}
+
+/// The ids of a planned instance's apps in `apps` (sorted by id; found by the app-id form of
+/// its name, `_` written `--`), and of its desired app whether `apps` has it or not.
+fn instance_app_ids(p: &InstancePlan, apps: &[Arc<ObservedApp>]) -> Vec<String> {
+    let short = galley_common::app_id::short_id(&p.service, &p.instance);
+    let own = &apps[prefix_range(apps, &format!("/{short}."))];
+    let mut ids: Vec<String> = own.iter().map(|a| a.id.clone()).collect();
+    if !own.iter().any(|a| a.id == p.app_id) {
+        ids.push(p.app_id.clone()); // a new app the view never saw
     }
     ids
 }
@@ -97,12 +100,7 @@ impl InFlightRefresh {
             .iter()
             .filter(|p| p.bouncing || !p.waiting_on.is_empty())
         {
-            let short = galley_common::app_id::short_id(&p.service, &p.instance);
-            let own = &apps[prefix_range(apps, &format!("/{short}."))];
-            ids.extend(own.iter().map(|a| a.id.clone()));
-            if !own.iter().any(|a| a.id == p.app_id) {
-                ids.push(p.app_id.clone()); // a new app the view never saw
-            }
+            ids.extend(instance_app_ids(p, apps));
         }
         if ids.len() <= IN_FLIGHT_REFRESH {
             self.cursor = 0;
