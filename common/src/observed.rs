@@ -21,17 +21,6 @@ pub fn prefix_range<A: std::borrow::Borrow<ObservedApp>>(
     lo..lo + n
 }
 
-/// The `<svc>.<inst>` an app id belongs to: the first two dot-separated parts without the
-/// leading `/` (`None` for an id with fewer than three parts).
-pub fn short_id_of(app_id: &str) -> Option<&str> {
-    let id = app_id.trim_start_matches('/');
-    let mut dots = id.match_indices('.').map(|(i, _)| i);
-    match (dots.next(), dots.next()) {
-        (Some(_), Some(second)) => Some(&id[..second]),
-        _ => None,
-    }
-}
-
 /// A Marathon app as one list call (`embed=apps.tasks&embed=apps.lastTaskFailure`) shows it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ObservedApp {

@@ -9,11 +9,9 @@ mod instance;
 mod memo;
 mod model;
 
-use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use galley_common::observed::{ObservedApp, short_id_of};
 use std::fmt;
 
 pub use bounce::{BounceDecision, BounceInput, TasksByApp, decide};
@@ -90,18 +88,6 @@ pub fn plan_with_memo(
         policy,
     );
     Plan { instances, cleanup }
-}
-
-/// Apps grouped by `<svc>.<inst>` (the first two dot-separated parts of the id, without the
-/// leading `/`): the apps of `/<short id>.`, one map lookup per instance instead of a scan.
-pub fn apps_by_short_id<A: Borrow<ObservedApp>>(apps: &[A]) -> BTreeMap<&str, Vec<&ObservedApp>> {
-    let mut map: BTreeMap<&str, Vec<&ObservedApp>> = BTreeMap::new();
-    for app in apps.iter().map(Borrow::borrow) {
-        if let Some(short) = short_id_of(&app.id) {
-            map.entry(short).or_default().push(app);
-        }
-    }
-    map
 }
 
 impl fmt::Display for Plan {
