@@ -14,7 +14,7 @@ mod sources;
 pub use sources::{LaunchQueue, SlaveList, SmartstackSources};
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use galley_common::monitoring::{CheckKind, MonitoringSources, SensuSettings, Status};
@@ -24,7 +24,7 @@ use galley_common::replication::{
 };
 
 use crate::apply::ApplyEvent;
-use crate::desired::{DesiredReport, InstanceIssue};
+use crate::desired::{InstanceIssue, LastDesired};
 use crate::metrics::Metrics;
 use crate::reconciler::{ActivationReason, EventSink, PassRecord, PassStatus};
 use crate::sensu::{AlertTracker, SensuSink, Transition};
@@ -61,7 +61,7 @@ pub struct Monitor<S: SensuSink> {
     /// Each service's instances as its checks need them, by service entry.
     prepared: PreparedCache,
     /// The desired state whose configured instances the alerts were last retained to.
-    retained_for: Weak<DesiredReport>,
+    retained_for: LastDesired,
     /// Instances whose checks need not run again until an input changes.
     settled: SettledChecks,
 }
@@ -92,7 +92,7 @@ impl<S: SensuSink> Monitor<S> {
             resend: true,
             smartstack: None,
             prepared: PreparedCache::default(),
-            retained_for: Weak::new(),
+            retained_for: LastDesired::default(),
             settled: SettledChecks::default(),
         }
     }
@@ -194,7 +194,7 @@ impl<S: SensuSink> Monitor<S> {
         );
         // Checks are only reported for configured instances, so the tracked ones can only
         // leave the configured set when the desired state is a new one.
-        if !Weak::ptr_eq(&self.retained_for, &Arc::downgrade(&snapshot.desired)) {
+        if self.retained_for.changed_to(&snapshot.desired) {
             let services = &snapshot.desired.services;
             self.alerts
                 .retain_instances(
@@ -208,7 +208,6 @@ impl<S: SensuSink> Monitor<S> {
                     &self.cluster,
                 )
                 .await;
-            self.retained_for = Arc::downgrade(&snapshot.desired);
         }
         results
     }

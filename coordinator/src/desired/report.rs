@@ -59,6 +59,23 @@ pub struct DesiredReport {
     pub listed: std::collections::BTreeSet<String>,
 }
 
+/// Which desired state a cache was last worked out for, by identity: the reconciler hands
+/// every pass the same `Arc` until something changed, so "the same `Arc`" means "nothing to
+/// work out again". Holds a `Weak`, so a freed state's address is never taken for a new one.
+#[derive(Debug, Default)]
+pub struct LastDesired(std::sync::Weak<DesiredReport>);
+
+impl LastDesired {
+    /// Records `desired`; `true` when it is not the one recorded last (or none was).
+    pub fn changed_to(&mut self, desired: &Arc<DesiredReport>) -> bool {
+        let changed = !std::sync::Weak::ptr_eq(&self.0, &Arc::downgrade(desired));
+        if changed {
+            self.0 = Arc::downgrade(desired);
+        }
+        changed
+    }
+}
+
 /// One service as this pass read it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceEntry {

@@ -12,7 +12,7 @@
 //! same `Arc`s; a round checks everything.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use galley_common::monitoring::Status;
@@ -20,7 +20,7 @@ use galley_common::observed::ObservedApp;
 use galley_common::replication::MIN_TASK_AGE;
 
 use super::InstanceReplication;
-use crate::desired::DesiredReport;
+use crate::desired::{DesiredReport, LastDesired};
 
 #[derive(Debug)]
 struct Settled {
@@ -32,7 +32,7 @@ struct Settled {
 /// Settled instances of one desired state.
 #[derive(Debug, Default)]
 pub(super) struct SettledChecks {
-    of: Weak<DesiredReport>,
+    of: LastDesired,
     by_key: HashMap<(String, String), Settled>,
     /// Instances reused by the last pass (for tests and logs).
     pub(super) last_reused: usize,
@@ -41,8 +41,7 @@ pub(super) struct SettledChecks {
 impl SettledChecks {
     /// Starts a pass on `desired`: a new desired state settles nothing.
     pub(super) fn start(&mut self, desired: &Arc<DesiredReport>) {
-        if !Weak::ptr_eq(&self.of, &Arc::downgrade(desired)) {
-            self.of = Arc::downgrade(desired);
+        if self.of.changed_to(desired) {
             self.by_key.clear();
         }
         self.last_reused = 0;

@@ -4,7 +4,7 @@
 //! evidence. No I/O: the launch queue is read by the caller and passed in.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -14,7 +14,7 @@ use galley_common::soa::InstanceKind;
 
 use super::decide::{InstanceKey, InstanceObservation};
 use super::policy::RollbackPolicy;
-use crate::desired::DesiredReport;
+use crate::desired::{DesiredReport, LastDesired};
 use crate::plan::{DesiredInstance, is_happy};
 use crate::reconciler::PassSnapshot;
 
@@ -59,7 +59,7 @@ impl Observations {
 #[derive(Debug, Default)]
 pub struct ConfigCache {
     /// The desired state the entries were worked out from (weak: never keeps it alive).
-    of: Weak<DesiredReport>,
+    of: LastDesired,
     /// By position in that desired state's instances.
     entries: Vec<Cached>,
 }
@@ -74,8 +74,7 @@ struct Cached {
 
 impl ConfigCache {
     fn for_desired(&mut self, desired: &Arc<DesiredReport>) {
-        if !Weak::ptr_eq(&self.of, &Arc::downgrade(desired)) {
-            self.of = Arc::downgrade(desired);
+        if self.of.changed_to(desired) {
             self.entries.clear();
         }
     }

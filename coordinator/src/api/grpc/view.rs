@@ -236,11 +236,11 @@ pub struct ViewBuilder {
     /// The instance keys of the last desired state and where each is in its instances: a new
     /// pass on the same desired state (`Arc`) reuses them.
     keyed: Option<Keyed>,
+    keyed_for: crate::desired::LastDesired,
 }
 
 #[derive(Debug)]
 struct Keyed {
-    of: std::sync::Weak<crate::desired::DesiredReport>,
     keys: Arc<Vec<Key>>,
     desired_at: Arc<Vec<Option<u32>>>,
 }
@@ -253,6 +253,7 @@ impl ViewBuilder {
             rollback_default: RollbackPolicy::default(),
             last_errors: BTreeMap::new(),
             keyed: None,
+            keyed_for: Default::default(),
         }
     }
 
@@ -285,8 +286,8 @@ impl ViewBuilder {
         &mut self,
         desired: &Arc<crate::desired::DesiredReport>,
     ) -> (Arc<Vec<Key>>, Arc<Vec<Option<u32>>>) {
-        if let Some(k) = &self.keyed
-            && std::sync::Weak::ptr_eq(&k.of, &Arc::downgrade(desired))
+        if !self.keyed_for.changed_to(desired)
+            && let Some(k) = &self.keyed
         {
             return (k.keys.clone(), k.desired_at.clone());
         }
@@ -306,7 +307,6 @@ impl ViewBuilder {
                 .map(|d| (d.service.as_str(), d.instance.as_str())),
         );
         let keyed = self.keyed.insert(Keyed {
-            of: Arc::downgrade(desired),
             keys: Arc::new(keys),
             desired_at: Arc::new(desired_at),
         });
