@@ -21,6 +21,20 @@ pub fn prefix_range<A: std::borrow::Borrow<ObservedApp>>(
     lo..lo + n
 }
 
+/// `apps` sorted by id, as [`prefix_range`] needs them: borrowed when they already are (a
+/// pass's apps always are), else a sorted copy of the `Arc`s.
+pub fn sorted_by_id(
+    apps: &[std::sync::Arc<ObservedApp>],
+) -> std::borrow::Cow<'_, [std::sync::Arc<ObservedApp>]> {
+    if apps.is_sorted_by(|a, b| a.id <= b.id) {
+        std::borrow::Cow::Borrowed(apps)
+    } else {
+        let mut sorted = apps.to_vec();
+        sorted.sort_by(|a, b| a.id.cmp(&b.id));
+        std::borrow::Cow::Owned(sorted)
+    }
+}
+
 /// A Marathon app as one list call (`embed=apps.tasks&embed=apps.lastTaskFailure`) shows it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ObservedApp {

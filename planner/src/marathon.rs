@@ -70,15 +70,9 @@ pub fn plan_with_memo(
     policy: CleanupPolicy,
     memo: &mut PlanMemo,
 ) -> Plan {
-    let apps = &observed.apps[..];
-    let mut instances = if apps.is_sorted_by(|a, b| a.id <= b.id) {
-        // Sorted by id (as every pass's apps are): an instance's apps are one range.
-        memo::plan_instances(&desired.instances, apps, observed, memo)
-    } else {
-        let mut sorted = apps.to_vec();
-        sorted.sort_by(|a, b| a.id.cmp(&b.id));
-        memo::plan_instances(&desired.instances, &sorted, observed, memo)
-    };
+    // An instance's apps are one range of the apps sorted by id (as every pass's are).
+    let apps = galley_common::observed::sorted_by_id(&observed.apps);
+    let mut instances = memo::plan_instances(&desired.instances, &apps, observed, memo);
     instances.sort_by(|a, b| (&a.service, &a.instance).cmp(&(&b.service, &b.instance)));
     let cleanup = plan_cleanup(
         &observed.apps,

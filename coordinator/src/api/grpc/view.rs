@@ -329,13 +329,10 @@ impl ViewBuilder {
                 }
             }
         }
-        // A pass's apps come sorted by id; anything else is sorted here (a copy).
-        let apps = if snap.apps.is_sorted_by(|a, b| a.id <= b.id) {
-            snap.apps.clone()
-        } else {
-            let mut apps = snap.apps.to_vec();
-            apps.sort_by(|a, b| a.id.cmp(&b.id));
-            Arc::new(apps)
+        // A pass's apps come sorted by id (the snapshot is shared); anything else is a copy.
+        let apps = match galley_common::observed::sorted_by_id(&snap.apps) {
+            std::borrow::Cow::Borrowed(_) => snap.apps.clone(),
+            std::borrow::Cow::Owned(sorted) => Arc::new(sorted),
         };
         let (keys, desired_at) = self.keys_of(&snap.desired);
         let plan_at = positions(
@@ -436,18 +433,7 @@ pub fn wants_queue(record: &PassRecord) -> bool {
     if snap.plan.instances.iter().any(|p| p.bouncing) {
         return true;
     }
-    let sorted_copy;
-    let apps: &[Arc<galley_common::observed::ObservedApp>] =
-        if snap.apps.is_sorted_by(|a, b| a.id <= b.id) {
-            &snap.apps
-        } else {
-            sorted_copy = {
-                let mut v = snap.apps.to_vec();
-                v.sort_by(|a, b| a.id.cmp(&b.id));
-                v
-            };
-            &sorted_copy
-        };
+    let apps = galley_common::observed::sorted_by_id(&snap.apps);
     let running = |id: &str| -> Option<u32> {
         let at = apps.binary_search_by(|a| a.id.as_str().cmp(id)).ok()?;
         Some(apps[at].tasks_running)
