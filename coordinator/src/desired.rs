@@ -6,6 +6,7 @@
 //! the file primitives (atomic replace, bounded config reads).
 
 pub mod atomic;
+mod facts;
 pub mod fsutil;
 pub mod generate;
 pub mod git;
@@ -14,4 +15,5 @@ mod report;
 pub mod soa_dir;
 pub mod system_dir;
 
+pub use facts::{FactsOf, InstanceFacts, RollbackKeys};
 pub use report::*;

@@ -200,10 +200,9 @@ impl<S: SensuSink> Monitor<S> {
                 .retain_instances(
                     &snapshot.desired.desired.configured,
                     |svc| {
-                        services.get(svc).and_then(|e| {
-                            MonitoringSources::for_instance_removed(&e.source, &e.config.general)
-                                .ok()
-                        })
+                        let e = services.get(svc)?;
+                        MonitoringSources::for_instance_removed(&e.source, &e.config()?.general)
+                            .ok()
                     },
                     &self.cluster,
                 )

@@ -130,7 +130,6 @@ impl<S: SensuSink> Roller<S> {
     async fn observe(&mut self, record: &PassRecord) -> Observations {
         let paused = self.deps.control.paused();
         let mut inputs = ObserveInputs {
-            cluster: &self.deps.cluster,
             default: self.deps.default,
             queue: &[],
             paused: &paused,

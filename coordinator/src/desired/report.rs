@@ -18,6 +18,7 @@ use galley_common::smartstack::ServiceNamespaceConfig;
 use galley_common::soa::{InstanceConfig, InstanceKind, ServiceConfig, ServiceSource};
 use serde_json::Value;
 
+use crate::desired::FactsOf;
 use crate::fsutil::{MAX_CONFIG_FILE_BYTES, read_config_file};
 use crate::plan::{AppDefinition, Desired, DesiredInstance, DrainKind, HacheckParams, HappyParams};
 use crate::soa_dir;
@@ -76,15 +77,40 @@ impl LastDesired {
     }
 }
 
-/// One service as this pass read it.
+/// One service as this pass read it: its raw files, whether it has a deployments.json, and
+/// the facts of each configured Marathon instance ([`crate::desired::InstanceFacts`]). The
+/// parsed config is not kept (see the `facts` module): [`ServiceEntry::config`] parses the
+/// raw files again for the readers that need all of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceEntry {
     /// Raw files.
     pub source: ServiceSource,
-    /// Parsed configuration.
-    pub config: ServiceConfig,
-    /// Its deployments.json, if it has one.
-    pub deployments: Option<Deployments>,
+    /// Whether it has a deployments.json (PaaSTA monitors only deployed services).
+    pub deployed: bool,
+    /// Per configured Marathon instance of this cluster, sorted by name.
+    facts: Box<[(String, FactsOf)]>,
+}
+
+impl ServiceEntry {
+    /// The facts of `instance`; `None` when it is not a configured Marathon instance.
+    pub fn facts(&self, instance: &str) -> Option<&FactsOf> {
+        let i = self
+            .facts
+            .binary_search_by(|(name, _)| name.as_str().cmp(instance))
+            .ok()?;
+        Some(&self.facts[i].1)
+    }
+
+    /// The configured Marathon instances with their facts, sorted by name.
+    pub fn instances(&self) -> impl Iterator<Item = (&str, &FactsOf)> {
+        self.facts.iter().map(|(name, f)| (name.as_str(), f))
+    }
+
+    /// The parsed configuration, parsed again from the raw files (which parsed when the
+    /// service was read: `None` only if they no longer do, which they cannot).
+    pub fn config(&self) -> Option<ServiceConfig> {
+        ServiceConfig::parse(&self.source).ok()
+    }
 }
 
 /// Reads the whole soa dir for `ctx.cluster` (blocking file I/O: call from a blocking task).
@@ -186,15 +212,14 @@ fn read_service(soa_dir: &Path, service: &str, ctx: &DesiredContext, report: &mu
         Err(e) => return fail(report, format!("cannot read {}: {e}", path.display())),
     };
     let entry = Arc::new(ServiceEntry {
+        facts: crate::desired::facts::service_facts(&config, deployments.as_ref(), &ctx.cluster),
         source,
-        config,
-        deployments,
+        deployed: deployments.is_some(),
     });
-    report.services.insert(service.to_string(), entry.clone());
-    let (config, deployments) = (&entry.config, &entry.deployments);
-    for inst in config.instance_names(&ctx.cluster, InstanceKind::Marathon) {
+    report.services.insert(service.to_string(), entry);
+    for inst in instances {
         let key = (service.to_string(), inst.to_string());
-        match desired_instance(config, inst, deployments.as_ref(), ctx) {
+        match desired_instance(&config, inst, deployments.as_ref(), ctx) {
             Ok(d) => report.desired.instances.push(d),
             Err(issue) => {
                 report.issues.insert(key, issue);

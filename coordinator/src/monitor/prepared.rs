@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use galley_common::branch_state::branch_state;
 use galley_common::monitoring::{CheckKind, MonitoringSources, SensuSettings};
 use galley_common::replication::{CheckTarget, NamespaceMember, expected_count};
 use galley_common::smartstack::ServiceNamespaceConfig;
@@ -83,24 +82,20 @@ impl PreparedCache {
 /// deployments: PaaSTA skips those silently). An instance whose config is invalid for the
 /// checks is left out, as before.
 fn prepare(entry: &ServiceEntry, cluster: &str) -> Vec<Prepared> {
-    let Some(deployments) = &entry.deployments else {
+    if !entry.deployed {
+        return Vec::new();
+    }
+    let Some(parsed) = entry.config() else {
         return Vec::new();
     };
     let configs: Vec<_> = entry
-        .config
-        .instance_names(cluster, InstanceKind::Marathon)
-        .iter()
-        .filter_map(|i| {
-            entry
-                .config
-                .instance(cluster, InstanceKind::Marathon, i)
-                .ok()
-        })
+        .instances()
+        .filter_map(|(i, _)| parsed.instance(cluster, InstanceKind::Marathon, i).ok())
         .collect();
     let members: Vec<NamespaceMember> = configs
         .iter()
         .filter_map(|c| {
-            let state = branch_state(Some(deployments), c).ok()?.desired_state;
+            let state = entry.facts(&c.instance)?.as_ref().ok()?.desired_state?;
             NamespaceMember::from_config(c, state, None).ok()
         })
         .collect();
@@ -113,8 +108,7 @@ fn prepare(entry: &ServiceEntry, cluster: &str) -> Vec<Prepared> {
         let Ok(nerve_ns) = config.nerve_ns() else {
             continue;
         };
-        let sources =
-            MonitoringSources::for_instance(config, &entry.source, &entry.config.general).ok();
+        let sources = MonitoringSources::for_instance(config, &entry.source, &parsed.general).ok();
         let settings = CheckKind::ALL
             .iter()
             .zip(&mut last)
@@ -132,7 +126,7 @@ fn prepare(entry: &ServiceEntry, cluster: &str) -> Vec<Prepared> {
             count_prefix: format!("/{short}"),
             short,
             expected: expected_count(&members, &nerve_ns),
-            namespace: ServiceNamespaceConfig::load(&entry.config, &nerve_ns).ok(),
+            namespace: ServiceNamespaceConfig::load(&parsed, &nerve_ns).ok(),
             blacklist: config.monitoring_blacklist().unwrap_or_default(),
             nerve_ns,
             target,

@@ -10,7 +10,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use galley_common::observed::{ObservedApp, prefix_range};
 use galley_common::replication::{EvidenceConfig, QueueSignal, gather_evidence};
-use galley_common::soa::InstanceKind;
 
 use super::decide::{InstanceKey, InstanceObservation};
 use super::policy::RollbackPolicy;
@@ -21,8 +20,6 @@ use crate::reconciler::PassSnapshot;
 /// Everything besides the snapshot.
 #[derive(Debug, Clone, Copy)]
 pub struct ObserveInputs<'a> {
-    /// This cluster (the instance files read).
-    pub cluster: &'a str,
     /// The coordinator config's `rollback:` default.
     pub default: RollbackPolicy,
     /// Marathon's launch queue, when it was read.
@@ -164,29 +161,29 @@ fn config_of(snapshot: &PassSnapshot, d: &DesiredInstance, inputs: &ObserveInput
             sha,
         };
     };
-    let read = entry
-        .config
-        .instance(inputs.cluster, InstanceKind::Marathon, &d.instance)
-        .and_then(|c| Ok((c.deploy_group()?, c)));
-    let (group, config) = match read {
-        Ok(x) => x,
-        Err(e) => {
-            return Cached {
-                group_policy: None,
-                bad: Some(e.to_string()),
-                sha,
-            };
-        }
+    let bad = |e: String| Cached {
+        group_policy: None,
+        bad: Some(e),
+        sha: sha.clone(),
     };
-    match RollbackPolicy::for_instance(&config, inputs.default) {
-        Ok(p) => Cached {
-            group_policy: Some((group, p)),
+    let facts = match entry.facts(&d.instance) {
+        Some(Ok(f)) => f,
+        Some(Err(e)) => return bad(e.clone()),
+        None => return bad(format!("{}.{} is not configured", d.service, d.instance)),
+    };
+    let group = match &facts.deploy_group {
+        Ok(g) => g.clone(),
+        Err(e) => return bad(e.clone()),
+    };
+    match &facts.rollback {
+        Ok(keys) => Cached {
+            group_policy: Some((group, RollbackPolicy::with_keys(*keys, inputs.default))),
             bad: None,
             sha,
         },
         Err(e) => Cached {
             group_policy: Some((group, RollbackPolicy::default())),
-            bad: Some(e.to_string()),
+            bad: Some(e.clone()),
             sha,
         },
     }

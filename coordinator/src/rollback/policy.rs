@@ -7,6 +7,8 @@ use std::time::Duration;
 use galley_common::bounce_failure::BounceFailure;
 use galley_common::soa::{ConfigError, InstanceConfig};
 
+use crate::desired::RollbackKeys;
+
 /// What the leader does when a new version of an instance cannot become healthy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RollbackPolicy {
@@ -37,15 +39,18 @@ impl RollbackPolicy {
         config: &InstanceConfig,
         default: RollbackPolicy,
     ) -> Result<RollbackPolicy, ConfigError> {
-        let on_failure = config.bounce_failure()?.unwrap_or(default.on_failure);
-        let timeout = config
-            .bounce_timeout()?
-            .map(Duration::from_secs_f64)
-            .unwrap_or(default.timeout);
-        Ok(RollbackPolicy {
-            on_failure,
-            timeout,
-        })
+        Ok(Self::with_keys(RollbackKeys::of(config)?, default))
+    }
+
+    /// The policy of an instance that sets `keys`: each one it sets over `default`.
+    pub fn with_keys(keys: RollbackKeys, default: RollbackPolicy) -> RollbackPolicy {
+        RollbackPolicy {
+            on_failure: keys.bounce_failure.unwrap_or(default.on_failure),
+            timeout: keys
+                .bounce_timeout
+                .map(Duration::from_secs_f64)
+                .unwrap_or(default.timeout),
+        }
     }
 }
 

@@ -98,12 +98,11 @@ pub(super) fn describe(r: &Rollback, to_sha: &str) -> String {
 /// The instance's monitoring envelope, `None` when no team resolves (then no event).
 pub(super) fn settings(record: &PassRecord, cluster: &str, r: &Rollback) -> Option<SensuSettings> {
     let entry = record.snapshot.desired.services.get(&r.service)?;
-    let config = entry
-        .config
+    let parsed = entry.config()?;
+    let config = parsed
         .instance(cluster, InstanceKind::Marathon, &r.instance)
         .ok()?;
-    let sources =
-        MonitoringSources::for_instance(&config, &entry.source, &entry.config.general).ok()?;
+    let sources = MonitoringSources::for_instance(&config, &entry.source, &parsed.general).ok()?;
     let mut s = sources.resolve(CheckKind::SetupMarathonJob, cluster)?;
     s.alert_after = Value::from(0);
     s.ttl = Value::Null;

@@ -18,7 +18,6 @@ use galley_common::observed::{AppSnapshot, prefix_range};
 use galley_common::replication::{
     CheckTarget, EvidenceConfig, MarathonObservation, QueueSignal, check_marathon_instance,
 };
-use galley_common::soa::InstanceKind;
 use galley_proto::v1 as pb;
 use tokio::sync::watch;
 
@@ -188,7 +187,7 @@ impl Source {
             .unwrap_or_default();
         status.backoff = backoff(apply_error, d, &self.queue);
         (status.deploy_group, status.bounce_failure) =
-            config_fields_of(&snap.desired, &self.cluster, self.rollback_default, key);
+            config_fields_of(&snap.desired, self.rollback_default, key);
         if let Some(d) = d {
             status.replication = Some(self.replication(key, d));
         }
@@ -378,23 +377,21 @@ fn positions<'a>(
 /// `(deploy group, bounce_failure text)` of `key`; empty when its config cannot say.
 fn config_fields_of(
     desired: &DesiredReport,
-    cluster: &str,
     default: RollbackPolicy,
     key: &Key,
 ) -> (String, String) {
     let Some(entry) = desired.services.get(&key.0) else {
         return Default::default();
     };
-    let Ok(config) = entry
-        .config
-        .instance(cluster, InstanceKind::Marathon, &key.1)
-    else {
+    let Some(Ok(facts)) = entry.facts(&key.1) else {
         return Default::default();
     };
-    let group = config.deploy_group().unwrap_or_default();
-    let failure = match RollbackPolicy::for_instance(&config, default) {
-        Ok(p) if p.rolls_back() => p.to_string(),
-        Ok(_) => String::new(),
+    let group = facts.deploy_group.clone().unwrap_or_default();
+    let failure = match &facts.rollback {
+        Ok(keys) => match RollbackPolicy::with_keys(*keys, default) {
+            p if p.rolls_back() => p.to_string(),
+            _ => String::new(),
+        },
         Err(e) => format!("invalid, never rolled back: {e}"),
     };
     (group, failure)
