@@ -103,6 +103,15 @@ impl CheckKind {
         CheckKind::BounceProgress,
     ];
 
+    /// Its position in [`CheckKind::ALL`].
+    pub const fn index(self) -> usize {
+        match self {
+            CheckKind::Replication => 0,
+            CheckKind::SetupMarathonJob => 1,
+            CheckKind::BounceProgress => 2,
+        }
+    }
+
     /// The check name for `service.instance` (unformatted job id).
     pub fn check_name(self, service: &str, instance: &str) -> String {
         let prefix = match self {

@@ -82,7 +82,7 @@ pub struct ApplyReport {
 /// and the drain backend (for `Drain`/`StopDraining`).
 pub struct ApplyContext<'a> {
     /// Desired instances of the pass.
-    pub desired: &'a [DesiredInstance],
+    pub desired: &'a [std::sync::Arc<DesiredInstance>],
     /// Observed apps of the pass.
     pub apps: &'a [std::sync::Arc<ObservedApp>],
     /// hacheck client.
@@ -98,8 +98,11 @@ pub async fn apply<M: MarathonApi>(
     ctx: &ApplyContext<'_>,
     budget: ApplyBudget,
 ) -> ApplyReport {
-    let by_app: BTreeMap<&str, &DesiredInstance> =
-        ctx.desired.iter().map(|d| (d.app_id.as_str(), d)).collect();
+    let by_app: BTreeMap<&str, &DesiredInstance> = ctx
+        .desired
+        .iter()
+        .map(|d| (d.app_id.as_str(), &**d))
+        .collect();
     let mut report = ApplyReport::default();
     let mut kills_left = budget.max_task_kills;
     for ip in plan.instances.iter().filter(|p| !p.actions.is_empty()) {

@@ -707,7 +707,7 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
 /// out, which the planner treats as "not safe to kill". `apps`: the pass's, sorted by id.
 async fn observe_drain(
     hacheck: &Hacheck,
-    desired: &[crate::plan::DesiredInstance],
+    desired: &[Arc<crate::plan::DesiredInstance>],
     apps: &[Arc<ObservedApp>],
     now: DateTime<Utc>,
 ) -> BTreeMap<String, crate::plan::DrainState> {

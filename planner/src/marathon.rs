@@ -30,7 +30,7 @@ pub use model::{
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Desired {
     /// Instances that are deployed and rendered.
-    pub instances: Vec<DesiredInstance>,
+    pub instances: Vec<Arc<DesiredInstance>>,
     /// Every (service, instance) in this cluster's marathon files, deployed or not, rendered or
     /// not: their apps are never cleaned up.
     pub configured: BTreeSet<(String, String)>,

@@ -83,7 +83,7 @@ fn synthetic(n: usize) -> PassRecord {
             .desired
             .configured
             .insert((service.clone(), instance.clone()));
-        report.desired.instances.push(desired);
+        report.desired.instances.push(desired.into());
         snap.plan.instances.push(std::sync::Arc::new(InstancePlan {
             service,
             instance,

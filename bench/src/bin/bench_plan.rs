@@ -70,7 +70,7 @@ fn main() {
             .iter()
             .map(|d| (d.service.clone(), d.instance.clone()))
             .collect(),
-        instances: desired,
+        instances: desired.into_iter().map(std::sync::Arc::new).collect(),
         complete: true,
         ..Desired::default()
     };

@@ -138,3 +138,10 @@ fn event_converts_intervals_and_drops_falsy_irc_channels() {
     assert_eq!(e.runbook, json!("Please set a runbook!"));
     assert_eq!(e.irc_channels, Some(json!(["#a"])));
 }
+
+#[test]
+fn check_kind_index_is_its_position_in_all() {
+    for (i, kind) in CheckKind::ALL.iter().enumerate() {
+        assert_eq!(kind.index(), i, "{kind:?}");
+    }
+}

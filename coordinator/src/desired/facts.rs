@@ -116,7 +116,11 @@ mod tests {
         .unwrap();
         let facts = service_facts(&config, Some(&deployments), "c1");
         let names: Vec<&str> = facts.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["api", "bad", "web"], "sorted; c2's instance left out");
+        assert_eq!(
+            names,
+            ["api", "bad", "web"],
+            "sorted; c2's instance left out"
+        );
 
         let web = facts[2].1.as_ref().unwrap();
         assert_eq!(web.deploy_group.as_deref(), Ok("prod.everything"));
@@ -127,7 +131,11 @@ mod tests {
                 bounce_timeout: Some(30.0),
             })
         );
-        assert_eq!(web.desired_state, Some(DesiredState::Start), "no control entry: start");
+        assert_eq!(
+            web.desired_state,
+            Some(DesiredState::Start),
+            "no control entry: start"
+        );
 
         let api = facts[0].1.as_ref().unwrap();
         assert_eq!(api.deploy_group.as_deref(), Ok("c1.api"));
@@ -140,6 +148,9 @@ mod tests {
             err.contains("marathon-c1.yaml") && err.contains("bounce_timeout"),
             "{err}"
         );
-        assert!(bad.deploy_group.is_ok(), "one bad key spoils only its own fact");
+        assert!(
+            bad.deploy_group.is_ok(),
+            "one bad key spoils only its own fact"
+        );
     }
 }

@@ -220,7 +220,7 @@ fn read_service(soa_dir: &Path, service: &str, ctx: &DesiredContext, report: &mu
     for inst in instances {
         let key = (service.to_string(), inst.to_string());
         match desired_instance(&config, inst, deployments.as_ref(), ctx) {
-            Ok(d) => report.desired.instances.push(d),
+            Ok(d) => report.desired.instances.push(Arc::new(d)),
             Err(issue) => {
                 report.issues.insert(key, issue);
             }

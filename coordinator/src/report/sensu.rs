@@ -229,11 +229,11 @@ pub enum Transition {
 }
 
 /// What is remembered of one check: small, since there are three per instance (at 50,000
-/// instances an inline envelope of about 1 KB per check was the coordinator's largest map).
+/// instances an inline envelope of about 1 KB per check was the coordinator's largest map,
+/// and then a map entry per check with its name and the instance's two names was the
+/// monitor's).
 #[derive(Debug, Clone)]
 struct Remembered {
-    service: String,
-    instance: String,
     status: Status,
     /// `None` for a check no team resolves for: nothing is sent, but its status and output
     /// are remembered so that an unchanged one stays quiet between rounds. The caller's shared
@@ -244,6 +244,9 @@ struct Remembered {
     output_hash: u64,
     delivered: bool,
 }
+
+/// One instance's remembered checks, by [`CheckKind::index`].
+type Checks = [Option<Remembered>; CheckKind::ALL.len()];
 
 fn hash_output(output: &str) -> u64 {
     use std::hash::{Hash, Hasher};
@@ -265,7 +268,8 @@ fn hash_output(output: &str) -> u64 {
 #[derive(Debug)]
 pub struct AlertTracker<S: SensuSink> {
     sink: S,
-    last: BTreeMap<String, Remembered>,
+    /// Per instance, its checks' last reports in [`CheckKind::ALL`] order.
+    last: BTreeMap<(String, String), Checks>,
     sent: u64,
     failed: u64,
 }
@@ -286,17 +290,20 @@ impl<S: SensuSink> AlertTracker<S> {
         (self.sent, self.failed)
     }
 
-    /// The last status reported for `check_name`.
-    pub fn last_status(&self, check_name: &str) -> Option<Status> {
-        self.last.get(check_name).map(|r| r.status)
+    /// The last status reported for `kind`'s check of `service.instance`.
+    pub fn last_status(&self, kind: CheckKind, service: &str, instance: &str) -> Option<Status> {
+        self.remembered(kind, service, instance).map(|r| r.status)
+    }
+
+    fn remembered(&self, kind: CheckKind, service: &str, instance: &str) -> Option<&Remembered> {
+        // Keyed by owned pairs: a lookup builds one (as the check name was built before).
+        let key = (service.to_owned(), instance.to_owned());
+        self.last.get(&key)?[kind.index()].as_ref()
     }
 
     /// Instances with at least one remembered check.
     pub fn tracked_instances(&self) -> BTreeSet<(String, String)> {
-        self.last
-            .values()
-            .map(|r| (r.service.clone(), r.instance.clone()))
-            .collect()
+        self.last.keys().cloned().collect()
     }
 
     /// Sends `kind`'s event for `service.instance` and remembers it; an unchanged event is
@@ -315,8 +322,7 @@ impl<S: SensuSink> AlertTracker<S> {
         settings: Option<&Arc<SensuSettings>>,
         round: bool,
     ) -> Result<Transition, SensuError> {
-        let check = kind.check_name(service, instance);
-        let last = self.last.get(&check);
+        let last = self.remembered(kind, service, instance);
         let transition = match last.map(|r| r.status) {
             None => Transition::First,
             Some(old) if old == status => Transition::Unchanged,
@@ -335,20 +341,22 @@ impl<S: SensuSink> AlertTracker<S> {
             return Ok(Transition::Quiet);
         }
         let delivered = match settings {
-            Some(settings) => self.deliver(&check, status, output, settings).await,
+            Some(settings) => {
+                let check = kind.check_name(service, instance);
+                self.deliver(&check, status, output, settings).await
+            }
             None => Ok(()),
         };
-        self.last.insert(
-            check.clone(),
-            Remembered {
-                service: service.to_string(),
-                instance: instance.to_string(),
-                status,
-                settings: settings.cloned(),
-                output_hash,
-                delivered: delivered.is_ok(),
-            },
-        );
+        let checks = self
+            .last
+            .entry((service.to_owned(), instance.to_owned()))
+            .or_default();
+        checks[kind.index()] = Some(Remembered {
+            status,
+            settings: settings.cloned(),
+            output_hash,
+            delivered: delivered.is_ok(),
+        });
         delivered?;
         Ok(transition)
     }
@@ -366,11 +374,14 @@ impl<S: SensuSink> AlertTracker<S> {
         cluster: &str,
     ) -> Result<(), SensuError> {
         let mut first_err = None;
+        let mut checks = self
+            .last
+            .remove(&(service.to_owned(), instance.to_owned()))
+            .unwrap_or_default();
         for kind in CheckKind::ALL {
             let check = kind.check_name(service, instance);
-            let remembered = self
-                .last
-                .remove(&check)
+            let remembered = checks[kind.index()]
+                .take()
                 .and_then(|r| r.settings)
                 .map(Arc::unwrap_or_clone);
             let settings = sources

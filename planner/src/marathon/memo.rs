@@ -34,7 +34,8 @@ pub struct PlanMemo {
 
 #[derive(Debug)]
 struct Settled {
-    desired: DesiredInstance,
+    /// Shared with the desired state it came from (compared by pointer first).
+    desired: Arc<DesiredInstance>,
     /// `/<short id>.`: the prefix of its apps' ids.
     prefix: String,
     app: Arc<ObservedApp>,
@@ -105,7 +106,7 @@ fn alone_at(apps: &[Arc<ObservedApp>], at: usize, app: &Arc<ObservedApp>, prefix
 /// by how far the last found app had moved (apps added or removed before it), and searched for
 /// only when it is not there: a steady pass does no search at all.
 pub(super) fn plan_instances(
-    desired: &[DesiredInstance],
+    desired: &[Arc<DesiredInstance>],
     apps: &[Arc<ObservedApp>],
     observed: &Observed,
     memo: &mut PlanMemo,
@@ -120,7 +121,7 @@ pub(super) fn plan_instances(
         .zip(previous)
         .map(|(d, prev)| {
             if let Some(mut prev) = prev
-                && prev.desired == *d
+                && (Arc::ptr_eq(&prev.desired, d) || prev.desired == *d)
             {
                 let hint = prev.at.checked_add_signed(shift);
                 let at = match hint {
@@ -150,7 +151,7 @@ pub(super) fn plan_instances(
             let plan = Arc::new(plan_instance(d, &refs, observed));
             kept.push(settled_app(d, related, observed).map(|app| {
                 Box::new(Settled {
-                    desired: d.clone(),
+                    desired: Arc::clone(d),
                     prefix,
                     app: Arc::clone(app),
                     at: range.start,

@@ -570,7 +570,7 @@ fn whole_plan_matches_apps_by_prefix_with_the_trailing_dot() {
     let mut d = desired(BounceMethod::Brutal, 1);
     d.instance = "main".into();
     let desired_state = Desired {
-        instances: vec![d],
+        instances: vec![d.into()],
         configured: configured(&[("svc", "main"), ("svc", "main2")]),
         unknown_services: BTreeSet::new(),
         complete: true,

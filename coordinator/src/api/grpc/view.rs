@@ -165,7 +165,13 @@ impl View {
 impl Source {
     fn desired(&self, i: usize) -> Option<&DesiredInstance> {
         let at = self.desired_at[i]? as usize;
-        self.record.snapshot.desired.desired.instances.get(at)
+        self.record
+            .snapshot
+            .desired
+            .desired
+            .instances
+            .get(at)
+            .map(|d| &**d)
     }
 
     /// The status of the instance at `i`.

@@ -91,7 +91,7 @@ async fn an_unreachable_sensu_is_an_error_within_the_timeout() {
     assert!(result.is_err());
     assert_eq!(tracker.counts(), (0, 1));
     assert_eq!(
-        tracker.last_status("check_marathon_services_replication.a.b"),
+        tracker.last_status(CheckKind::Replication, "a", "b"),
         Some(Status::Critical),
         "the status is remembered even when delivery failed"
     );

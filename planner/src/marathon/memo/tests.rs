@@ -121,10 +121,10 @@ proptest! {
         let mut minutes = 0;
         for (instances, step, draining, checks) in passes {
             minutes += step;
-            let mut ds = Vec::new();
+            let mut ds: Vec<Arc<DesiredInstance>> = Vec::new();
             let mut apps: BTreeMap<String, Arc<ObservedApp>> = BTreeMap::new();
             for (name, ((v, n, m, up, hc), gens, rebuild)) in names.iter().zip(&instances) {
-                ds.push(desired(name, *v, *n, *m, *up, *hc));
+                ds.push(desired(name, *v, *n, *m, *up, *hc).into());
                 for g in gens {
                     let fresh = Arc::new(app(name, g, checks));
                     let a = match held.get(&fresh.id) {
@@ -175,7 +175,7 @@ fn an_unchanged_settled_instance_is_reused_and_a_changed_app_is_planned_again() 
             .iter()
             .map(|d| (d.service.clone(), d.instance.clone()))
             .collect(),
-        instances: ds,
+        instances: ds.into_iter().map(Arc::new).collect(),
         complete: true,
         ..Desired::default()
     };
@@ -240,7 +240,7 @@ fn an_instance_with_surplus_tasks_is_planned_every_pass() {
     ));
     let desired = Desired {
         configured: [("svc".to_owned(), "a".to_owned())].into(),
-        instances: vec![d],
+        instances: vec![d.into()],
         complete: true,
         ..Desired::default()
     };
@@ -272,7 +272,7 @@ fn a_hacheck_instance_with_a_drain_state_is_planned_every_pass() {
     let a = Arc::new(app("c", &(1, 1, vec![(Some(10), true)]), false));
     let desired = Desired {
         configured: [("svc".to_owned(), "c".to_owned())].into(),
-        instances: vec![d],
+        instances: vec![d.into()],
         complete: true,
         ..Desired::default()
     };
