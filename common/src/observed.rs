@@ -49,7 +49,7 @@ pub struct ObservedApp {
     /// Its tasks.
     pub tasks: Vec<ObservedTask>,
     /// The last task failure Marathon recorded, if any.
-    pub last_task_failure: Option<TaskFailure>,
+    pub last_task_failure: Option<Box<TaskFailure>>,
     /// Counts as Marathon reports them.
     pub tasks_staged: u32,
     /// TASK_RUNNING tasks.
@@ -65,8 +65,6 @@ pub struct ObservedApp {
 pub struct ObservedTask {
     /// Mesos task id, `<app id without slash>.<uuid>`.
     pub id: String,
-    /// App id with leading `/`.
-    pub app_id: String,
     /// Agent hostname.
     pub host: String,
     /// Host ports.

@@ -185,8 +185,9 @@ pub fn healthy_task_count<A: Borrow<ObservedApp>>(
 ) -> u64 {
     let prefix = format!("/{short_app_id}");
     apps.iter()
-        .flat_map(|app| &app.borrow().tasks)
-        .filter(|t| t.app_id.starts_with(&prefix))
+        .map(Borrow::borrow)
+        .filter(|app| app.id.starts_with(&prefix))
+        .flat_map(|app| &app.tasks)
         .filter(|t| is_available_task(t, now))
         .count() as u64
 }

@@ -55,7 +55,6 @@ fn running(id: &str, n: u32) -> ObservedApp {
     let tasks = (0..n)
         .map(|k| ObservedTask {
             id: format!("{}.{k}", id.trim_start_matches('/')),
-            app_id: id.to_string(),
             host: format!("slave{}.example.com", k % 4),
             ports: vec![31000 + k as u16],
             state: Some("TASK_RUNNING".into()),

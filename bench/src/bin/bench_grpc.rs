@@ -60,7 +60,6 @@ fn synthetic(n: usize) -> PassRecord {
         let tasks = (0..3)
             .map(|t| ObservedTask {
                 id: format!("{}.{t}", app_id.trim_start_matches('/')),
-                app_id: app_id.clone(),
                 host: format!("host{}", (i + t) % 500),
                 ports: vec![31000 + t as u16],
                 state: Some("TASK_RUNNING".into()),

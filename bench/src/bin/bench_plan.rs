@@ -55,7 +55,6 @@ fn main() {
                 has_health_checks: true,
                 tasks: vec![ObservedTask {
                     id: format!("{}.1", d.app_id.trim_start_matches('/')),
-                    app_id: d.app_id.clone(),
                     host: "slave1".into(),
                     started_at: Some(now - Duration::hours(1)),
                     health_results: vec![true],

@@ -14,7 +14,6 @@ fn now() -> DateTime<Utc> {
 fn task(app_id: &str, started_minutes_ago: Option<i64>, health: &[bool]) -> ObservedTask {
     ObservedTask {
         id: format!("{}.{}", app_id.trim_start_matches('/'), health.len()),
-        app_id: app_id.to_string(),
         host: "agent1".into(),
         ports: vec![31000],
         state: Some("TASK_RUNNING".into()),
@@ -260,13 +259,13 @@ fn evidence_is_attached_to_critical_and_bouncing_reports_only() {
         ],
     );
     new_app.deployments = vec!["d-1".into()];
-    new_app.last_task_failure = Some(TaskFailure {
+    new_app.last_task_failure = Some(Box::new(TaskFailure {
         task_id: "t".into(),
         state: "TASK_FAILED".into(),
         message: "Container exited with status 137".into(),
         host: "agent2".into(),
         timestamp: "2016-07-01T11:59:00.000Z".into(),
-    });
+    }));
     let old_app = app(
         "/test--service.worker.gitold.configold",
         vec![task(

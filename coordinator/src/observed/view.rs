@@ -11,7 +11,7 @@
 //! pass lists; the reaper holds with "marathon view not complete and fresh"). A failed refetch or list, a broken stream, or an
 //! undecodable event make it incomplete until the next list.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -74,7 +74,7 @@ pub struct ViewStatus {
 
 #[derive(Debug, Default)]
 struct State {
-    apps: BTreeMap<String, Arc<ObservedApp>>,
+    apps: BTreeSet<ById>,
     /// `apps` in id order, rebuilt on the first read after a change (pointers, not copies).
     snapshot: Option<AppSnapshot>,
     complete: bool,
@@ -86,6 +86,37 @@ struct State {
     fetches: u64,
     events: u64,
     breaks: u64,
+}
+
+/// An app in the view's set, ordered and found by its id (the id is not stored a second
+/// time as a map key).
+#[derive(Debug)]
+struct ById(Arc<ObservedApp>);
+
+impl PartialEq for ById {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for ById {}
+
+impl PartialOrd for ById {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ById {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.id.cmp(&other.0.id)
+    }
+}
+
+impl std::borrow::Borrow<str> for ById {
+    fn borrow(&self) -> &str {
+        &self.0.id
+    }
 }
 
 /// The shared view; clones share it.
@@ -141,9 +172,9 @@ impl MarathonView {
                 if st.complete && st.dirty.is_empty() && st.fetching.is_empty() {
                     let st = &mut *st;
                     let apps = &st.apps;
-                    let snapshot = st
-                        .snapshot
-                        .get_or_insert_with(|| Arc::new(apps.values().cloned().collect()));
+                    let snapshot = st.snapshot.get_or_insert_with(|| {
+                        Arc::new(apps.iter().map(|a| a.0.clone()).collect())
+                    });
                     return Some(snapshot.clone());
                 }
             }
@@ -201,10 +232,7 @@ impl MarathonView {
     fn replace_all(&self, apps: Vec<ObservedApp>) {
         {
             let mut st = self.lock();
-            st.apps = apps
-                .into_iter()
-                .map(|a| (a.id.clone(), Arc::new(a)))
-                .collect();
+            st.apps = apps.into_iter().map(|a| ById(Arc::new(a))).collect();
             st.snapshot = None;
             st.complete = true;
             st.dirty.clear();
@@ -239,9 +267,16 @@ impl MarathonView {
             for (id, app) in fetched {
                 st.fetches += 1;
                 match app {
-                    Some(app) => st.apps.insert(id, Arc::new(app)),
-                    None => st.apps.remove(&id),
-                };
+                    Some(app) => {
+                        if app.id != id {
+                            st.apps.remove(id.as_str()); // as asked for, if Marathon spells it so
+                        }
+                        st.apps.replace(ById(Arc::new(app)));
+                    }
+                    None => {
+                        st.apps.remove(id.as_str());
+                    }
+                }
             }
             st.snapshot = None;
             st.fetching.clear();

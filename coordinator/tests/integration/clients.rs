@@ -73,7 +73,7 @@ async fn create_list_scale_kill_delete_round_trip() {
         "{}",
         task.id
     );
-    assert_eq!(task.app_id, id);
+    assert_eq!(app.id, id);
     assert!(task.started_at.is_some() && !task.host.is_empty() && !task.ports.is_empty());
     assert_eq!(task.health_results, vec![true]);
 

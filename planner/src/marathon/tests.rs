@@ -25,13 +25,7 @@ fn task(id: &str, minutes_ago: Option<i64>, health: &[bool]) -> ObservedTask {
 }
 
 fn app(id: &str, instances: u32, tasks: Vec<ObservedTask>) -> ObservedApp {
-    let tasks = tasks
-        .into_iter()
-        .map(|t| ObservedTask {
-            app_id: id.into(),
-            ..t
-        })
-        .collect();
+    let tasks = tasks.into_iter().map(|t| ObservedTask { ..t }).collect();
     ObservedApp {
         id: id.into(),
         instances,

@@ -80,8 +80,6 @@ struct DeploymentRef {
 struct Task {
     id: String,
     #[serde(default)]
-    app_id: String,
-    #[serde(default)]
     host: String,
     #[serde(default)]
     ports: Vec<u16>,
@@ -147,7 +145,6 @@ impl From<App> for ObservedApp {
                 .into_iter()
                 .map(|t| ObservedTask {
                     id: t.id,
-                    app_id: t.app_id,
                     host: t.host,
                     ports: t.ports,
                     state: t.state,
@@ -160,12 +157,14 @@ impl From<App> for ObservedApp {
                         .collect(),
                 })
                 .collect(),
-            last_task_failure: a.last_task_failure.map(|f| TaskFailure {
-                task_id: f.task_id,
-                state: f.state,
-                message: f.message,
-                host: f.host,
-                timestamp: f.timestamp,
+            last_task_failure: a.last_task_failure.map(|f| {
+                Box::new(TaskFailure {
+                    task_id: f.task_id,
+                    state: f.state,
+                    message: f.message,
+                    host: f.host,
+                    timestamp: f.timestamp,
+                })
             }),
             tasks_staged: a.tasks_staged,
             tasks_running: a.tasks_running,

@@ -67,7 +67,6 @@ fn app(inst: &str, (version, instances, tasks): &AppGen, checks: bool) -> Observ
             .enumerate()
             .map(|(n, (ago, healthy))| ObservedTask {
                 id: format!("svc.{inst}.git{version}.config{version}.{n}"),
-                app_id: id.clone(),
                 host: "slave1".into(),
                 started_at: ago.map(|m| t0() - Duration::minutes(m)),
                 health_results: if checks { vec![*healthy] } else { vec![] },
