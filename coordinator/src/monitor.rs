@@ -42,8 +42,8 @@ pub struct InstanceReplication {
     pub expected: u64,
     /// OK / CRITICAL.
     pub status: Status,
-    /// PaaSTA's text plus "What Galley sees" evidence.
-    pub output: String,
+    /// PaaSTA's text plus "What Galley sees" evidence (shared by the passes that reuse it).
+    pub output: Arc<str>,
     /// More than one app version exists.
     pub bouncing: bool,
 }
@@ -117,11 +117,7 @@ impl<S: SensuSink> Monitor<S> {
     }
 
     /// Processes one finished pass. Returns the replication results by instance.
-    pub async fn observe(
-        &mut self,
-        record: &PassRecord,
-        now: DateTime<Utc>,
-    ) -> BTreeMap<(String, String), InstanceReplication> {
+    pub async fn observe(&mut self, record: &PassRecord, now: DateTime<Utc>) -> Results {
         self.metrics.pass_finished(
             outcome_label(&record.status),
             record.reason.label(),
@@ -185,12 +181,12 @@ impl<S: SensuSink> Monitor<S> {
         self.metrics.record_replication(
             results
                 .iter()
-                .map(|((s, i), r)| (s.as_str(), i.as_str(), r.status != Status::Ok)),
+                .map(|(k, r)| (k.0.as_str(), k.1.as_str(), r.status != Status::Ok)),
         );
         self.metrics.record_bounces(
             results
                 .iter()
-                .map(|((s, i), r)| (s.as_str(), i.as_str(), r.bouncing)),
+                .map(|(k, r)| (k.0.as_str(), k.1.as_str(), r.bouncing)),
         );
         // Checks are only reported for configured instances, so the tracked ones can only
         // leave the configured set when the desired state is a new one.
@@ -215,7 +211,7 @@ impl<S: SensuSink> Monitor<S> {
         &mut self,
         ctx: ServiceRound<'_>,
         round: &mut Round,
-        results: &mut BTreeMap<(String, String), InstanceReplication>,
+        results: &mut Results,
     ) {
         let ServiceRound {
             prepared,
@@ -237,7 +233,7 @@ impl<S: SensuSink> Monitor<S> {
             let mut quiet = true;
             let mut replication = None;
             let from_marathon = !self.counts_from_haproxy(p);
-            let bouncing = index.is_bouncing(&p.short);
+            let bouncing = index.is_bouncing(p.short());
             let report = self.replication(p, index, now, round).await;
             if let Some(report) = report {
                 let output = report.alert_output();
@@ -264,7 +260,7 @@ impl<S: SensuSink> Monitor<S> {
                     available: report.available,
                     expected: report.expected,
                     status: report.status,
-                    output,
+                    output: output.into(),
                     bouncing,
                 });
             }
@@ -291,7 +287,7 @@ impl<S: SensuSink> Monitor<S> {
             let steady = desired_apps
                 .get(&(key.0.as_str(), key.1.as_str()))
                 .is_some_and(|want| {
-                    let apps = index.instance_apps(&p.short);
+                    let apps = index.instance_apps(p.short());
                     matches!(apps[..], [only] if only.id.trim_start_matches('/') == want.trim_start_matches('/'))
                 });
             if steady {
@@ -335,7 +331,7 @@ impl<S: SensuSink> Monitor<S> {
         round: &mut Round,
     ) -> Option<ReplicationReport> {
         let target = &p.target;
-        let short = &p.short;
+        let short = p.short();
         let report = match (&self.smartstack, &p.namespace) {
             (Some(smartstack), Some(ns)) if ns.is_in_smartstack() => {
                 let Some(locations) = round
@@ -429,8 +425,12 @@ fn outcome_label(status: &PassStatus) -> &'static str {
     }
 }
 
+/// One pass's replication results, by instance (the keys are the monitor's own, shared by
+/// every pass: a pass copies no names).
+pub type Results = BTreeMap<Arc<(String, String)>, InstanceReplication>;
+
 /// Replication results of the latest pass, by instance.
-pub type ReplicationView = Arc<BTreeMap<(String, String), InstanceReplication>>;
+pub type ReplicationView = Arc<Results>;
 
 /// Runs `monitor` after every pass published on `passes`; the latest results are published on
 /// the returned channel (for read APIs). Ends when the reconciler's channel closes.

@@ -17,11 +17,9 @@ use crate::desired::ServiceEntry;
 /// One instance's check inputs from its service's config.
 #[derive(Debug)]
 pub(super) struct Prepared {
-    /// (service, instance).
-    pub(super) key: (String, String),
+    /// (service, instance), shared with the results of every pass.
+    pub(super) key: Arc<(String, String)>,
     pub(super) target: CheckTarget,
-    /// `<svc>.<inst>` as in app ids.
-    pub(super) short: String,
     /// `/<svc>.<inst>`: the prefix of the apps whose tasks its replication counts (PaaSTA's,
     /// without the dot).
     pub(super) count_prefix: String,
@@ -38,6 +36,11 @@ pub(super) struct Prepared {
 }
 
 impl Prepared {
+    /// `<svc>.<inst>` as in app ids.
+    pub(super) fn short(&self) -> &str {
+        &self.count_prefix[1..]
+    }
+
     /// The envelope of `kind`'s check.
     pub(super) fn settings(&self, kind: CheckKind) -> Option<&Arc<SensuSettings>> {
         let at = CheckKind::ALL.iter().position(|k| *k == kind)?;
@@ -122,9 +125,8 @@ fn prepare(entry: &ServiceEntry, cluster: &str) -> Vec<Prepared> {
             .collect();
         let short = target.short_app_id();
         out.push(Prepared {
-            key: (config.service.clone(), config.instance.clone()),
+            key: Arc::new((config.service.clone(), config.instance.clone())),
             count_prefix: format!("/{short}"),
-            short,
             expected: expected_count(&members, &nerve_ns),
             namespace: ServiceNamespaceConfig::load(&parsed, &nerve_ns).ok(),
             blacklist: config.monitoring_blacklist().unwrap_or_default(),

@@ -33,7 +33,8 @@ struct Settled {
 #[derive(Debug, Default)]
 pub(super) struct SettledChecks {
     of: LastDesired,
-    by_key: HashMap<(String, String), Settled>,
+    /// Keyed by the prepared instances' shared keys.
+    by_key: HashMap<Arc<(String, String)>, Settled>,
     /// Instances reused by the last pass (for tests and logs).
     pub(super) last_reused: usize,
 }
@@ -75,7 +76,7 @@ impl SettledChecks {
     /// resent unchanged), `counted_from_marathon`, healthy, and no task of `apps` is young.
     pub(super) fn record(
         &mut self,
-        key: &(String, String),
+        key: &Arc<(String, String)>,
         apps: &[Arc<ObservedApp>],
         result: &InstanceReplication,
         quiet_and_from_marathon: bool,
@@ -90,7 +91,7 @@ impl SettledChecks {
                 apps: apps.to_vec(),
                 result: result.clone(),
             };
-            self.by_key.insert(key.clone(), settled);
+            self.by_key.insert(Arc::clone(key), settled);
         } else {
             self.by_key.remove(key);
         }
@@ -138,7 +139,7 @@ mod tests {
     #[test]
     fn only_a_quiet_healthy_instance_with_old_tasks_settles_and_only_with_the_same_apps() {
         let now = Utc::now();
-        let key = ("web".to_string(), "main".to_string());
+        let key = Arc::new(("web".to_string(), "main".to_string()));
         let desired = Arc::new(DesiredReport::default());
         let mut s = SettledChecks::default();
         s.start(&desired);

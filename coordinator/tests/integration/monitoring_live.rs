@@ -56,9 +56,7 @@ fn sample(metrics: &Metrics, series: &str) -> Option<f64> {
 const QUEUE_CALLS: &str = r#"galley_call_duration_seconds_count{target="marathon",op="queue"}"#;
 const QUEUE_ERRORS: &str = r#"galley_call_errors_total{target="marathon",op="queue"}"#;
 
-fn web_main(
-    results: &std::collections::BTreeMap<(String, String), InstanceReplication>,
-) -> Option<&InstanceReplication> {
+fn web_main(results: &galley_coordinator::monitor::Results) -> Option<&InstanceReplication> {
     results.get(&("web".to_string(), "main".to_string()))
 }
 
@@ -205,7 +203,7 @@ async fn monitoring_counts_smartstack_instances_per_location_from_haproxy() {
     let results = monitor.observe(&record, c.sim.now()).await;
     let web = web_main(&results).expect("web.main checked");
     assert_eq!(
-        web.output,
+        &*web.output,
         "- Service web.main has 2 out of 2 expected instances in useast1 (OK: 100%)\n\
          - Service web.main has 2 out of 2 expected instances in uswest1 (OK: 100%)\n"
     );
