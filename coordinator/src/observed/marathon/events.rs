@@ -7,13 +7,19 @@
 //! The app ids come from the fields Marathon 1.4's events carry (`core/event/Events.scala`):
 //! `appId` (`status_update_event`, `health_status_changed_event`, `failed_health_check_event`,
 //! `app_terminated_event`, `unhealthy_task_kill_event`, ...), `runSpecId` (`instance_changed_event`,
-//! `instance_health_changed_event`), `appDefinition.id` (`api_post_event`), and the apps of a
-//! deployment's original and target plans (`deployment_info`, `deployment_success`,
-//! `deployment_failed`, `deployment_step_success`, `deployment_step_failure`). Events naming no
-//! app (`event_stream_attached`, `subscribe_event`, `group_change_success`, ...) change nothing
-//! the cache holds by themselves.
+//! `instance_health_changed_event`), `appDefinition.id` (`api_post_event`), and the apps a
+//! deployment acts on: the `app` of every action of its plan's `steps` and of its
+//! `currentStep` (`deployment_info`, `deployment_success`, `deployment_failed`,
+//! `deployment_step_success`, `deployment_step_failure`). A plan's `original` and `target` are
+//! Marathon's whole root groups (every app of the cluster, tens of megabytes at 50,000 apps):
+//! they are skipped unread, since every app a deployment changes has an action in its steps.
+//! Events naming no app (`event_stream_attached`, `subscribe_event`, `group_change_success`,
+//! ...) change nothing the cache holds by themselves. A field of an unexpected type is
+//! ignored, never the whole event.
 
-use serde_json::Value;
+use serde::Deserialize;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{IgnoredAny, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 
 /// One event, as the cache sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,13 +30,170 @@ pub struct MarathonEvent {
     pub app_ids: Vec<String>,
 }
 
-/// The apps `event_type` with payload `data` names.
-pub fn app_ids(data: &Value) -> Vec<String> {
+/// The fields of an event payload that name apps (everything else is skipped unread).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Naming {
+    app_id: Lenient<String>,
+    run_spec_id: Lenient<String>,
+    app_definition: Lenient<WithId>,
+    plan: Lenient<Plan>,
+    current_step: Lenient<Step>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct WithId {
+    id: Lenient<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Plan {
+    steps: Lenient<Vec<Lenient<Step>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Step {
+    actions: Lenient<Vec<Lenient<Action>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Action {
+    app: Lenient<String>,
+}
+
+/// The JSON kind a [`Lenient`] field expects.
+#[derive(PartialEq, Eq)]
+enum Kind {
+    Str,
+    Map,
+    Seq,
+}
+
+/// What a type reads from: the other kinds are skipped.
+trait Shape {
+    const KIND: Kind;
+}
+
+impl Shape for String {
+    const KIND: Kind = Kind::Str;
+}
+
+impl<T> Shape for Vec<T> {
+    const KIND: Kind = Kind::Seq;
+}
+
+impl Shape for Naming {
+    const KIND: Kind = Kind::Map;
+}
+
+impl Shape for WithId {
+    const KIND: Kind = Kind::Map;
+}
+
+impl Shape for Plan {
+    const KIND: Kind = Kind::Map;
+}
+
+impl Shape for Step {
+    const KIND: Kind = Kind::Map;
+}
+
+impl Shape for Action {
+    const KIND: Kind = Kind::Map;
+}
+
+/// A field read when it has the expected kind, `None` (skipped without building anything)
+/// when it has another: a hostile or odd field never fails the event.
+#[derive(Debug)]
+struct Lenient<T>(Option<T>);
+
+impl<T> Default for Lenient<T> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
+impl<'de, T: Shape + Deserialize<'de>> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LenientVisitor(std::marker::PhantomData))
+    }
+}
+
+struct LenientVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Shape + Deserialize<'de>> Visitor<'de> for LenientVisitor<T> {
+    type Value = Lenient<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        if T::KIND != Kind::Str {
+            return Ok(Lenient(None));
+        }
+        T::deserialize(v.into_deserializer()).map(|t| Lenient(Some(t)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        if T::KIND != Kind::Map {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            return Ok(Lenient(None));
+        }
+        T::deserialize(MapAccessDeserializer::new(map)).map(|t| Lenient(Some(t)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        if T::KIND != Kind::Seq {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(Lenient(None));
+        }
+        T::deserialize(SeqAccessDeserializer::new(seq)).map(|t| Lenient(Some(t)))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+}
+
+impl<T> Lenient<T> {
+    fn get(&self) -> Option<&T> {
+        self.0.as_ref()
+    }
+}
+
+/// The app ids a payload names (see the module docs), with their leading `/`, deduplicated in
+/// the order found. A payload that is not a JSON object names none.
+pub fn app_ids(data: &str) -> Vec<String> {
+    // Read as a field would be: a payload that is not an object names nothing.
+    let Ok(Lenient(Some(naming))) = serde_json::from_str::<Lenient<Naming>>(data) else {
+        return Vec::new();
+    };
     let mut out: Vec<String> = Vec::new();
-    let mut add = |v: Option<&Value>| {
-        if let Some(id) = v.and_then(Value::as_str).filter(|s| !s.is_empty()) {
+    let mut add = |id: Option<&String>| {
+        if let Some(id) = id.filter(|s| !s.is_empty()) {
             let id = if id.starts_with('/') {
-                id.to_owned()
+                id.clone()
             } else {
                 format!("/{id}")
             };
@@ -39,17 +202,25 @@ pub fn app_ids(data: &Value) -> Vec<String> {
             }
         }
     };
-    add(data.get("appId"));
-    add(data.get("runSpecId"));
-    add(data.pointer("/appDefinition/id"));
-    for side in ["original", "target"] {
-        if let Some(apps) = data
-            .pointer(&format!("/plan/{side}/apps"))
-            .and_then(Value::as_array)
+    add(naming.app_id.get());
+    add(naming.run_spec_id.get());
+    add(naming.app_definition.get().and_then(|a| a.id.get()));
+    let steps = naming.plan.get().and_then(|p| p.steps.get());
+    let current = naming.current_step.get();
+    for step in steps
+        .into_iter()
+        .flatten()
+        .filter_map(Lenient::get)
+        .chain(current)
+    {
+        for action in step
+            .actions
+            .get()
+            .into_iter()
+            .flatten()
+            .filter_map(Lenient::get)
         {
-            for app in apps {
-                add(app.get("id"));
-            }
+            add(action.app.get());
         }
     }
     out
@@ -131,12 +302,9 @@ impl SseParser {
 /// The cache's view of one framed event: its type and the apps it names (unparsable JSON
 /// names none).
 pub fn event(event_type: String, data: &str) -> MarathonEvent {
-    let app_ids = serde_json::from_str::<Value>(data)
-        .map(|v| app_ids(&v))
-        .unwrap_or_default();
     MarathonEvent {
         event_type,
-        app_ids,
+        app_ids: app_ids(data),
     }
 }
 
@@ -167,21 +335,136 @@ mod tests {
 
     #[test]
     fn every_event_shape_names_its_apps() {
+        let step = |apps: &[&str]| {
+            let actions: Vec<_> = apps
+                .iter()
+                .map(|a| json!({"action": "RestartApplication", "app": a}))
+                .collect();
+            json!({ "actions": actions })
+        };
         let cases = [
             (json!({"appId": "/a", "taskId": "a.1"}), vec!["/a"]),
             (json!({"runSpecId": "/b", "instanceId": "b.1"}), vec!["/b"]),
             (json!({"appDefinition": {"id": "c"}}), vec!["/c"]),
             (
-                json!({"plan": {"original": {"apps": [{"id": "/d"}]}, "target": {"apps": [{"id": "/d"}, {"id": "/e"}]}}}),
+                json!({"plan": {"steps": [step(&["/d"]), step(&["/e", "/d"])]}}),
                 vec!["/d", "/e"],
+            ),
+            (
+                json!({"plan": {"steps": []}, "currentStep": step(&["f"])}),
+                vec!["/f"],
             ),
             (json!({"groupId": "/", "version": "x"}), vec![]),
             (json!({"remoteAddress": "1.2.3.4"}), vec![]),
+            // Odd field types are skipped, not the event.
+            (
+                json!({"appId": 5, "runSpecId": ["x"], "appDefinition": "y",
+                       "plan": {"steps": [7, {"actions": {"app": "/z"}}, step(&["/g"])]},
+                       "currentStep": [{"actions": []}]}),
+                vec!["/g"],
+            ),
+            (json!({"appId": {"id": "/h"}, "plan": null}), vec![]),
         ];
         for (data, want) in cases {
-            assert_eq!(app_ids(&data), want, "{data}");
+            assert_eq!(app_ids(&data.to_string()), want, "{data}");
         }
         assert!(event("x".into(), "not json").app_ids.is_empty());
+        assert!(event("x".into(), "[1, 2]").app_ids.is_empty());
+    }
+
+    /// Marathon 1.4's deployment events carry the whole root group as the plan's `original`
+    /// and `target`: only the apps the steps act on are named (else every deployment would
+    /// have every app of the cluster fetched again).
+    #[test]
+    fn a_deployment_names_the_apps_its_steps_act_on_not_the_whole_root_group() {
+        let app = |i: usize| {
+            json!({"id": format!("/svc{i}.main.git1.config1"), "instances": 1,
+                                     "env": {"K": "V"}, "labels": {}, "container": {"docker": {"image": "x"}}})
+        };
+        let root = json!({"id": "/", "apps": (0..2000).map(app).collect::<Vec<_>>(),
+                          "groups": [], "pods": [], "dependencies": [], "version": "v"});
+        let data = json!({
+            "eventType": "deployment_info",
+            "plan": {"id": "p1", "original": root, "target": root, "version": "v",
+                     "steps": [{"actions": [{"action": "ScaleApplication", "app": "/svc7.main.git1.config1"}]}]},
+            "currentStep": {"actions": [{"action": "ScaleApplication", "app": "/svc7.main.git1.config1"}]},
+        });
+        assert_eq!(
+            event("deployment_info".into(), &data.to_string()).app_ids,
+            ["/svc7.main.git1.config1"]
+        );
+    }
+
+    /// The same rule over a parsed tree: the reference the streaming reader must match.
+    fn reference(data: &serde_json::Value) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut add = |v: Option<&serde_json::Value>| {
+            if let Some(id) = v.and_then(|v| v.as_str()).filter(|s| !s.is_empty()) {
+                let id = if id.starts_with('/') {
+                    id.to_owned()
+                } else {
+                    format!("/{id}")
+                };
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+        };
+        add(data.get("appId"));
+        add(data.get("runSpecId"));
+        add(data.get("appDefinition").and_then(|a| a.get("id")));
+        let steps = data.pointer("/plan/steps").and_then(|s| s.as_array());
+        let steps = steps.into_iter().flatten().chain(data.get("currentStep"));
+        for step in steps {
+            let actions = step.get("actions").and_then(|a| a.as_array());
+            for action in actions.into_iter().flatten() {
+                add(action.get("app"));
+            }
+        }
+        out
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let key = prop::sample::select(vec![
+            "appId",
+            "runSpecId",
+            "appDefinition",
+            "id",
+            "plan",
+            "steps",
+            "currentStep",
+            "actions",
+            "app",
+            "original",
+            "target",
+            "x",
+        ]);
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i32>().prop_map(serde_json::Value::from),
+            prop::sample::select(vec!["", "a", "/b", "c\\u00e9", "/d.main"])
+                .prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(5, 64, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(key.clone(), inner, 0..5).prop_map(|m| {
+                    serde_json::Value::Object(
+                        m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, ..Default::default() })]
+        #[test]
+        fn the_streaming_reader_names_what_the_tree_rule_names(data in json_value()) {
+            proptest::prop_assert_eq!(app_ids(&data.to_string()), reference(&data));
+        }
     }
 
     #[test]
