@@ -4,6 +4,7 @@
 
 mod bounce;
 mod cleanup;
+mod compact;
 mod happy;
 mod instance;
 mod memo;
