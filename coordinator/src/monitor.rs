@@ -178,16 +178,10 @@ impl<S: SensuSink> Monitor<S> {
             checked = results.len() - self.settled.last_reused,
             "monitor: settled instances reused"
         );
-        self.metrics.record_replication(
-            results
-                .iter()
-                .map(|(k, r)| (k.0.as_str(), k.1.as_str(), r.status != Status::Ok)),
-        );
-        self.metrics.record_bounces(
-            results
-                .iter()
-                .map(|(k, r)| (k.0.as_str(), k.1.as_str(), r.bouncing)),
-        );
+        self.metrics
+            .record_replication(results.iter().map(|(k, r)| (k, r.status != Status::Ok)));
+        self.metrics
+            .record_bounces(results.iter().map(|(k, r)| (k, r.bouncing)));
         // Checks are only reported for configured instances, so the tracked ones can only
         // leave the configured set when the desired state is a new one.
         if self.retained_for.changed_to(&snapshot.desired) {

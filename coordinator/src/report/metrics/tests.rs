@@ -33,13 +33,14 @@ async fn metrics_endpoint_serves_parseable_text() {
     metrics.count_tasks("killed", 3);
     metrics.observe_call("marathon", "list_apps", Duration::from_millis(8), true);
     metrics.observe_call("marathon", "list_apps", Duration::from_millis(9), false);
-    metrics.record_replication([
-        ("web", "main", true),
-        ("web", "canary", false),
-        ("api", "main", true),
-    ]);
-    metrics.record_replication([("web", "main", true), ("web", "canary", true)]);
-    metrics.record_bounces([("web", "main", true)]);
+    let key = |s: &str, i: &str| Arc::new((s.to_owned(), i.to_owned()));
+    let (web_main, web_canary, api_main) =
+        (key("web", "main"), key("web", "canary"), key("api", "main"));
+    metrics.record_replication([(&web_main, true), (&web_canary, false), (&api_main, true)]);
+    // An equal key that is another `Arc` is the same series.
+    let web_main_again = key("web", "main");
+    metrics.record_replication([(&web_main_again, true), (&web_canary, true)]);
+    metrics.record_bounces([(&web_main, true)]);
     metrics.queue_depth.set(4);
     metrics.agents_connected.set(3);
     metrics.agents_stale.set(1);
