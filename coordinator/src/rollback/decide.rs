@@ -197,7 +197,9 @@ struct Watch {
 #[derive(Debug, Clone, Default)]
 pub struct RollbackState {
     watching: BTreeMap<InstanceKey, Watch>,
-    last_healthy: BTreeMap<GroupKey, String>,
+    /// service → deploy group → sha (nested, so a pass finds an unchanged entry by borrowed
+    /// names instead of building a key per healthy instance).
+    last_healthy: BTreeMap<String, BTreeMap<String, String>>,
     rolled_back_from: BTreeMap<GroupKey, String>,
     reported: BTreeSet<(InstanceKey, String, String)>,
 }
@@ -205,7 +207,25 @@ pub struct RollbackState {
 impl RollbackState {
     /// The last sha seen healthy on `(service, deploy group)`.
     pub fn last_healthy(&self, group: &GroupKey) -> Option<&str> {
-        self.last_healthy.get(group).map(String::as_str)
+        self.last_healthy_of(&group.0, &group.1)
+    }
+
+    fn last_healthy_of(&self, service: &str, deploy_group: &str) -> Option<&str> {
+        let sha = self.last_healthy.get(service)?.get(deploy_group)?;
+        Some(sha.as_str())
+    }
+
+    /// Records `sha` as the last healthy one of `(service, deploy_group)` (allocates only when
+    /// it is news).
+    fn healthy(&mut self, service: &str, deploy_group: &str, sha: &str) {
+        if self.last_healthy_of(service, deploy_group) == Some(sha) {
+            return;
+        }
+        let groups = match self.last_healthy.get_mut(service) {
+            Some(groups) => groups,
+            None => self.last_healthy.entry(service.to_owned()).or_default(),
+        };
+        groups.insert(deploy_group.to_owned(), sha.to_owned());
     }
 
     /// Records that `r` was carried out (its tag pushed): its group is never rolled back
@@ -233,8 +253,7 @@ pub fn decide(
 ) -> Vec<Decision> {
     for o in observations {
         if is_healthy(o) {
-            let group = (o.key.0.clone(), o.deploy_group.clone());
-            state.last_healthy.insert(group, o.desired_sha.clone());
+            state.healthy(&o.key.0, &o.deploy_group, &o.desired_sha);
         }
     }
     let mut out = Vec::new();
@@ -336,8 +355,8 @@ fn watch(state: &mut RollbackState, ctx: PassContext, o: &InstanceObservation) -
 /// never the failing sha itself.
 fn target(state: &RollbackState, group: &GroupKey, o: &InstanceObservation) -> Option<Target> {
     let differs = |sha: &str| !o.desired_sha.starts_with(sha) && !sha.is_empty();
-    if let Some(sha) = state.last_healthy.get(group).filter(|s| differs(s)) {
-        return Some(Target::Sha(sha.clone()));
+    if let Some(sha) = state.last_healthy(group).filter(|s| differs(s)) {
+        return Some(Target::Sha(sha.to_owned()));
     }
     o.healthy_old_shas
         .iter()
