@@ -10,7 +10,7 @@ use galley_common::bounce_failure::BounceFailure;
 use galley_common::branch_state::branch_state;
 use galley_common::deployments::Deployments;
 use galley_common::refs::DesiredState;
-use galley_common::soa::{InstanceConfig, InstanceKind, ServiceConfig};
+use galley_common::soa::{ConfigError, InstanceConfig, InstanceKind, ServiceConfig};
 
 /// One configured Marathon instance's facts (`Err`: its config could not be merged; the text
 /// names the file and key).
@@ -48,26 +48,30 @@ impl RollbackKeys {
     }
 }
 
-/// The facts of every configured Marathon instance of `config` in `cluster`, sorted by
-/// instance name.
-pub(super) fn service_facts(
+/// One configured Marathon instance as a service read merges it: its name, its merged config
+/// (merged once, for its desired app too) and its facts.
+pub(super) type Merged = (String, Result<InstanceConfig, ConfigError>, FactsOf);
+
+/// Every configured Marathon instance of `config` in `cluster`, sorted by name, merged once.
+pub(super) fn merge_instances(
     config: &ServiceConfig,
     deployments: Option<&Deployments>,
     cluster: &str,
-) -> Box<[(String, FactsOf)]> {
-    let mut out: Vec<(String, FactsOf)> = config
+) -> Vec<Merged> {
+    let mut out: Vec<Merged> = config
         .instance_names(cluster, InstanceKind::Marathon)
         .into_iter()
         .map(|name| {
-            let facts = config
-                .instance(cluster, InstanceKind::Marathon, name)
-                .map(|inst| instance_facts(&inst, deployments))
-                .map_err(|e| e.to_string());
-            (name.to_owned(), facts)
+            let merged = config.instance(cluster, InstanceKind::Marathon, name);
+            let facts = match &merged {
+                Ok(inst) => Ok(instance_facts(inst, deployments)),
+                Err(e) => Err(e.to_string()),
+            };
+            (name.to_owned(), merged, facts)
         })
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    out.into_boxed_slice()
+    out
 }
 
 fn instance_facts(inst: &InstanceConfig, deployments: Option<&Deployments>) -> InstanceFacts {
@@ -114,7 +118,10 @@ mod tests {
                 "controls": {"svc:c1.api": {"desired_state": "stop", "force_bounce": null}}}}"#,
         )
         .unwrap();
-        let facts = service_facts(&config, Some(&deployments), "c1");
+        let facts: Vec<(String, FactsOf)> = merge_instances(&config, Some(&deployments), "c1")
+            .into_iter()
+            .map(|(name, _, facts)| (name, facts))
+            .collect();
         let names: Vec<&str> = facts.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,

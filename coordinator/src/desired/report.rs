@@ -211,21 +211,34 @@ fn read_service(soa_dir: &Path, service: &str, ctx: &DesiredContext, report: &mu
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return fail(report, format!("cannot read {}: {e}", path.display())),
     };
+    let merged =
+        crate::desired::facts::merge_instances(&config, deployments.as_ref(), &ctx.cluster);
+    let mut facts = Vec::with_capacity(merged.len());
+    for (name, inst, instance_facts) in merged {
+        let desired = inst
+            .map_err(|e| invalid(&e))
+            .and_then(|inst| desired_instance_of(&config, &inst, deployments.as_ref(), ctx));
+        match desired {
+            Ok(d) => report.desired.instances.push(Arc::new(d)),
+            Err(issue) => {
+                report
+                    .issues
+                    .insert((service.to_string(), name.clone()), issue);
+            }
+        }
+        facts.push((name, instance_facts));
+    }
     let entry = Arc::new(ServiceEntry {
-        facts: crate::desired::facts::service_facts(&config, deployments.as_ref(), &ctx.cluster),
+        facts: facts.into_boxed_slice(),
         source,
         deployed: deployments.is_some(),
     });
     report.services.insert(service.to_string(), entry);
-    for inst in instances {
-        let key = (service.to_string(), inst.to_string());
-        match desired_instance(&config, inst, deployments.as_ref(), ctx) {
-            Ok(d) => report.desired.instances.push(Arc::new(d)),
-            Err(issue) => {
-                report.issues.insert(key, issue);
-            }
-        }
-    }
+}
+
+/// An instance whose config is invalid: the message names the file and key.
+fn invalid(e: &(dyn std::error::Error + 'static)) -> InstanceIssue {
+    InstanceIssue::Invalid(crate::error_chain::ErrorChain(e).to_string())
 }
 
 /// One instance's desired app and bounce settings.
@@ -235,22 +248,29 @@ pub fn desired_instance(
     deployments: Option<&Deployments>,
     ctx: &DesiredContext,
 ) -> Result<DesiredInstance, InstanceIssue> {
-    let invalid = |e: &(dyn std::error::Error + 'static)| {
-        InstanceIssue::Invalid(crate::error_chain::ErrorChain(e).to_string())
-    };
     let inst = config
         .instance(&ctx.cluster, InstanceKind::Marathon, instance)
         .map_err(|e| invalid(&e))?;
-    let state = match branch_state(deployments, &inst) {
+    desired_instance_of(config, &inst, deployments, ctx)
+}
+
+/// [`desired_instance`] of an instance already merged (`inst`).
+fn desired_instance_of(
+    config: &ServiceConfig,
+    inst: &InstanceConfig,
+    deployments: Option<&Deployments>,
+    ctx: &DesiredContext,
+) -> Result<DesiredInstance, InstanceIssue> {
+    let state = match branch_state(deployments, inst) {
         Ok(s) => s,
         Err(BranchStateError::NoDeploymentsAvailable { .. }) => {
             return Err(InstanceIssue::NoDeployments);
         }
         Err(e) => return Err(invalid(&e)),
     };
-    let ns = namespace(config, &inst).map_err(|e| invalid(&e))?;
+    let ns = namespace(config, inst).map_err(|e| invalid(&e))?;
     let inputs = AppInputs {
-        instance: &inst,
+        instance: inst,
         namespace: &ns,
         deployment: &state,
         system: &ctx.system,
@@ -272,13 +292,13 @@ pub fn desired_instance(
         };
     let health = inst.bounce_health_params(&ns).map_err(|e| invalid(&e))?;
     let hacheck = match drain {
-        DrainKind::Hacheck => Some(hacheck_params(&inst, &ns).map_err(|e| invalid(&e))?),
+        DrainKind::Hacheck => Some(hacheck_params(inst, &ns).map_err(|e| invalid(&e))?),
         DrainKind::Noop => None,
     };
     let instances = app.instances().max(0) as u32;
     Ok(DesiredInstance {
         service: config.name.clone(),
-        instance: instance.to_string(),
+        instance: inst.instance.clone(),
         app_id: format!("/{}", app.id),
         app: AppDefinition::new(&app.to_wire_json()),
         instances,
