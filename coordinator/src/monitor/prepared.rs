@@ -43,8 +43,7 @@ impl Prepared {
 
     /// The envelope of `kind`'s check.
     pub(super) fn settings(&self, kind: CheckKind) -> Option<&Arc<SensuSettings>> {
-        let at = CheckKind::ALL.iter().position(|k| *k == kind)?;
-        self.settings.get(at)?.as_ref()
+        self.settings.get(kind.index())?.as_ref()
     }
 }
 

@@ -292,13 +292,14 @@ impl<S: SensuSink> AlertTracker<S> {
 
     /// The last status reported for `kind`'s check of `service.instance`.
     pub fn last_status(&self, kind: CheckKind, service: &str, instance: &str) -> Option<Status> {
-        self.remembered(kind, service, instance).map(|r| r.status)
+        self.remembered(kind, &(service.to_owned(), instance.to_owned()))
+            .map(|r| r.status)
     }
 
-    fn remembered(&self, kind: CheckKind, service: &str, instance: &str) -> Option<&Remembered> {
-        // Keyed by owned pairs: a lookup builds one (as the check name was built before).
-        let key = (service.to_owned(), instance.to_owned());
-        self.last.get(&key)?[kind.index()].as_ref()
+    /// Keyed by owned pairs: a lookup takes one (`report` builds it once, for the lookup and
+    /// the update).
+    fn remembered(&self, kind: CheckKind, key: &(String, String)) -> Option<&Remembered> {
+        self.last.get(key)?[kind.index()].as_ref()
     }
 
     /// Instances with at least one remembered check.
@@ -322,7 +323,8 @@ impl<S: SensuSink> AlertTracker<S> {
         settings: Option<&Arc<SensuSettings>>,
         round: bool,
     ) -> Result<Transition, SensuError> {
-        let last = self.remembered(kind, service, instance);
+        let key = (service.to_owned(), instance.to_owned());
+        let last = self.remembered(kind, &key);
         let transition = match last.map(|r| r.status) {
             None => Transition::First,
             Some(old) if old == status => Transition::Unchanged,
@@ -347,10 +349,7 @@ impl<S: SensuSink> AlertTracker<S> {
             }
             None => Ok(()),
         };
-        let checks = self
-            .last
-            .entry((service.to_owned(), instance.to_owned()))
-            .or_default();
+        let checks = self.last.entry(key).or_default();
         checks[kind.index()] = Some(Remembered {
             status,
             settings: settings.cloned(),
