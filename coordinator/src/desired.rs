@@ -6,6 +6,7 @@
 //! the file primitives (atomic replace, bounded config reads).
 
 pub mod atomic;
+mod changes;
 mod facts;
 pub mod fsutil;
 pub mod generate;
@@ -15,5 +16,6 @@ mod report;
 pub mod soa_dir;
 pub mod system_dir;
 
+pub use changes::{DesiredChange, ServiceWatch};
 pub use facts::{FactsOf, InstanceFacts, RollbackKeys};
 pub use report::*;

@@ -62,6 +62,7 @@ fn main() -> ExitCode {
     } else {
         builder.init();
     }
+    galley_coordinator::runtime::limit_arenas();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let result = runtime.block_on(async move {
         match cli.command {

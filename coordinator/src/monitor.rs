@@ -24,7 +24,7 @@ use galley_common::replication::{
 };
 
 use crate::apply::ApplyEvent;
-use crate::desired::{InstanceIssue, LastDesired};
+use crate::desired::{DesiredChange, InstanceIssue, ServiceWatch};
 use crate::metrics::Metrics;
 use crate::reconciler::{ActivationReason, EventSink, PassRecord, PassStatus};
 use crate::sensu::{AlertTracker, SensuSink, Transition};
@@ -60,8 +60,8 @@ pub struct Monitor<S: SensuSink> {
     resend: bool,
     /// Each service's instances as its checks need them, by service entry.
     prepared: PreparedCache,
-    /// The desired state whose configured instances the alerts were last retained to.
-    retained_for: LastDesired,
+    /// The services of the desired state last checked, to tell which ones a new one changed.
+    services_seen: ServiceWatch,
     /// Instances whose checks need not run again until an input changes.
     settled: SettledChecks,
 }
@@ -92,7 +92,7 @@ impl<S: SensuSink> Monitor<S> {
             resend: true,
             smartstack: None,
             prepared: PreparedCache::default(),
-            retained_for: LastDesired::default(),
+            services_seen: ServiceWatch::default(),
             settled: SettledChecks::default(),
         }
     }
@@ -158,7 +158,8 @@ impl<S: SensuSink> Monitor<S> {
             .collect();
         // Built once per pass: each instance's apps are a binary search, not a cluster scan.
         let index = AppIndex::new(&snapshot.apps);
-        self.settled.start(&snapshot.desired);
+        let change = self.services_seen.changes(&snapshot.desired);
+        self.settled.start(&change);
         for (service, entry) in &snapshot.desired.services {
             let prepared = self.prepared.get(service, entry, &self.cluster);
             let ctx = ServiceRound {
@@ -183,11 +184,12 @@ impl<S: SensuSink> Monitor<S> {
         self.metrics
             .record_bounces(results.iter().map(|(k, r)| (k, r.bouncing)));
         // Checks are only reported for configured instances, so the tracked ones can only
-        // leave the configured set when the desired state is a new one.
-        if self.retained_for.changed_to(&snapshot.desired) {
+        // leave the configured set when their service changed.
+        if let DesiredChange::Services(changed) = &change {
             let services = &snapshot.desired.services;
             self.alerts
                 .retain_instances(
+                    changed,
                     &snapshot.desired.desired.configured,
                     |svc| {
                         let e = services.get(svc)?;

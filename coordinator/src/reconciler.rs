@@ -715,10 +715,9 @@ async fn observe_drain(
     let mut queries = tokio::task::JoinSet::new();
     for d in desired {
         let Some(params) = &d.hacheck else { continue };
-        let prefix = format!("/{}.", d.short_id());
         // A pass's apps are sorted by id: the instance's apps are one range (this was a scan
         // of every app for every hacheck instance, every pass).
-        let related: Vec<&ObservedApp> = apps[prefix_range(apps, &prefix)]
+        let related: Vec<&ObservedApp> = apps[prefix_range(apps, &d.apps_prefix())]
             .iter()
             .map(|a| &**a)
             .collect();

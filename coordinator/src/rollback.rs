@@ -38,7 +38,7 @@ pub use decide::{
 };
 pub use policy::RollbackPolicy;
 
-use observe::{Observations, ObserveInputs, observe};
+use observe::{Interest, Observations, ObserveInputs, observe};
 use sensu::Alerts;
 
 /// What the rollback step needs from the composition root.
@@ -135,7 +135,15 @@ impl<S: SensuSink> Roller<S> {
             paused: &paused,
             now: record.started_at,
         };
-        let mut obs: Observations = observe(&record.snapshot, inputs, &mut self.configs);
+        let alerted: Vec<(&str, &str)> = self.alerts.instances().collect();
+        let interest = Interest {
+            state: &self.state,
+            instances: (self.state.remembered_instances())
+                .chain(alerted.iter().copied())
+                .collect(),
+            alerted: alerted.iter().map(|(s, _)| *s).collect(),
+        };
+        let mut obs: Observations = observe(&record.snapshot, inputs, &mut self.configs, &interest);
         let queue = match (&self.deps.queue, obs.has_candidates()) {
             (Some(q), true) => match q.launch_queue().await {
                 Ok(q) => q,
@@ -148,7 +156,7 @@ impl<S: SensuSink> Roller<S> {
         };
         if !queue.is_empty() {
             inputs.queue = &queue;
-            obs = observe(&record.snapshot, inputs, &mut self.configs);
+            obs = observe(&record.snapshot, inputs, &mut self.configs, &interest);
         }
         self.report_bad_policies(&obs);
         obs

@@ -30,6 +30,7 @@ use crate::reconciler::ReconcilerHandle;
 use crate::server::ServerError;
 use crate::tls::{ServerTls, TlsError};
 
+pub use trim::limit_arenas;
 pub use wiring::{clients, event_sink, settings};
 
 /// How `serve` was asked to run beyond its config file.

@@ -111,6 +111,20 @@ impl ServiceEntry {
     pub fn config(&self) -> Option<ServiceConfig> {
         ServiceConfig::parse(&self.source).ok()
     }
+
+    /// An entry of one `service.yaml` and no instances (for tests of caches keyed by entry).
+    #[cfg(test)]
+    pub(crate) fn for_tests(service_yaml: &str) -> Self {
+        let files = [("service.yaml".to_owned(), service_yaml.to_owned())].into();
+        Self {
+            source: ServiceSource {
+                name: "s".into(),
+                files,
+            },
+            deployed: true,
+            facts: Box::default(),
+        }
+    }
 }
 
 /// Reads the whole soa dir for `ctx.cluster` (blocking file I/O: call from a blocking task).

@@ -8,8 +8,8 @@
 //! resent unchanged, counted from Marathon's tasks (not haproxy, which changes on its own), and
 //! no task of those apps was young: a task becomes available a minute after it started, so
 //! only a young task lets the clock change the count. A pass that is not a round then reuses a
-//! settled instance's result while the desired state is the same (`Arc`) and its apps are the
-//! same `Arc`s; a round checks everything.
+//! settled instance's result while its service's entry in the desired state is the same (`Arc`)
+//! and its apps are the same `Arc`s; a round checks everything.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use galley_common::observed::ObservedApp;
 use galley_common::replication::MIN_TASK_AGE;
 
 use super::InstanceReplication;
-use crate::desired::{DesiredReport, LastDesired};
+use crate::desired::DesiredChange;
 
 #[derive(Debug)]
 struct Settled {
@@ -29,10 +29,9 @@ struct Settled {
     result: InstanceReplication,
 }
 
-/// Settled instances of one desired state.
+/// Settled instances.
 #[derive(Debug, Default)]
 pub(super) struct SettledChecks {
-    of: LastDesired,
     /// Keyed by the prepared instances' shared keys.
     by_key: HashMap<Arc<(String, String)>, Settled>,
     /// Instances reused by the last pass (for tests and logs).
@@ -40,10 +39,11 @@ pub(super) struct SettledChecks {
 }
 
 impl SettledChecks {
-    /// Starts a pass on `desired`: a new desired state settles nothing.
-    pub(super) fn start(&mut self, desired: &Arc<DesiredReport>) {
-        if self.of.changed_to(desired) {
-            self.by_key.clear();
+    /// Starts a pass whose desired state made `change`: the instances of a changed service
+    /// are not settled (their config, issue or desired app may be new).
+    pub(super) fn start(&mut self, change: &DesiredChange) {
+        if !change.is_same() {
+            self.by_key.retain(|key, _| !change.touches(&key.0));
         }
         self.last_reused = 0;
     }
@@ -140,9 +140,8 @@ mod tests {
     fn only_a_quiet_healthy_instance_with_old_tasks_settles_and_only_with_the_same_apps() {
         let now = Utc::now();
         let key = Arc::new(("web".to_string(), "main".to_string()));
-        let desired = Arc::new(DesiredReport::default());
         let mut s = SettledChecks::default();
-        s.start(&desired);
+        s.start(&DesiredChange::Same);
         let old = [app(5, now)];
         s.record(&key, &old, &ok(), true, now);
         assert!(s.reuse(&key, &old).is_some(), "settled");
@@ -177,10 +176,14 @@ mod tests {
         assert!(s.reuse(&key, &old).is_none(), "bouncing: check again");
 
         s.record(&key, &old, &ok(), true, now);
-        s.start(&Arc::new(DesiredReport::default()));
+        let other = DesiredChange::Services(["api".to_string()].into());
+        s.start(&other);
+        assert!(s.reuse(&key, &old).is_some(), "another service changed");
+        let its_own = DesiredChange::Services(["web".to_string()].into());
+        s.start(&its_own);
         assert!(
             s.reuse(&key, &old).is_none(),
-            "a new desired state settles nothing"
+            "its service changed: it is not settled"
         );
     }
 }

@@ -6,12 +6,15 @@
 //! the orphan reaper takes Marathon's task ids from it — one view for all three.
 //!
 //! Fail-closed: the view answers [`MarathonView::current`] only while it is *complete* (listed
-//! since the stream last connected) and *settled* (no event waiting for its refetch); a caller
+//! since the stream last connected) and *settled* (no event received before the call still
+//! waiting for its refetch: events that arrive meanwhile belong to the next pass, so a steady
+//! stream of them never keeps a pass waiting, which at 50,000 instances made one pass in four
+//! give up and list Marathon in full); a caller
 //! waits a bounded time for that, then gets `None` and must list Marathon itself or hold (a
 //! pass lists; the reaper holds with "marathon view not complete and fresh"). A failed refetch or list, a broken stream, or an
 //! undecodable event make it incomplete until the next list.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -78,14 +81,26 @@ struct State {
     /// `apps` in id order, rebuilt on the first read after a change (pointers, not copies).
     snapshot: Option<AppSnapshot>,
     complete: bool,
-    dirty: BTreeSet<String>,
+    /// Events received and invalidations asked for so far: each is numbered.
+    received: u64,
+    /// Apps to fetch again, each with the number of the oldest event naming it since its
+    /// last fetch.
+    dirty: BTreeMap<String, u64>,
     /// Apps being fetched now (taken from `dirty`).
-    fetching: BTreeSet<String>,
+    fetching: BTreeMap<String, u64>,
     last_resync: Option<(Instant, DateTime<Utc>)>,
     lists: u64,
     fetches: u64,
     events: u64,
     breaks: u64,
+}
+
+impl State {
+    /// Whether no app named by an event numbered `n` or lower waits to be fetched.
+    fn settled_up_to(&self, n: u64) -> bool {
+        let pending = self.dirty.values().chain(self.fetching.values());
+        pending.min().is_none_or(|oldest| *oldest > n)
+    }
 }
 
 /// An app in the view's set, ordered and found by its id (the id is not stored a second
@@ -165,11 +180,13 @@ impl MarathonView {
     pub async fn current(&self, max_wait: Duration) -> Option<AppSnapshot> {
         let deadline = Instant::now() + max_wait;
         let mut changes = self.changes();
+        let mut asked_at = None;
         loop {
             changes.borrow_and_update();
             {
                 let mut st = self.lock();
-                if st.complete && st.dirty.is_empty() && st.fetching.is_empty() {
+                let asked_at = *asked_at.get_or_insert(st.received);
+                if st.complete && st.settled_up_to(asked_at) {
                     let st = &mut *st;
                     let apps = &st.apps;
                     let snapshot = st.snapshot.get_or_insert_with(|| {
@@ -193,8 +210,12 @@ impl MarathonView {
     pub fn invalidate(&self, app_ids: impl IntoIterator<Item = String>) {
         let added = {
             let mut st = self.lock();
+            st.received += 1;
+            let n = st.received;
             let before = st.dirty.len();
-            st.dirty.extend(app_ids);
+            for id in app_ids {
+                st.dirty.entry(id).or_insert(n);
+            }
             st.dirty.len() != before
         };
         if added {
@@ -246,15 +267,20 @@ impl MarathonView {
     fn mark_dirty(&self, app_ids: Vec<String>) {
         let mut st = self.lock();
         st.events += 1;
-        st.dirty.extend(app_ids);
+        st.received += 1;
+        let n = st.received;
+        for id in app_ids {
+            st.dirty.entry(id).or_insert(n);
+        }
     }
 
     /// Moves the dirty apps to the set being fetched and returns them.
     fn take_dirty(&self) -> Vec<String> {
         let mut st = self.lock();
         let ids = std::mem::take(&mut st.dirty);
-        st.fetching.extend(ids.iter().cloned());
-        ids.into_iter().collect()
+        let taken = ids.keys().cloned().collect();
+        st.fetching.extend(ids);
+        taken
     }
 
     fn has_dirty(&self) -> bool {
@@ -396,4 +422,52 @@ impl MarathonView {
 /// Completes once `shutdown` is true (or its sender is gone); holds no borrow across awaits.
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use galley_common::observed::ObservedApp;
+
+    use super::MarathonView;
+
+    fn app(id: &str) -> ObservedApp {
+        ObservedApp {
+            id: id.into(),
+            ..Default::default()
+        }
+    }
+
+    /// A pass waits for the events received before it asked, not for those that keep coming:
+    /// under a steady stream of events the view always has something pending.
+    #[tokio::test(start_paused = true)]
+    async fn a_read_waits_only_for_events_received_before_it() {
+        let view = MarathonView::new();
+        view.replace_all(vec![app("/a"), app("/b")]);
+        view.mark_dirty(vec!["/a".into()]);
+        assert!(view.current(Duration::ZERO).await.is_none(), "/a pending");
+        let taken = view.take_dirty();
+        assert_eq!(taken, ["/a"]);
+
+        let reader = tokio::spawn({
+            let view = view.clone();
+            async move { view.current(Duration::from_secs(5)).await }
+        });
+        tokio::task::yield_now().await; // the read has asked
+        view.mark_dirty(vec!["/b".into()]); // an event after it asked
+        view.apply_fetched(vec![("/a".into(), Some(app("/a")))]);
+        let held = reader.await.expect("reader").expect("settled for the read");
+        assert_eq!(held.len(), 2);
+
+        assert!(
+            view.current(Duration::ZERO).await.is_none(),
+            "a later read waits for /b"
+        );
+        view.invalidate(["/c".to_string()]);
+        let taken = view.take_dirty();
+        assert_eq!(taken, ["/b", "/c"], "invalidated apps are fetched too");
+        view.apply_fetched(vec![("/b".into(), Some(app("/b"))), ("/c".into(), None)]);
+        assert!(view.current(Duration::ZERO).await.is_some());
+    }
 }

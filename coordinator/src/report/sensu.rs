@@ -397,15 +397,28 @@ impl<S: SensuSink> AlertTracker<S> {
         first_err.map_or(Ok(()), Err)
     }
 
-    /// Sends removal OKs for every tracked instance not in `live` (see [`Self::removed`];
-    /// `sources_of` gives a service's monitoring sources when known).
+    /// Sends removal OKs for every tracked instance of `services` not in `live` (see
+    /// [`Self::removed`]; `sources_of` gives a service's monitoring sources when known). Only
+    /// the services whose config changed can have lost instances, so a change to one service
+    /// looks at that service's instances, not at every tracked one.
     pub async fn retain_instances(
         &mut self,
+        services: &BTreeSet<String>,
         live: &BTreeSet<(String, String)>,
         sources_of: impl Fn(&str) -> Option<MonitoringSources>,
         cluster: &str,
     ) {
-        let gone: Vec<_> = self.tracked_instances().difference(live).cloned().collect();
+        let mut gone = Vec::new();
+        for service in services {
+            let from = (service.clone(), String::new());
+            let tracked = self.last.range(from..).map(|(k, _)| k);
+            gone.extend(
+                tracked
+                    .take_while(|k| &k.0 == service)
+                    .filter(|k| !live.contains(*k))
+                    .cloned(),
+            );
+        }
         for (service, instance) in gone {
             let sources = sources_of(&service);
             // Failures are logged and counted in `deliver`.

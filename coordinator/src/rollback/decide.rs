@@ -210,7 +210,8 @@ impl RollbackState {
         self.last_healthy_of(&group.0, &group.1)
     }
 
-    fn last_healthy_of(&self, service: &str, deploy_group: &str) -> Option<&str> {
+    /// [`Self::last_healthy`] by borrowed names.
+    pub fn last_healthy_of(&self, service: &str, deploy_group: &str) -> Option<&str> {
         let sha = self.last_healthy.get(service)?.get(deploy_group)?;
         Some(sha.as_str())
     }
@@ -237,6 +238,16 @@ impl RollbackState {
         let key = (r.service.clone(), r.instance.clone());
         let reason = HoldReason::AlreadyRolledBack.to_string();
         self.reported.insert((key, r.failed_app.clone(), reason));
+    }
+
+    /// The instances the decision remembers something of (watched, or a hold reported): their
+    /// observations must reach it even when nothing else about them matters.
+    pub fn remembered_instances(&self) -> impl Iterator<Item = (&str, &str)> {
+        let watched = self.watching.keys();
+        let reported = self.reported.iter().map(|(k, _, _)| k);
+        watched
+            .chain(reported)
+            .map(|(s, i)| (s.as_str(), i.as_str()))
     }
 
     /// When `key`'s watched app started being watched.

@@ -54,6 +54,11 @@ impl Alerts {
         alert
     }
 
+    /// The instances with a raised event.
+    pub(super) fn instances(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.raised.keys().map(|(s, i)| (s.as_str(), i.as_str()))
+    }
+
     /// Forgets and returns the events resolved by `observations`: an instance of the same
     /// group healthy (only app, every task happy) on a sha that is neither the failed one nor
     /// the one rolled back to.

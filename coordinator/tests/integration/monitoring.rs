@@ -182,7 +182,12 @@ async fn killed_tasks_raise_critical_then_recovery_and_removal_send_ok() {
 
     marathon.delete_app(APP_ID).await.expect("delete");
     tracker
-        .retain_instances(&Default::default(), |_| Some(sources()), "norcal")
+        .retain_instances(
+            &["web".to_string()].into(),
+            &Default::default(),
+            |_| Some(sources()),
+            "norcal",
+        )
         .await;
     let mut removed = Vec::new();
     for _ in 0..3 {

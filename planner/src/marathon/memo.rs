@@ -36,8 +36,6 @@ pub struct PlanMemo {
 struct Settled {
     /// Shared with the desired state it came from (compared by pointer first).
     desired: Arc<DesiredInstance>,
-    /// `/<short id>.`: the prefix of its apps' ids.
-    prefix: String,
     app: Arc<ObservedApp>,
     /// Where `app` was in the last pass's sorted apps: the first place to look for it.
     at: usize,
@@ -124,10 +122,11 @@ pub(super) fn plan_instances(
                 && (Arc::ptr_eq(&prev.desired, d) || prev.desired == *d)
             {
                 let hint = prev.at.checked_add_signed(shift);
+                let prefix = prev.desired.apps_prefix();
                 let at = match hint {
-                    Some(at) if alone_at(apps, at, &prev.app, &prev.prefix) => Some(at),
+                    Some(at) if alone_at(apps, at, &prev.app, &prefix) => Some(at),
                     _ => {
-                        let range = prefix_range(apps, &prev.prefix);
+                        let range = prefix_range(apps, &prefix);
                         (range.len() == 1 && Arc::ptr_eq(&apps[range.start], &prev.app))
                             .then_some(range.start)
                     }
@@ -144,15 +143,13 @@ pub(super) fn plan_instances(
                 }
             }
             planned += 1;
-            let prefix = format!("/{}.", d.short_id());
-            let range = prefix_range(apps, &prefix);
+            let range = prefix_range(apps, &d.apps_prefix());
             let related = &apps[range.clone()];
             let refs: Vec<&ObservedApp> = related.iter().map(|a| &**a).collect();
             let plan = Arc::new(plan_instance(d, &refs, observed));
             kept.push(settled_app(d, related, observed).map(|app| {
                 Box::new(Settled {
                     desired: Arc::clone(d),
-                    prefix,
                     app: Arc::clone(app),
                     at: range.start,
                     plan: Arc::clone(&plan),

@@ -117,6 +117,34 @@ pub enum DrainKind {
 }
 
 impl DesiredInstance {
+    /// `/<svc>.<inst>.`, the prefix of every app id of this instance: a slice of `app_id`
+    /// (no allocation) when it starts with it, as every rendered one does.
+    pub fn apps_prefix(&self) -> std::borrow::Cow<'_, str> {
+        fn escaped(s: &str) -> impl Iterator<Item = u8> + '_ {
+            s.bytes().flat_map(|b| {
+                let (bytes, n) = if b == b'_' {
+                    ([b'-', b'-'], 2)
+                } else {
+                    ([b, 0], 1)
+                };
+                bytes.into_iter().take(n)
+            })
+        }
+        let expected = || {
+            std::iter::once(b'/')
+                .chain(escaped(&self.service))
+                .chain(std::iter::once(b'.'))
+                .chain(escaped(&self.instance))
+                .chain(std::iter::once(b'.'))
+        };
+        let n = expected().count();
+        match self.app_id.get(..n) {
+            // Ends with the ASCII '.', so `n` is a char boundary.
+            Some(head) if head.bytes().eq(expected()) => std::borrow::Cow::Borrowed(head),
+            _ => std::borrow::Cow::Owned(format!("/{}.", self.short_id())),
+        }
+    }
+
     /// `<svc>.<inst>` as it appears in app ids (`_` → `--`).
     pub fn short_id(&self) -> String {
         format!(

@@ -605,3 +605,23 @@ proptest::proptest! {
         proptest::prop_assert_eq!(parse_app_id(&id), paasta_parse(&id));
     }
 }
+
+#[test]
+fn apps_prefix_is_a_slice_of_the_app_id_or_built_when_it_is_not() {
+    let mut d = desired(BounceMethod::Brutal, 1);
+    d.service = "my_svc".into();
+    d.instance = "main".into();
+    d.app_id = "/my--svc.main.git12345678.configabcdef01".into();
+    let prefix = d.apps_prefix();
+    assert!(matches!(prefix, std::borrow::Cow::Borrowed(_)));
+    assert_eq!(prefix, "/my--svc.main.");
+    d.app_id = "/my_svc.main.git12345678.configabcdef01".into();
+    let prefix = d.apps_prefix();
+    assert!(matches!(prefix, std::borrow::Cow::Owned(_)), "{prefix}");
+    assert_eq!(prefix, "/my--svc.main.");
+    d.app_id = "/my--svc.ma".into();
+    assert_eq!(d.apps_prefix(), "/my--svc.main.", "shorter than the prefix");
+    d.instance = "é_".into();
+    d.app_id = "/my--svc.é--.gitx".into();
+    assert_eq!(d.apps_prefix(), "/my--svc.é--.");
+}

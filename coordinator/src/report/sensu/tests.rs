@@ -171,9 +171,33 @@ async fn removal_sends_three_oks_with_the_remembered_team_then_forgets() {
         .unwrap();
     rec.0.lock().unwrap().clear();
 
-    let live = BTreeSet::from([("web".to_string(), "canary".to_string())]);
     tracker
-        .retain_instances(&live, |_| Some(sources(Some("fallback"))), "norcal")
+        .report(
+            CheckKind::Replication,
+            "webby",
+            "main",
+            Status::Ok,
+            "x",
+            Some(&s),
+            true,
+        )
+        .await
+        .unwrap();
+    rec.0.lock().unwrap().clear();
+
+    let live = BTreeSet::from([("web".to_string(), "canary".to_string())]);
+    let fallback = |_: &str| Some(sources(Some("fallback")));
+    let other = BTreeSet::from(["api".to_string()]);
+    tracker
+        .retain_instances(&other, &live, fallback, "norcal")
+        .await;
+    assert!(
+        rec.0.lock().unwrap().is_empty(),
+        "only the services named are looked at"
+    );
+    let changed = BTreeSet::from(["web".to_string()]);
+    tracker
+        .retain_instances(&changed, &live, fallback, "norcal")
         .await;
     let events = rec.0.lock().unwrap().clone();
     let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
@@ -203,7 +227,10 @@ async fn removal_sends_three_oks_with_the_remembered_team_then_forgets() {
     }
     assert_eq!(
         tracker.tracked_instances(),
-        BTreeSet::from([("web".to_string(), "canary".to_string())])
+        BTreeSet::from([
+            ("web".to_string(), "canary".to_string()),
+            ("webby".to_string(), "main".to_string())
+        ])
     );
 }
 
