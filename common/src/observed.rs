@@ -1,6 +1,7 @@
 //! Observed state: what Marathon and Mesos report, in Galley's own terms (the wire DTOs stay in
 //! the coordinator's client modules).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -60,6 +61,33 @@ pub struct ObservedApp {
     pub tasks_unhealthy: u32,
 }
 
+/// Mesos' task states (`mesos.proto`'s `TaskState`).
+const TASK_STATES: [&str; 14] = [
+    "TASK_STAGING",
+    "TASK_STARTING",
+    "TASK_RUNNING",
+    "TASK_KILLING",
+    "TASK_FINISHED",
+    "TASK_FAILED",
+    "TASK_KILLED",
+    "TASK_ERROR",
+    "TASK_LOST",
+    "TASK_DROPPED",
+    "TASK_UNREACHABLE",
+    "TASK_GONE",
+    "TASK_GONE_BY_OPERATOR",
+    "TASK_UNKNOWN",
+];
+
+/// `state` as a task holds it: one of Mesos' states borrowed from a constant, anything else
+/// kept as sent.
+pub fn task_state(state: String) -> Cow<'static, str> {
+    match TASK_STATES.iter().find(|s| **s == state) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(state),
+    }
+}
+
 /// A Marathon task.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ObservedTask {
@@ -69,8 +97,9 @@ pub struct ObservedTask {
     pub host: String,
     /// Host ports.
     pub ports: Vec<u16>,
-    /// Mesos state (`TASK_RUNNING`, ...), when reported.
-    pub state: Option<String>,
+    /// Mesos state (`TASK_RUNNING`, ...), when reported ([`task_state`]: a known one is not
+    /// allocated per task).
+    pub state: Option<Cow<'static, str>>,
     /// When Mesos staged it.
     pub staged_at: Option<DateTime<Utc>>,
     /// When it started running (`None` while staging).
@@ -127,4 +156,25 @@ pub struct MesosState {
     pub slaves: Vec<MesosSlave>,
     /// Tasks of all frameworks (active ones).
     pub tasks: Vec<MesosTask>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::task_state;
+
+    #[test]
+    fn known_task_states_are_not_allocated_and_others_kept_as_sent() {
+        assert!(matches!(
+            task_state("TASK_RUNNING".into()),
+            Cow::Borrowed("TASK_RUNNING")
+        ));
+        assert!(matches!(
+            task_state("TASK_GONE_BY_OPERATOR".into()),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(task_state("task_running".into()), "task_running");
+        assert!(matches!(task_state("TASK_NEW".into()), Cow::Owned(_)));
+    }
 }

@@ -217,9 +217,12 @@ impl<S: SensuSink> Monitor<S> {
             desired_apps,
             index,
         } = ctx;
+        let mut prefix = String::new();
         for p in prepared {
             let key = &p.key;
-            let counted = &all_apps[prefix_range(all_apps, &p.count_prefix)];
+            p.write_count_prefix(&mut prefix);
+            let short = &prefix[1..];
+            let counted = &all_apps[prefix_range(all_apps, &prefix)];
             if !self.resend
                 && let Some(result) = self.settled.reuse(key, counted)
             {
@@ -229,8 +232,8 @@ impl<S: SensuSink> Monitor<S> {
             let mut quiet = true;
             let mut replication = None;
             let from_marathon = !self.counts_from_haproxy(p);
-            let bouncing = index.is_bouncing(p.short());
-            let report = self.replication(p, index, now, round).await;
+            let bouncing = index.is_bouncing(short);
+            let report = self.replication(p, short, index, now, round).await;
             if let Some(report) = report {
                 let output = report.alert_output();
                 let settings = p.settings(CheckKind::Replication);
@@ -283,7 +286,7 @@ impl<S: SensuSink> Monitor<S> {
             let steady = desired_apps
                 .get(&(key.0.as_str(), key.1.as_str()))
                 .is_some_and(|want| {
-                    let apps = index.instance_apps(p.short());
+                    let apps = index.instance_apps(short);
                     matches!(apps[..], [only] if only.id.trim_start_matches('/') == want.trim_start_matches('/'))
                 });
             if steady {
@@ -313,7 +316,7 @@ impl<S: SensuSink> Monitor<S> {
     /// Whether `p`'s replication is counted from synapse's haproxy (which changes without
     /// Marathon's apps changing) rather than from Marathon's tasks.
     fn counts_from_haproxy(&self, p: &Prepared) -> bool {
-        self.smartstack.is_some() && p.namespace.as_ref().is_some_and(|ns| ns.is_in_smartstack())
+        self.smartstack.is_some() && p.namespace.is_some()
     }
 
     /// One instance's replication report with its evidence; `None` when no event is due
@@ -322,14 +325,14 @@ impl<S: SensuSink> Monitor<S> {
     async fn replication(
         &self,
         p: &Prepared,
+        short: &str,
         apps: &AppIndex<'_>,
         now: DateTime<Utc>,
         round: &mut Round,
     ) -> Option<ReplicationReport> {
-        let target = &p.target;
-        let short = p.short();
+        let target = &p.target(&self.cluster);
         let report = match (&self.smartstack, &p.namespace) {
-            (Some(smartstack), Some(ns)) if ns.is_in_smartstack() => {
+            (Some(smartstack), Some(ns)) => {
                 let Some(locations) = round
                     .locations(smartstack, &self.metrics, ns.discover(), &p.blacklist)
                     .await
@@ -337,7 +340,7 @@ impl<S: SensuSink> Monitor<S> {
                     tracing::warn!(service = %target.service, instance = %target.instance, "no smartstack view this round; replication not checked");
                     return None;
                 };
-                smartstack_report(target, &p.nerve_ns, p.expected, &locations)?
+                smartstack_report(target, p.nerve_ns(), p.expected, &locations)?
             }
             _ => marathon_report(target, p.expected, apps.healthy_task_count(short, now)),
         };
@@ -359,7 +362,7 @@ impl<S: SensuSink> Monitor<S> {
     async fn send(
         &mut self,
         kind: CheckKind,
-        key: &(String, String),
+        key: &Arc<(String, String)>,
         status: Status,
         output: &str,
         settings: Option<&Arc<SensuSettings>>,
@@ -367,7 +370,7 @@ impl<S: SensuSink> Monitor<S> {
         let resend = self.resend;
         match self
             .alerts
-            .report(kind, &key.0, &key.1, status, output, settings, resend)
+            .report_keyed(kind, key, status, output, settings, resend)
             .await
         {
             Ok(Transition::Quiet) => Sent::Quiet,

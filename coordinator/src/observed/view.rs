@@ -370,15 +370,23 @@ impl MarathonView {
             Instant::now() + settings.resync_every,
             settings.resync_every,
         );
+        // A batch is fetched `settings.batch` after its first event. (Timed from the latest
+        // event instead, a stream that never paused that long was never fetched: at 50,000
+        // instances passes then gave up waiting and listed Marathon in full.)
+        let mut batch_at: Option<Instant> = None;
         loop {
-            let batch_due = self.has_dirty();
+            if batch_at.is_none() && self.has_dirty() {
+                batch_at = Some(Instant::now() + settings.batch);
+            }
+            let due = batch_at.unwrap_or_else(Instant::now);
             tokio::select! {
                 ev = stream.next() => match ev {
                     Some(Ok(ev)) => self.mark_dirty(ev.app_ids),
                     Some(Err(e)) => return Err(format!("event stream: {}", ErrorChain(&e))),
                     None => return Err("event stream ended".into()),
                 },
-                () = tokio::time::sleep(settings.batch), if batch_due => {
+                () = tokio::time::sleep_until(due), if batch_at.is_some() => {
+                    batch_at = None;
                     self.fetch_dirty(marathon, settings.concurrency).await?;
                 }
                 () = self.wake.notified() => {}
@@ -402,6 +410,9 @@ impl MarathonView {
         concurrency: usize,
     ) -> Result<(), String> {
         let ids = self.take_dirty();
+        if ids.is_empty() {
+            return Ok(()); // a list took them over
+        }
         let fetched: Vec<(String, Option<ObservedApp>)> =
             futures::stream::iter(ids.into_iter().map(|id| async move {
                 let app = marathon.get_app(&id).await;

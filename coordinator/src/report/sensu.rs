@@ -268,8 +268,9 @@ fn hash_output(output: &str) -> u64 {
 #[derive(Debug)]
 pub struct AlertTracker<S: SensuSink> {
     sink: S,
-    /// Per instance, its checks' last reports in [`CheckKind::ALL`] order.
-    last: BTreeMap<(String, String), Checks>,
+    /// Per instance, its checks' last reports in [`CheckKind::ALL`] order (keyed by the
+    /// monitor's shared keys: no copy of the names per instance).
+    last: BTreeMap<Arc<(String, String)>, Checks>,
     sent: u64,
     failed: u64,
 }
@@ -296,15 +297,14 @@ impl<S: SensuSink> AlertTracker<S> {
             .map(|r| r.status)
     }
 
-    /// Keyed by owned pairs: a lookup takes one (`report` builds it once, for the lookup and
-    /// the update).
+    /// Keyed by owned pairs: a lookup takes one (the monitor's shared keys are such pairs).
     fn remembered(&self, kind: CheckKind, key: &(String, String)) -> Option<&Remembered> {
         self.last.get(key)?[kind.index()].as_ref()
     }
 
     /// Instances with at least one remembered check.
     pub fn tracked_instances(&self) -> BTreeSet<(String, String)> {
-        self.last.keys().cloned().collect()
+        self.last.keys().map(|k| (**k).clone()).collect()
     }
 
     /// Sends `kind`'s event for `service.instance` and remembers it; an unchanged event is
@@ -323,8 +323,23 @@ impl<S: SensuSink> AlertTracker<S> {
         settings: Option<&Arc<SensuSettings>>,
         round: bool,
     ) -> Result<Transition, SensuError> {
-        let key = (service.to_owned(), instance.to_owned());
-        let last = self.remembered(kind, &key);
+        let key = Arc::new((service.to_owned(), instance.to_owned()));
+        self.report_keyed(kind, &key, status, output, settings, round)
+            .await
+    }
+
+    /// [`Self::report`] for the instance `key` (`(service, instance)`, shared with the caller).
+    pub async fn report_keyed(
+        &mut self,
+        kind: CheckKind,
+        key: &Arc<(String, String)>,
+        status: Status,
+        output: &str,
+        settings: Option<&Arc<SensuSettings>>,
+        round: bool,
+    ) -> Result<Transition, SensuError> {
+        let (service, instance) = (&key.0, &key.1);
+        let last = self.remembered(kind, key);
         let transition = match last.map(|r| r.status) {
             None => Transition::First,
             Some(old) if old == status => Transition::Unchanged,
@@ -349,7 +364,10 @@ impl<S: SensuSink> AlertTracker<S> {
             }
             None => Ok(()),
         };
-        let checks = self.last.entry(key).or_default();
+        let checks = match self.last.get_mut(&**key) {
+            Some(checks) => checks,
+            None => self.last.entry(Arc::clone(key)).or_default(),
+        };
         checks[kind.index()] = Some(Remembered {
             status,
             settings: settings.cloned(),
@@ -419,11 +437,12 @@ impl<S: SensuSink> AlertTracker<S> {
                     .cloned(),
             );
         }
-        for (service, instance) in gone {
-            let sources = sources_of(&service);
+        for key in gone {
+            let (service, instance): &(String, String) = &key;
+            let sources = sources_of(service);
             // Failures are logged and counted in `deliver`.
             let _ = self
-                .removed(&service, &instance, sources.as_ref(), cluster)
+                .removed(service, instance, sources.as_ref(), cluster)
                 .await;
         }
     }

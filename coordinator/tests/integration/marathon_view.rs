@@ -131,6 +131,64 @@ async fn passes_plan_from_the_view_and_marathon_is_listed_once() {
     assert!(status.fetches > 0 && status.events > 0, "{status:?}");
 }
 
+/// Events that never pause for the batch window are still fetched, and a read waits only for
+/// those received before it. (Each event used to restart the 50 ms window, so under a steady
+/// stream nothing was fetched and every pass gave up on the view and listed Marathon.)
+#[tokio::test]
+async fn a_steady_stream_of_events_is_fetched_and_reads_settle() {
+    let c = Cluster::new().await;
+    let marathon = client(&c);
+    let app = |id: &str| serde_json::json!({"id": id, "cmd": "sleep 1", "instances": 1, "cpus": 0.1, "mem": 32});
+    marathon.create_app(&app("/busy")).await.expect("create");
+    marathon.create_app(&app("/quiet")).await.expect("create");
+    let view = MarathonView::new();
+    let (_stop, stopped) = watch::channel(false);
+    tokio::spawn(
+        view.clone()
+            .run(marathon.clone(), ViewSettings::default(), stopped),
+    );
+    wait("the view lists", || view.status().complete).await;
+
+    // Another app is scaled every 10 ms: every call is a few events naming it.
+    let churn = tokio::spawn({
+        let marathon = marathon.clone();
+        async move {
+            for i in 0..200u32 {
+                let _ = marathon.scale_app("/busy", 1 + i % 2, true).await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = view.status();
+    assert!(before.events > 10, "the stream is busy: {before:?}");
+    marathon.scale_app("/quiet", 3, true).await.expect("scale");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    let quiet = loop {
+        let held = view
+            .current(Duration::from_millis(500))
+            .await
+            .expect("the view settles for each read while events keep coming");
+        let quiet = held
+            .iter()
+            .find(|a| a.id == "/quiet")
+            .expect("/quiet")
+            .instances;
+        if quiet == 3 || tokio::time::Instant::now() > deadline {
+            break quiet;
+        }
+    };
+    assert_eq!(quiet, 3, "/quiet fetched again while /busy churned");
+    assert!(
+        !churn.is_finished(),
+        "measured while the stream was still busy"
+    );
+    let after = view.status();
+    assert!(after.fetches > before.fetches, "{before:?} → {after:?}");
+    assert_eq!(after.lists, 1, "no list: {after:?}");
+    churn.abort();
+}
+
 /// Marathon drops events for a slow consumer without a word, so a complete view can be wrong.
 /// Here it still believes the new version healthy after its tasks died; the plan to kill the
 /// old tasks is confirmed against Marathon first, and nothing old is killed.

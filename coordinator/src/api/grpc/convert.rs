@@ -202,7 +202,7 @@ fn task(app: &ObservedApp, t: &ObservedTask, happy: bool) -> pb::TaskStatus {
         task_id: t.id.clone(),
         app_id: app.id.clone(),
         host: t.host.clone(),
-        state: t.state.clone().unwrap_or_default(),
+        state: t.state.as_deref().unwrap_or_default().to_owned(),
         staged_at: t.staged_at.map(timestamp).unwrap_or_default(),
         started_at: t.started_at.map(timestamp).unwrap_or_default(),
         health: health as i32,

@@ -147,7 +147,7 @@ impl From<App> for ObservedApp {
                     id: t.id,
                     host: t.host,
                     ports: t.ports,
-                    state: t.state,
+                    state: t.state.map(galley_common::observed::task_state),
                     staged_at: timestamp(t.staged_at),
                     started_at: timestamp(t.started_at),
                     health_results: t
