@@ -444,8 +444,17 @@ pub fn spawn<S: SensuSink>(
             let Some(record) = passes.borrow_and_update().clone() else {
                 continue;
             };
+            let round = matches!(
+                record.reason,
+                ActivationReason::Periodic | ActivationReason::Startup
+            );
             let results = monitor.observe(&record, clock()).await;
             tx.send_replace(Arc::new(results));
+            if round {
+                // A round checked and re-sent every instance: give the heap its work freed
+                // back now, not at the next timed trim (see `runtime::trim`).
+                let _ = tokio::task::spawn_blocking(crate::runtime::trim_heap).await;
+            }
         }
     });
     rx

@@ -31,6 +31,7 @@ use crate::server::ServerError;
 use crate::tls::{ServerTls, TlsError};
 
 pub use trim::limit_arenas;
+pub(crate) use trim::trim as trim_heap;
 pub use wiring::{clients, event_sink, settings};
 
 /// How `serve` was asked to run beyond its config file.

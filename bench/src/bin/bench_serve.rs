@@ -409,14 +409,29 @@ async fn idle_window(http: &reqwest::Client, metrics: u16, coord: &Proc, sim: &P
     let passes = || metric_sum(http, metrics, "galley_pass_duration_seconds_count", &[]);
     let (l0, p0) = (lists().await, passes().await);
     let (c, s) = (CpuMark::of(coord), CpuMark::of(sim));
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    // RSS moves with each round's transient work and each trim: sampled every second.
+    let mut rss = Vec::new();
+    let end = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < end {
+        rss.push(rss_mb(coord));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let (cp, sp) = (c.percent_since(coord), s.percent_since(sim));
+    rss.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        rss.get(((rss.len() - 1) as f64 * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
     println!(
-        "idle {seconds} s (passes every 30 s): coordinator CPU {cp:.1}% of a core, emulator {sp:.1}%; {} passes, {} Marathon list calls ({:.1}/min); coordinator RSS {:.0} MB",
+        "idle {seconds} s (passes every 30 s): coordinator CPU {cp:.1}% of a core, emulator {sp:.1}%; {} passes, {} Marathon list calls ({:.1}/min); coordinator RSS {:.0} MB (over the window: min {:.0}, median {:.0}, max {:.0})",
         passes().await - p0,
         lists().await - l0,
         (lists().await - l0) * 60.0 / seconds as f64,
-        rss_mb(coord)
+        rss_mb(coord),
+        at(0.0),
+        at(0.5),
+        at(1.0),
     );
 }
 
@@ -455,7 +470,6 @@ async fn task_death_latency(
             .send()
             .await?
             .error_for_status()?;
-        let t0: DateTime<Utc> = Utc::now();
         http.delete(format!("{marathon}/v2/apps{app}/tasks/{task}"))
             .send()
             .await?
@@ -478,10 +492,14 @@ async fn task_death_latency(
                 .get_status(pb::GetStatusRequest::default())
                 .await?
                 .into_inner();
+            // The first pass started once the event was out (the coordinator reads the same
+            // stream; 100 ms of slack for the two readers). A pass that merely started after
+            // the kill request may have been woken by another app's events and not seen it
+            // (that gave negative latencies once the view stopped starving passes).
             if let Some(p) = status.last_pass
                 && p.reason == "marathon_changed"
                 && let Ok(at) = DateTime::parse_from_rfc3339(&p.started_at)
-                && at.with_timezone(&Utc) >= t0
+                && at.with_timezone(&Utc) >= gone_at - chrono::Duration::milliseconds(100)
             {
                 let end =
                     at.with_timezone(&Utc) + chrono::Duration::milliseconds(p.duration_ms as i64);

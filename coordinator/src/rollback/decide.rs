@@ -197,9 +197,10 @@ struct Watch {
 #[derive(Debug, Clone, Default)]
 pub struct RollbackState {
     watching: BTreeMap<InstanceKey, Watch>,
-    /// service → deploy group → sha (nested, so a pass finds an unchanged entry by borrowed
-    /// names instead of building a key per healthy instance).
-    last_healthy: BTreeMap<String, BTreeMap<String, String>>,
+    /// service → (deploy group, sha), sorted by group: nested, so a pass finds an unchanged
+    /// entry by borrowed names, and a short sorted list (a service has a few groups) instead of
+    /// a map node per service.
+    last_healthy: BTreeMap<String, Vec<(Box<str>, Box<str>)>>,
     rolled_back_from: BTreeMap<GroupKey, String>,
     reported: BTreeSet<(InstanceKey, String, String)>,
 }
@@ -212,8 +213,11 @@ impl RollbackState {
 
     /// [`Self::last_healthy`] by borrowed names.
     pub fn last_healthy_of(&self, service: &str, deploy_group: &str) -> Option<&str> {
-        let sha = self.last_healthy.get(service)?.get(deploy_group)?;
-        Some(sha.as_str())
+        let groups = self.last_healthy.get(service)?;
+        let at = groups
+            .binary_search_by(|(g, _)| (**g).cmp(deploy_group))
+            .ok()?;
+        Some(&groups[at].1)
     }
 
     /// Records `sha` as the last healthy one of `(service, deploy_group)` (allocates only when
@@ -226,7 +230,10 @@ impl RollbackState {
             Some(groups) => groups,
             None => self.last_healthy.entry(service.to_owned()).or_default(),
         };
-        groups.insert(deploy_group.to_owned(), sha.to_owned());
+        match groups.binary_search_by(|(g, _)| (**g).cmp(deploy_group)) {
+            Ok(at) => groups[at].1 = sha.into(),
+            Err(at) => groups.insert(at, (deploy_group.into(), sha.into())),
+        }
     }
 
     /// Records that `r` was carried out (its tag pushed): its group is never rolled back

@@ -6,7 +6,9 @@
 //! blocking-pool thread runs them, so freed memory stays resident spread over many arenas: a
 //! 10,000-instance soak grew from 320 to 620 MB in 14 minutes, and one `malloc_trim(0)` took
 //! it back to 250 MB (the live heap never grew). So the coordinator trims every
-//! [`TRIM_EVERY`], on the blocking pool. On other C libraries this is a no-op.
+//! [`TRIM_EVERY`], on the blocking pool, and the monitor trims after each round (the periodic
+//! pass that checks every instance, the largest burst of short-lived allocations in steady
+//! state). On other C libraries this is a no-op.
 //!
 //! [`limit_arenas`] also caps glibc at [`MAX_ARENAS`] arenas (unless `MALLOC_ARENA_MAX` is
 //! set): with one arena per thread that ever allocated, a pass's snapshot, the monitor's and

@@ -389,3 +389,22 @@ fn the_last_healthy_sha_needs_the_only_app_with_every_task_happy() {
     decide(&mut state, ctx(2), &[steady(OLD, 3)]);
     assert_eq!(state.last_healthy(&group), Some(OLD));
 }
+
+#[test]
+fn last_healthy_shas_are_kept_per_group_of_a_service() {
+    let mut state = RollbackState::default();
+    state.healthy("web", "b", "sha-b");
+    state.healthy("web", "a", "sha-a");
+    state.healthy("web", "c", "sha-c");
+    state.healthy("api", "a", "sha-api");
+    state.healthy("web", "a", "sha-a2");
+    assert_eq!(state.last_healthy_of("web", "a"), Some("sha-a2"));
+    assert_eq!(state.last_healthy_of("web", "b"), Some("sha-b"));
+    assert_eq!(state.last_healthy_of("web", "c"), Some("sha-c"));
+    assert_eq!(state.last_healthy_of("api", "a"), Some("sha-api"));
+    assert_eq!(state.last_healthy_of("api", "b"), None);
+    assert_eq!(
+        state.last_healthy(&("web".to_string(), "b".to_string())),
+        Some("sha-b")
+    );
+}
