@@ -185,6 +185,9 @@ pub enum Decision {
     },
 }
 
+/// `(deploy group, sha)`.
+type GroupSha = (Box<str>, Box<str>);
+
 /// A watched new app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Watch {
@@ -200,7 +203,7 @@ pub struct RollbackState {
     /// service → (deploy group, sha), sorted by group: nested, so a pass finds an unchanged
     /// entry by borrowed names, and a short sorted list (a service has a few groups) instead of
     /// a map node per service.
-    last_healthy: BTreeMap<String, Vec<(Box<str>, Box<str>)>>,
+    last_healthy: BTreeMap<String, Vec<GroupSha>>,
     rolled_back_from: BTreeMap<GroupKey, String>,
     reported: BTreeSet<(InstanceKey, String, String)>,
 }
