@@ -27,6 +27,13 @@ const CONFIRM_CONCURRENCY: usize = 8;
 /// How long a pass waits for events it has already received to be fetched.
 const SETTLE: Duration = Duration::from_secs(2);
 
+/// How much longer it waits while the view is complete and still fetching: a burst of events
+/// (tens of thousands of task and health changes after a large deploy) leaves a backlog of
+/// apps to fetch, and a full list instead would take as long at that size, cost Marathon
+/// far more, and hold a second copy of every app (at 50,000 instances, right after
+/// convergence, two steady passes in fifteen listed).
+const SETTLE_BACKLOG: Duration = Duration::from_secs(8);
+
 /// At most this many Marathon-triggered passes start per second (bursts of events during a
 /// bounce are coalesced).
 const MARATHON_PASS_GAP: Duration = Duration::from_millis(250);
@@ -154,10 +161,15 @@ pub(super) fn merge_fetched(
 impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
     /// The apps to plan from, and where they came from.
     pub(super) async fn observe_apps(&self) -> Result<(AppSnapshot, AppsSource), MarathonError> {
-        if let Some(view) = &self.view
-            && let Some(apps) = view.current(SETTLE).await
-        {
-            return Ok((apps, AppsSource::View));
+        if let Some(view) = &self.view {
+            if let Some(apps) = view.current(SETTLE).await {
+                return Ok((apps, AppsSource::View));
+            }
+            if view.status().complete
+                && let Some(apps) = view.current(SETTLE_BACKLOG).await
+            {
+                return Ok((apps, AppsSource::View));
+            }
         }
         let mut apps = self.marathon.list_apps().await?;
         apps.sort_by(|a, b| a.id.cmp(&b.id));
