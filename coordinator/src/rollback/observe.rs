@@ -410,6 +410,17 @@ mod tests {
             instances: &[(&str, &str)],
             now: DateTime<Utc>,
         ) -> Vec<String> {
+            let obs = observations(snapshot, cache, state, instances, now);
+            obs.instances.iter().map(|o| o.key.1.clone()).collect()
+        }
+
+        fn observations(
+            snapshot: &PassSnapshot,
+            cache: &mut ConfigCache,
+            state: &RollbackState,
+            instances: &[(&str, &str)],
+            now: DateTime<Utc>,
+        ) -> super::super::Observations {
             let paused = BTreeMap::new();
             let inputs = ObserveInputs {
                 default: RollbackPolicy::default(),
@@ -422,8 +433,7 @@ mod tests {
                 instances: instances.iter().copied().collect(),
                 alerted: BTreeSet::new(),
             };
-            let obs = observe(snapshot, inputs, cache, &interest);
-            obs.instances.iter().map(|o| o.key.1.clone()).collect()
+            observe(snapshot, inputs, cache, &interest)
         }
 
         #[test]
@@ -439,19 +449,7 @@ mod tests {
                 ["canary", "main"],
                 "both healthy: news for their groups"
             );
-            let paused = BTreeMap::new();
-            let inputs = ObserveInputs {
-                default: RollbackPolicy::default(),
-                queue: &[],
-                paused: &paused,
-                now,
-            };
-            let interest = Interest {
-                state: &RollbackState::default(),
-                instances: BTreeSet::new(),
-                alerted: BTreeSet::new(),
-            };
-            let obs = observe(&snapshot, inputs, &mut cache, &interest);
+            let obs = observations(&snapshot, &mut cache, &RollbackState::default(), &[], now);
             let ctx = PassContext {
                 now,
                 frozen: false,

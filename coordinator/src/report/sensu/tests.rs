@@ -157,32 +157,12 @@ async fn removal_sends_three_oks_with_the_remembered_team_then_forgets() {
         )
         .await
         .unwrap();
-    tracker
-        .report(
-            CheckKind::Replication,
-            "web",
-            "canary",
-            Status::Ok,
-            "x",
-            Some(&s),
-            true,
-        )
-        .await
-        .unwrap();
-    rec.0.lock().unwrap().clear();
-
-    tracker
-        .report(
-            CheckKind::Replication,
-            "webby",
-            "main",
-            Status::Ok,
-            "x",
-            Some(&s),
-            true,
-        )
-        .await
-        .unwrap();
+    for (service, instance) in [("web", "canary"), ("webby", "main")] {
+        let kind = CheckKind::Replication;
+        let s = Some(&s);
+        let sent = tracker.report(kind, service, instance, Status::Ok, "x", s, true);
+        sent.await.unwrap();
+    }
     rec.0.lock().unwrap().clear();
 
     let live = BTreeSet::from([("web".to_string(), "canary".to_string())]);
