@@ -109,11 +109,24 @@ pub fn deformat_job_id(job_id: &str) -> Result<JobId, InvalidJobNameError> {
 
 /// The short id `<service>.<instance>` (formatted): every app of the instance starts with it.
 pub fn short_id(service: &str, instance: &str) -> String {
-    format!(
-        "{}{SPACER}{}",
-        service.replace('_', "--"),
-        instance.replace('_', "--")
-    )
+    let mut id = String::with_capacity(service.len() + instance.len() + 1);
+    push_short_id(&mut id, service, instance);
+    id
+}
+
+/// Appends [`short_id`] to `buf` (for callers that reuse one buffer per instance).
+pub fn push_short_id(buf: &mut String, service: &str, instance: &str) {
+    let mut push = |name: &str| {
+        for (i, part) in name.split('_').enumerate() {
+            if i > 0 {
+                buf.push_str("--");
+            }
+            buf.push_str(part);
+        }
+    };
+    push(service);
+    push(SPACER);
+    push(instance);
 }
 
 /// Whether a Marathon app id (with or without its leading `/`) belongs to the instance whose

@@ -42,9 +42,7 @@ impl Prepared {
     pub(super) fn write_count_prefix(&self, buf: &mut String) {
         buf.clear();
         buf.push('/');
-        push_escaped(buf, &self.key.0);
-        buf.push('.');
-        push_escaped(buf, &self.key.1);
+        galley_common::app_id::push_short_id(buf, &self.key.0, &self.key.1);
     }
 
     /// Its nerve namespace.
@@ -65,16 +63,6 @@ impl Prepared {
     /// The envelope of `kind`'s check.
     pub(super) fn settings(&self, kind: CheckKind) -> Option<&Arc<SensuSettings>> {
         self.settings.get(kind.index())?.as_ref()
-    }
-}
-
-/// `name` as in app ids: `_` → `--`.
-fn push_escaped(buf: &mut String, name: &str) {
-    for (i, part) in name.split('_').enumerate() {
-        if i > 0 {
-            buf.push_str("--");
-        }
-        buf.push_str(part);
     }
 }
 
@@ -191,6 +179,9 @@ mod tests {
             p.write_count_prefix(&mut buf);
             let short = galley_common::app_id::short_id(service, instance);
             assert_eq!(buf, format!("/{short}"));
+            if service == "a_b__c" {
+                assert_eq!(buf, "/a--b----c.--x--", "`_` → `--`, literally");
+            }
             assert_eq!(p.nerve_ns(), instance, "defaults to the instance");
             assert_eq!(p.target("c1").short_app_id(), short);
         }

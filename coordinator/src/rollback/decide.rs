@@ -331,8 +331,13 @@ pub fn decide(
 }
 
 /// The only app, every wanted task happy.
-fn is_healthy(o: &InstanceObservation) -> bool {
-    o.desired_instances > 0 && o.only_app && o.new_app_happy.unwrap_or(0) >= o.desired_instances
+pub(super) fn is_healthy(o: &InstanceObservation) -> bool {
+    healthy(o.desired_instances, o.only_app, o.new_app_happy)
+}
+
+/// [`is_healthy`] from its parts (for callers that have not built an observation).
+pub(super) fn healthy(desired_instances: u32, only_app: bool, new_app_happy: Option<u32>) -> bool {
+    desired_instances > 0 && only_app && new_app_happy.unwrap_or(0) >= desired_instances
 }
 
 /// Updates the watch of `o`'s new app; `Some` when it has failed.

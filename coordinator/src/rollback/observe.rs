@@ -139,9 +139,9 @@ impl Glance {
         self.apps.len() == 1 && self.new_app.is_some()
     }
 
-    /// [`super::decide`]'s healthy: the only app, every wanted task happy.
+    /// The decision's healthy: the only app, every wanted task happy.
     fn healthy(&self, d: &DesiredInstance) -> bool {
-        d.instances > 0 && self.only_app() && self.new_app_happy.unwrap_or(0) >= d.instances
+        super::decide::healthy(d.instances, self.only_app(), self.new_app_happy)
     }
 }
 

@@ -70,9 +70,7 @@ impl Alerts {
             observations.iter().any(|o| {
                 o.key.0 == key.0
                     && o.deploy_group == a.deploy_group
-                    && o.only_app
-                    && o.desired_instances > 0
-                    && o.new_app_happy.unwrap_or(0) >= o.desired_instances
+                    && super::decide::is_healthy(o)
                     && o.desired_sha != a.from_sha
                     && o.desired_sha != a.to_sha
             })
