@@ -22,6 +22,20 @@ pub fn prefix_range<A: std::borrow::Borrow<ObservedApp>>(
     lo..lo + n
 }
 
+/// `app` as one of `held` (sorted by id) when `held` has an equal one (that same `Arc`), else
+/// newly shared. A full list re-read this way keeps every unchanged app's `Arc`, so what is
+/// keyed by those `Arc`s (settled checks, the plan memo) stays valid and an unchanged app's
+/// copy is freed as soon as it is compared.
+pub fn reuse_held(
+    held: &[std::sync::Arc<ObservedApp>],
+    app: ObservedApp,
+) -> std::sync::Arc<ObservedApp> {
+    match held.binary_search_by(|h| h.id.as_str().cmp(&app.id)) {
+        Ok(i) if *held[i] == app => std::sync::Arc::clone(&held[i]),
+        _ => std::sync::Arc::new(app),
+    }
+}
+
 /// `apps` sorted by id, as [`prefix_range`] needs them: borrowed when they already are (a
 /// pass's apps always are), else a sorted copy of the `Arc`s.
 pub fn sorted_by_id(
@@ -134,19 +148,16 @@ pub struct MesosSlave {
     pub attributes: BTreeMap<String, String>,
 }
 
-/// A task the Mesos master knows, from any framework.
+/// A task the Mesos master knows, from any framework: what the orphan reaper needs (its id
+/// protects its container, its agent counts the host's tasks).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MesosTask {
     /// Task id.
     pub id: String,
-    /// Framework id.
-    pub framework_id: String,
     /// Agent id.
     pub slave_id: String,
-    /// State, e.g. `TASK_RUNNING`.
-    pub state: String,
-    /// The Mesos ContainerID from the latest status, when known.
-    pub container_id: Option<String>,
+    /// State, e.g. `TASK_RUNNING` ([`task_state`]: a known one is not allocated per task).
+    pub state: Cow<'static, str>,
 }
 
 /// The Mesos master's view: agents and the tasks of every framework.
@@ -163,6 +174,25 @@ mod tests {
     use std::borrow::Cow;
 
     use super::task_state;
+
+    #[test]
+    fn an_equal_held_app_is_reused_and_any_other_is_new() {
+        use std::sync::Arc;
+
+        use super::{ObservedApp, reuse_held};
+        let app = |id: &str, instances| ObservedApp {
+            id: id.into(),
+            instances,
+            ..Default::default()
+        };
+        let held = vec![Arc::new(app("/a", 1)), Arc::new(app("/b", 2))];
+        assert!(Arc::ptr_eq(&reuse_held(&held, app("/b", 2)), &held[1]));
+        let changed = reuse_held(&held, app("/b", 3));
+        assert!(!Arc::ptr_eq(&changed, &held[1]));
+        assert_eq!(changed.instances, 3);
+        assert_eq!(reuse_held(&held, app("/c", 1)).id, "/c");
+        assert_eq!(reuse_held(&[], app("/a", 1)).id, "/a");
+    }
 
     #[test]
     fn known_task_states_are_not_allocated_and_others_kept_as_sent() {

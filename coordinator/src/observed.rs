@@ -9,4 +9,5 @@ pub mod http;
 pub mod marathon;
 pub mod mesos;
 pub mod metered;
+mod streamed;
 pub mod view;

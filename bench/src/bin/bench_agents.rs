@@ -83,7 +83,6 @@ impl MesosApi for FakeCluster {
                     id: t,
                     slave_id: h.host.clone(),
                     state: "TASK_RUNNING".into(),
-                    ..Default::default()
                 });
             }
         }

@@ -189,7 +189,7 @@ impl ReaperHandle {
                 let (apps, state) = tokio::join!(marathon.apps(), mesos.state());
                 let state = state.map_err(ViewError::Mesos)?;
                 let apps = apps?;
-                Ok(ClusterView::build(fetched_at.into_std(), &state, &apps))
+                Ok(ClusterView::build(fetched_at.into_std(), state, &apps))
             })
         });
         Self {

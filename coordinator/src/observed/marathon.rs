@@ -12,13 +12,27 @@ use futures::stream::BoxStream;
 
 pub use client::{MarathonClient, MarathonConfig};
 pub use events::MarathonEvent;
-use galley_common::observed::ObservedApp;
+use std::sync::Arc;
+
+use galley_common::observed::{AppSnapshot, ObservedApp, reuse_held};
 use galley_common::replication::QueueSignal;
 
 /// The Marathon operations Galley uses.
 pub trait MarathonApi: Send + Sync + 'static {
     /// Every app with its tasks, in one call.
     fn list_apps(&self) -> impl Future<Output = Result<Vec<ObservedApp>, MarathonError>> + Send;
+    /// [`Self::list_apps`], each app equal to one in `held` (sorted by id) as that same `Arc`
+    /// ([`galley_common::observed::reuse_held`]). The client compares each app as it is
+    /// decoded, so an unchanged app's copy never outlives its comparison.
+    fn list_apps_reusing(
+        &self,
+        held: AppSnapshot,
+    ) -> impl Future<Output = Result<Vec<Arc<ObservedApp>>, MarathonError>> + Send {
+        async move {
+            let apps = self.list_apps().await?;
+            Ok(apps.into_iter().map(|a| reuse_held(&held, a)).collect())
+        }
+    }
     /// One app with its tasks (`GET /v2/apps/{id}?embed=app.tasks`); `None` when it does not
     /// exist.
     fn get_app(

@@ -43,6 +43,14 @@ pub enum MesosError {
         /// Body text (truncated).
         body: String,
     },
+    /// A success body larger than the client accepts (not read further).
+    #[error("mesos master {url}: response body larger than {limit} bytes")]
+    TooLarge {
+        /// URL.
+        url: String,
+        /// The limit.
+        limit: u64,
+    },
     /// Unparseable state.
     #[error("mesos master {url}: unexpected state body")]
     Decode {
@@ -90,8 +98,20 @@ impl MesosClient {
     }
 }
 
+/// The largest state body accepted: twenty times that of 50,000 tasks.
+const MAX_STATE_BYTES: u64 = 1 << 30;
+
+/// The most of an error body read (it is only shown, truncated further).
+const ERROR_BODY_LIMIT: usize = 4096;
+
 impl MesosClient {
-    async fn get(&self, path: &str) -> Result<(String, bytes::Bytes), MesosError> {
+    /// Sends `GET path` and decodes its success body while it arrives (see
+    /// [`crate::observed::streamed`]); any other status is an error with the start of its body.
+    async fn get<T>(&self, path: &str) -> Result<T, MesosError>
+    where
+        T: serde::de::DeserializeOwned + Send + 'static,
+    {
+        use crate::observed::streamed::{self, StreamedError};
         let url = format!("{}{path}", self.url);
         let mut req = self.http.get(&url);
         if let Some((user, pass)) = &self.credentials {
@@ -102,34 +122,35 @@ impl MesosClient {
             source,
         })?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|source| MesosError::Request {
-            url: url.clone(),
-            source,
-        })?;
         if !status.is_success() {
-            let body = String::from_utf8_lossy(&bytes).chars().take(300).collect();
+            let body = streamed::prefix(resp, ERROR_BODY_LIMIT).await;
+            let body = String::from_utf8_lossy(&body).chars().take(300).collect();
             return Err(MesosError::Status {
                 url,
                 status: status.as_u16(),
                 body,
             });
         }
-        Ok((url, bytes))
+        match streamed::decode(resp, MAX_STATE_BYTES).await {
+            Ok(value) => Ok(value),
+            Err(StreamedError::Request(source)) => Err(MesosError::Request { url, source }),
+            Err(StreamedError::TooLarge) => Err(MesosError::TooLarge {
+                url,
+                limit: MAX_STATE_BYTES,
+            }),
+            Err(StreamedError::Decode(source)) => Err(MesosError::Decode { url, source }),
+        }
     }
 }
 
 impl MesosApi for MesosClient {
     async fn slaves(&self) -> Result<Vec<MesosSlave>, MesosError> {
-        let (url, bytes) = self.get("/master/slaves").await?;
-        let slaves: dto::Slaves =
-            serde_json::from_slice(&bytes).map_err(|source| MesosError::Decode { url, source })?;
+        let slaves: dto::Slaves = self.get("/master/slaves").await?;
         Ok(slaves.into())
     }
 
     async fn state(&self) -> Result<MesosState, MesosError> {
-        let (url, bytes) = self.get("/master/state").await?;
-        let state: dto::State =
-            serde_json::from_slice(&bytes).map_err(|source| MesosError::Decode { url, source })?;
+        let state: dto::State = self.get("/master/state").await?;
         Ok(state.into())
     }
 }

@@ -40,6 +40,14 @@ impl<M: MarathonApi> MarathonApi for Metered<M> {
             .time_call(MARATHON, "list_apps", self.inner.list_apps())
             .await
     }
+    async fn list_apps_reusing(
+        &self,
+        held: galley_common::observed::AppSnapshot,
+    ) -> Result<Vec<Arc<ObservedApp>>, MarathonError> {
+        self.metrics
+            .time_call(MARATHON, "list_apps", self.inner.list_apps_reusing(held))
+            .await
+    }
     async fn get_app(&self, app_id: &str) -> Result<Option<ObservedApp>, MarathonError> {
         self.metrics
             .time_call(MARATHON, "get_app", self.inner.get_app(app_id))

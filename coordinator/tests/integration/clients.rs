@@ -183,7 +183,13 @@ async fn mesos_state_has_attributes_and_every_frameworks_tasks_and_follows_the_l
         .iter()
         .find(|t| t.id == "chronos-job.1234")
         .expect("foreign task listed");
-    assert!(task.container_id.is_some());
+    assert_eq!(task.state, "TASK_RUNNING");
+    let slave1 = state
+        .slaves
+        .iter()
+        .find(|s| s.hostname == "slave1.example.com")
+        .expect("slave1");
+    assert_eq!(task.slave_id, slave1.id, "the task names its agent");
 
     // A follower master redirects (307, scheme-relative Location) to the leader.
     let leader = MarathonSim::start(

@@ -125,10 +125,11 @@ pub struct ClusterView {
 }
 
 impl ClusterView {
-    /// Builds the view from one Mesos state and one Marathon app list.
+    /// Builds the view from one Mesos state (its task ids are moved, not copied) and one
+    /// Marathon app list.
     pub fn build<A: std::borrow::Borrow<ObservedApp>>(
         fetched_at: Instant,
-        mesos: &MesosState,
+        mesos: MesosState,
         apps: &[A],
     ) -> Self {
         let host_of: BTreeMap<&str, &str> = mesos
@@ -138,17 +139,24 @@ impl ClusterView {
             .collect();
         let mut live_task_ids = BTreeSet::new();
         let mut mesos_tasks_per_host = BTreeMap::new();
-        for t in &mesos.tasks {
-            if TERMINAL_STATES.contains(&t.state.as_str()) {
+        for t in mesos.tasks {
+            if TERMINAL_STATES.contains(&&*t.state) {
                 continue;
             }
-            live_task_ids.insert(t.id.clone());
             if let Some(host) = host_of.get(t.slave_id.as_str()) {
-                *mesos_tasks_per_host.entry((*host).to_owned()).or_insert(0) += 1;
+                match mesos_tasks_per_host.get_mut(*host) {
+                    Some(n) => *n += 1,
+                    None => {
+                        mesos_tasks_per_host.insert((*host).to_owned(), 1);
+                    }
+                }
             }
+            live_task_ids.insert(t.id);
         }
         for t in apps.iter().flat_map(|a| &a.borrow().tasks) {
-            live_task_ids.insert(t.id.clone());
+            if !live_task_ids.contains(&t.id) {
+                live_task_ids.insert(t.id.clone());
+            }
         }
         Self {
             fetched_at,

@@ -135,6 +135,11 @@ impl SimCluster {
         self.with(|c| c.faults.push(fault));
     }
 
+    /// The faults injected, each with the hits it has left (`Some(0)`: spent).
+    pub fn sim_faults(&self) -> Vec<Fault> {
+        self.with(|c| c.faults.clone())
+    }
+
     /// Removes every fault.
     pub fn sim_clear_faults(&self) {
         self.with(|c| c.faults.clear());

@@ -1,11 +1,12 @@
 //! [`MarathonApi`] over HTTP with reqwest: basic auth, per-request timeout, Marathon's error
 //! bodies decoded into [`MarathonError`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use galley_common::observed::ObservedApp;
+use galley_common::observed::{AppSnapshot, ObservedApp};
 use galley_common::replication::QueueSignal;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -88,8 +89,8 @@ impl MarathonClient {
         if status.is_success() {
             return Ok(resp);
         }
-        let bytes = resp.bytes().await.map_err(no_response)?;
-        Err(error_from(op, url, status, &bytes))
+        let body = crate::observed::streamed::prefix(resp, ERROR_BODY_LIMIT).await;
+        Err(error_from(op, url, status, &body))
     }
 
     async fn send(
@@ -108,6 +109,9 @@ impl MarathonClient {
         })
     }
 }
+
+/// The most of an error body read: enough for a 409's list of deployments.
+const ERROR_BODY_LIMIT: usize = 1 << 20;
 
 fn error_from(op: &'static str, url: String, status: StatusCode, body: &[u8]) -> MarathonError {
     let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
@@ -227,13 +231,21 @@ fn app_path(app_id: &str) -> String {
 
 impl MarathonApi for MarathonClient {
     async fn list_apps(&self) -> Result<Vec<ObservedApp>, MarathonError> {
+        let apps = self.list_apps_reusing(AppSnapshot::default()).await?;
+        Ok(apps.into_iter().map(Arc::unwrap_or_clone).collect())
+    }
+
+    async fn list_apps_reusing(
+        &self,
+        held: AppSnapshot,
+    ) -> Result<Vec<Arc<ObservedApp>>, MarathonError> {
         let query = [("embed", "apps.tasks"), ("embed", "apps.lastTaskFailure")];
         let resp = self
             .start("list apps", Method::GET, "/v2/apps", &query, None)
             .await?;
         let url = self.url("/v2/apps");
-        super::streamed::decode_app_list("list apps", url, resp, super::streamed::MAX_LIST_BYTES)
-            .await
+        let limit = super::streamed::MAX_LIST_BYTES;
+        super::streamed::decode_app_list("list apps", url, resp, limit, held).await
     }
 
     async fn get_app(&self, app_id: &str) -> Result<Option<ObservedApp>, MarathonError> {

@@ -2,48 +2,80 @@
 //! into `galley_common::observed` types.
 
 use chrono::{DateTime, Utc};
-use galley_common::observed::{ObservedApp, ObservedTask, TaskFailure};
+use std::sync::Arc;
+
+use galley_common::observed::{AppSnapshot, ObservedApp, ObservedTask, TaskFailure, reuse_held};
 use galley_common::replication::QueueSignal;
 use serde::Deserialize;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-/// `{"apps": [...]}` decoded straight into observed apps: each app's DTO is converted as soon
-/// as it is parsed, so the DTOs of the whole list never exist at once (at 20,000 apps they
-/// were about 50 MB on top of the body).
-#[derive(Debug)]
-pub(super) struct ObservedList(pub(super) Vec<galley_common::observed::ObservedApp>);
+/// `{"apps": [...]}` decoded straight into shared observed apps: each app's DTO is converted
+/// as soon as it is parsed, so the DTOs of the whole list never exist at once (at 20,000 apps
+/// they were about 50 MB on top of the body), and an app equal to one in `held` is that same
+/// `Arc` ([`reuse_held`]): a resync of an unchanged cluster allocates no app that outlives
+/// its comparison.
+#[derive(Debug, Default)]
+pub(super) struct ListSeed {
+    /// The apps held before, sorted by id.
+    pub(super) held: AppSnapshot,
+}
 
-impl<'de> Deserialize<'de> for ObservedList {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        struct Outer {
-            #[serde(deserialize_with = "observed_apps")]
-            apps: Vec<galley_common::observed::ObservedApp>,
-        }
-        Ok(Self(Outer::deserialize(d)?.apps))
+impl<'de> DeserializeSeed<'de> for ListSeed {
+    type Value = Vec<Arc<ObservedApp>>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
     }
 }
 
-fn observed_apps<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Vec<galley_common::observed::ObservedApp>, D::Error> {
-    struct Apps;
-    impl<'de> serde::de::Visitor<'de> for Apps {
-        type Value = Vec<galley_common::observed::ObservedApp>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a list of apps")
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut seq: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-            while let Some(app) = seq.next_element::<App>()? {
-                out.push(app.into());
-            }
-            Ok(out)
-        }
+impl<'de> Visitor<'de> for ListSeed {
+    type Value = Vec<Arc<ObservedApp>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(r#"an object with "apps""#)
     }
-    d.deserialize_seq(Apps)
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut apps = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key != "apps" {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            if apps.is_some() {
+                return Err(serde::de::Error::duplicate_field("apps"));
+            }
+            apps = Some(map.next_value_seed(AppsSeed(&self.held))?);
+        }
+        apps.ok_or_else(|| serde::de::Error::missing_field("apps"))
+    }
+}
+
+/// The `apps` array of a [`ListSeed`].
+struct AppsSeed<'a>(&'a [Arc<ObservedApp>]);
+
+impl<'de> DeserializeSeed<'de> for AppsSeed<'_> {
+    type Value = Vec<Arc<ObservedApp>>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AppsSeed<'_> {
+    type Value = Vec<Arc<ObservedApp>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of apps")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(app) = seq.next_element::<App>()? {
+            out.push(reuse_held(self.0, app.into()));
+        }
+        Ok(out)
+    }
 }
 
 #[derive(Debug, Deserialize)]

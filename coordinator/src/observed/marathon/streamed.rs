@@ -1,100 +1,32 @@
-//! A list response decoded while it arrives: the body's chunks go through a channel to a
-//! blocking task that parses them with `serde_json`'s reader, converting each app as it is
-//! parsed ([`ObservedList`]). Neither the whole body (about 100 MB for 50,000 apps, held twice
-//! while `bytes()` joined its chunks) nor the whole list of DTOs is ever in memory, and a body
-//! larger than a bound is refused instead of read.
+//! The app list decoded while it arrives ([`crate::observed::streamed`]), converting each app
+//! as it is parsed ([`ObservedList`]): neither the whole body nor the whole list of DTOs is
+//! ever in memory, and a body larger than a bound is refused instead of read.
 
-use std::io::Read;
+use std::sync::Arc;
 
-use bytes::{Buf, Bytes};
-use galley_common::observed::ObservedApp;
-use serde::Deserialize;
-use tokio::sync::mpsc;
+use galley_common::observed::{AppSnapshot, ObservedApp};
 
 use super::MarathonError;
-use super::dto::ObservedList;
+use super::dto::ListSeed;
+use crate::observed::streamed::{self, StreamedError};
 
 /// The largest list body accepted: ten times that of 50,000 apps with a task each.
 pub(super) const MAX_LIST_BYTES: u64 = 1 << 30;
 
-/// Chunks in flight between the body and the decoder.
-const IN_FLIGHT: usize = 8;
-
-/// Decodes a success response's body as an app list.
+/// Decodes a success response's body as an app list, an app equal to one in `held` as that
+/// same `Arc`.
 pub(super) async fn decode_app_list(
     op: &'static str,
     url: String,
-    mut resp: reqwest::Response,
+    resp: reqwest::Response,
     limit: u64,
-) -> Result<Vec<ObservedApp>, MarathonError> {
-    let (tx, rx) = mpsc::channel::<Bytes>(IN_FLIGHT);
-    let decoder = tokio::task::spawn_blocking(move || {
-        let reader = std::io::BufReader::with_capacity(
-            1 << 16,
-            ChunkReader {
-                rx,
-                chunk: Bytes::new(),
-            },
-        );
-        let mut de = serde_json::Deserializer::from_reader(reader);
-        let list = ObservedList::deserialize(&mut de)?;
-        de.end()?;
-        Ok::<_, serde_json::Error>(list.0)
-    });
-    let mut received = 0u64;
-    let mut failure = None;
-    loop {
-        let chunk = match resp.chunk().await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => break,
-            Err(source) => {
-                failure = Some(MarathonError::Request {
-                    op,
-                    url: url.clone(),
-                    source,
-                });
-                break;
-            }
-        };
-        received += chunk.len() as u64;
-        if received > limit {
-            failure = Some(MarathonError::TooLarge {
-                op,
-                url: url.clone(),
-                limit,
-            });
-            break;
-        }
-        if tx.send(chunk).await.is_err() {
-            break; // the decoder stopped: its error is the answer
-        }
-    }
-    drop(tx);
-    let decoded = decoder.await.expect("decoding a list does not panic");
-    if let Some(failure) = failure {
-        return Err(failure); // a cut body also fails to decode: the cause is the answer
-    }
-    decoded.map_err(|source| MarathonError::Decode { op, url, source })
-}
-
-/// The body's chunks as a `Read` (end of input when the sender is dropped).
-struct ChunkReader {
-    rx: mpsc::Receiver<Bytes>,
-    chunk: Bytes,
-}
-
-impl Read for ChunkReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.chunk.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(chunk) => self.chunk = chunk,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len());
-        buf[..n].copy_from_slice(&self.chunk[..n]);
-        self.chunk.advance(n);
-        Ok(n)
+    held: AppSnapshot,
+) -> Result<Vec<Arc<ObservedApp>>, MarathonError> {
+    match streamed::decode_seed(resp, limit, ListSeed { held }).await {
+        Ok(list) => Ok(list),
+        Err(StreamedError::Request(source)) => Err(MarathonError::Request { op, url, source }),
+        Err(StreamedError::TooLarge) => Err(MarathonError::TooLarge { op, url, limit }),
+        Err(StreamedError::Decode(source)) => Err(MarathonError::Decode { op, url, source }),
     }
 }
 
@@ -108,12 +40,16 @@ mod tests {
         http::Response::new(body).into()
     }
 
-    async fn decode(body: &'static str, limit: u64) -> Result<Vec<ObservedApp>, MarathonError> {
+    async fn decode(
+        body: &'static str,
+        limit: u64,
+    ) -> Result<Vec<Arc<ObservedApp>>, MarathonError> {
         decode_app_list(
             "list apps",
             "http://m/v2/apps".into(),
             response(body),
             limit,
+            AppSnapshot::default(),
         )
         .await
     }
@@ -139,11 +75,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_list_reuses_every_held_app_it_equals() {
+        let mut first = decode(TWO_APPS, MAX_LIST_BYTES).await.expect("decodes");
+        first.sort_by(|a, b| a.id.cmp(&b.id));
+        let held: AppSnapshot = Arc::new(first);
+        let changed = TWO_APPS.replace(r#""instances": 1"#, r#""instances": 3"#);
+        let body: &'static str = Box::leak(changed.into_boxed_str());
+        for (body, api_same) in [(TWO_APPS, true), (body, false)] {
+            let again = decode_app_list(
+                "list apps",
+                "http://m/v2/apps".into(),
+                response(body),
+                MAX_LIST_BYTES,
+                held.clone(),
+            )
+            .await
+            .expect("decodes");
+            let web = again
+                .iter()
+                .find(|a| a.id.starts_with("/web"))
+                .expect("web");
+            let api = again
+                .iter()
+                .find(|a| a.id.starts_with("/api"))
+                .expect("api");
+            assert!(Arc::ptr_eq(web, &held[1]), "unchanged: the held Arc");
+            assert_eq!(Arc::ptr_eq(api, &held[0]), api_same, "{body}");
+        }
+    }
+
+    #[tokio::test]
     async fn bad_bodies_are_decode_errors_and_a_large_one_is_refused() {
         for bad in [
             r#"{"apps": [{"id": 5}]}"#,
             r#"{"apps": ["#,
             r#"{"apps": []} trailing"#,
+            r#"{"other": []}"#,
+            r#"{"apps": [], "apps": []}"#,
             "",
         ] {
             let err = decode(bad, MAX_LIST_BYTES).await.expect_err(bad);
@@ -180,9 +148,15 @@ mod tests {
         let url = format!("http://{addr}/v2/apps");
         let client = crate::observed::http::client(std::time::Duration::from_secs(5), 1);
         let resp = client.get(&url).send().await.expect("head arrives");
-        let err = decode_app_list("list apps", url, resp, MAX_LIST_BYTES)
-            .await
-            .expect_err("cut");
+        let err = decode_app_list(
+            "list apps",
+            url,
+            resp,
+            MAX_LIST_BYTES,
+            AppSnapshot::default(),
+        )
+        .await
+        .expect_err("cut");
         assert!(matches!(err, MarathonError::Request { .. }), "{err:?}");
     }
 }

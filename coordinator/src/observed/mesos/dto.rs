@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use galley_common::observed::{MesosSlave, MesosState, MesosTask};
+use galley_common::observed::{MesosSlave, MesosState, MesosTask, task_state};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -50,11 +50,12 @@ struct Slave {
 
 #[derive(Debug, Deserialize)]
 struct Framework {
-    id: String,
     #[serde(default)]
     tasks: Vec<Task>,
 }
 
+/// Only what the orphan reaper reads: at 50,000 tasks each field kept per task is ~2 MB
+/// for the length of a read (statuses and the rest are skipped while parsing).
 #[derive(Debug, Deserialize)]
 struct Task {
     id: String,
@@ -62,25 +63,6 @@ struct Task {
     slave_id: String,
     #[serde(default)]
     state: String,
-    #[serde(default)]
-    statuses: Vec<Status>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Status {
-    #[serde(default)]
-    container_status: Option<ContainerStatus>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ContainerStatus {
-    #[serde(default)]
-    container_id: Option<ContainerId>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ContainerId {
-    value: String,
 }
 
 /// Attribute values are text or scalars; Galley compares them as text.
@@ -109,21 +91,11 @@ impl From<State> for MesosState {
         let tasks = s
             .frameworks
             .into_iter()
-            .flat_map(|f| {
-                let fid = f.id;
-                f.tasks.into_iter().map(move |t| MesosTask {
-                    container_id: t.statuses.iter().rev().find_map(|st| {
-                        st.container_status
-                            .as_ref()?
-                            .container_id
-                            .as_ref()
-                            .map(|c| c.value.clone())
-                    }),
-                    id: t.id,
-                    framework_id: fid.clone(),
-                    slave_id: t.slave_id,
-                    state: t.state,
-                })
+            .flat_map(|f| f.tasks)
+            .map(|t| MesosTask {
+                id: t.id,
+                slave_id: t.slave_id,
+                state: task_state(t.state),
             })
             .collect();
         MesosState { slaves, tasks }
