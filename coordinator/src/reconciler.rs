@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::apply::{ApplyBudget, ApplyContext, ApplyEvent, ApplyReport, InstanceOutcome, apply};
-use crate::desired::{DesiredContext, DesiredReport, read_desired, update_desired};
+use crate::desired::{DesiredContext, DesiredReport, read_desired, reread_desired, update_desired};
 use crate::election::Leadership;
 use crate::error_chain::ErrorChain;
 use crate::marathon::MarathonApi;
@@ -576,7 +576,13 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
                 }
             }
             cached => {
-                let fresh = read_blocking(soa_dir, ctx, None).await;
+                let fresh = match &cached {
+                    // Context unchanged: what reads the same is kept as it was.
+                    Some(cache) if cache.fingerprint == fingerprint => {
+                        reread_blocking(soa_dir, ctx, Arc::clone(&cache.report)).await
+                    }
+                    _ => read_blocking(soa_dir, ctx, None).await,
+                };
                 // A full read that finds exactly what is cached (the periodic safety net,
                 // usually) keeps the cached `Arc`: everything keyed by its identity (the plan
                 // memo's inputs, the monitor's settled checks, rollback's configs, the gRPC
@@ -796,6 +802,17 @@ async fn read_blocking(
     })
     .await
     .expect("reading desired state does not panic")
+}
+
+/// A full read keeping from `previous` what reads the same ([`reread_desired`]).
+async fn reread_blocking(
+    soa_dir: std::path::PathBuf,
+    ctx: DesiredContext,
+    previous: Arc<DesiredReport>,
+) -> DesiredReport {
+    tokio::task::spawn_blocking(move || reread_desired(&soa_dir, &ctx, &previous))
+        .await
+        .expect("reading desired state does not panic")
 }
 
 /// Shared, lock-protected state; see [`Control`].

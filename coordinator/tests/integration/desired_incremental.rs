@@ -8,7 +8,9 @@ use std::path::Path;
 
 use galley_common::marathon_app::SystemSettings;
 use galley_common::refs::DesiredState;
-use galley_coordinator::desired::{DesiredContext, DesiredReport, read_desired, update_desired};
+use galley_coordinator::desired::{
+    DesiredContext, DesiredReport, read_desired, reread_desired, update_desired,
+};
 use proptest::prelude::*;
 
 use crate::reconcile::{SHA1, SHA2, deployments_text};
@@ -151,5 +153,54 @@ proptest! {
             before[i] == st,
             "equal exactly when the service's files are the same"
         );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The periodic full re-read gives what a full read gives, holding the services that read
+    /// the same as their previous `Arc`s (entry and desired instances) and only those.
+    #[test]
+    fn a_reread_equals_a_full_read_and_keeps_what_reads_the_same(
+        before in prop::collection::vec(state(), SERVICES.len()),
+        changes in prop::collection::vec((0..SERVICES.len(), state()), 0..6),
+    ) {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let soa = tmp.path();
+        for (name, st) in SERVICES.iter().zip(&before) {
+            write(soa, name, st);
+        }
+        let previous = read_desired(soa, &ctx());
+        let mut after = before.clone();
+        for (i, st) in &changes {
+            write(soa, SERVICES[*i], st);
+            after[*i] = st.clone();
+        }
+        let reread = reread_desired(soa, &ctx(), &previous);
+        let full = read_desired(soa, &ctx());
+        prop_assert_eq!(canonical(&reread), canonical(&full));
+        prop_assert!(reread == full);
+        for (i, name) in SERVICES.iter().enumerate() {
+            let (Some(old), Some(new)) = (previous.services.get(*name), reread.services.get(*name)) else {
+                continue;
+            };
+            // Kept exactly when it reads the same (always when its files are the same; the
+            // entry holds no sha, so a redeploy alone keeps it).
+            let kept = std::sync::Arc::ptr_eq(old, new);
+            prop_assert_eq!(kept, **old == **new, "{} entry", name);
+            prop_assert!(kept || before[i] != after[i], "{} unchanged, kept", name);
+        }
+        // An instance that reads the same is its previous `Arc` (also in a changed service:
+        // `canary` when only `main`'s count changed), any other a new one.
+        for new in &reread.desired.instances {
+            let old = previous
+                .desired
+                .instances
+                .iter()
+                .find(|o| o.service == new.service && o.instance == new.instance);
+            let kept = old.is_some_and(|o| std::sync::Arc::ptr_eq(o, new));
+            prop_assert_eq!(kept, old.is_some_and(|o| **o == **new), "{}.{}", &new.service, &new.instance);
+        }
     }
 }
