@@ -5,7 +5,7 @@
 //! A pass never fails: every outcome, including "could not read Marathon", is a [`PassStatus`]
 //! published on a `watch` channel with a snapshot of what the pass saw and did.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -243,6 +243,44 @@ const FULL_REREAD_EVERY: Duration = Duration::from_secs(300);
 /// How long the Mesos slaves' attributes read by one pass serve the next ones.
 const SLAVES_MAX_AGE: Duration = Duration::from_secs(30);
 
+/// How a pass reads desired state.
+#[derive(Debug, PartialEq)]
+enum DesiredRead {
+    /// The cached state as it is.
+    Cached,
+    /// The cached state with these services read again.
+    Update(BTreeSet<String>),
+    /// Everything read again (the context changed, the watcher asked, or the safety net is
+    /// due), keeping what reads the same as cached: an entry or instance equal to a cached one
+    /// is that one, whatever the context it was read under.
+    Reread,
+    /// Everything read afresh (nothing cached).
+    Full,
+}
+
+/// Decides how a pass reads desired state from the cache's context fingerprint and age, this
+/// pass's context `fingerprint`, what the watcher saw `changed`, and why the pass runs. The
+/// age-based re-read (a safety net against missed file events) happens on periodic passes
+/// only, so that a pass a change woke never waits for it (seconds at 50,000 instances).
+fn desired_read(
+    cache: Option<(&str, Duration)>,
+    fingerprint: &str,
+    changed: soa_changes::Changed,
+    reason: ActivationReason,
+) -> DesiredRead {
+    let Some((cached_under, age)) = cache else {
+        return DesiredRead::Full;
+    };
+    let due = age >= FULL_REREAD_EVERY && reason == ActivationReason::Periodic;
+    if cached_under != fingerprint || changed.all || due {
+        DesiredRead::Reread
+    } else if changed.services.is_empty() {
+        DesiredRead::Cached
+    } else {
+        DesiredRead::Update(changed.services)
+    }
+}
+
 /// The last desired state read, and what it was read under.
 struct DesiredCache {
     fingerprint: String,
@@ -366,7 +404,7 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
             system: system.settings,
             slaves,
         };
-        snapshot.desired = self.desired(ctx).await;
+        snapshot.desired = self.desired(ctx, reason).await;
         snapshot.steps.done("desired");
         (snapshot.apps, snapshot.apps_source) = match self.observe_apps().await {
             Ok(observed) => observed,
@@ -551,47 +589,51 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
     /// Desired state. Without a watcher every pass reads the whole soa dir. With one, a pass
     /// re-reads only the services the watcher saw change (and finds added or removed ones),
     /// and reads everything when the context (cluster, system config, slave attributes)
-    /// changed, the watcher asked for it, or the last full read is older than
-    /// `FULL_REREAD_EVERY` (a safety net against missed file events).
-    async fn desired(&mut self, ctx: DesiredContext) -> Arc<DesiredReport> {
+    /// changed, the watcher asked for it, or — on a periodic pass only, so that a pass a
+    /// change woke never waits for it (seconds at 50,000 instances) — the last full read is
+    /// older than `FULL_REREAD_EVERY` (a safety net against missed file events).
+    async fn desired(
+        &mut self,
+        ctx: DesiredContext,
+        reason: ActivationReason,
+    ) -> Arc<DesiredReport> {
         let Some(changes) = self.soa_changes.clone() else {
             return Arc::new(read_blocking(self.settings.soa_dir.clone(), ctx, None).await);
         };
         let fingerprint = format!("{}|{:?}|{:?}", ctx.cluster, ctx.system, ctx.slaves);
-        let changed = changes.take();
         let soa_dir = self.settings.soa_dir.clone();
         let cached = self.desired_cache.take();
-        let (report, read_at) = match cached {
-            Some(cache)
-                if !changed.all
-                    && cache.fingerprint == fingerprint
-                    && cache.read_at.elapsed() < FULL_REREAD_EVERY =>
-            {
-                if changed.services.is_empty() {
-                    (cache.report, cache.read_at)
-                } else {
-                    let previous = Arc::unwrap_or_clone(cache.report);
-                    let report = read_blocking(soa_dir, ctx, Some((previous, changed.services)));
-                    (Arc::new(report.await), cache.read_at)
-                }
+        let read = desired_read(
+            cached
+                .as_ref()
+                .map(|c| (c.fingerprint.as_str(), c.read_at.elapsed())),
+            &fingerprint,
+            changes.take(),
+            reason,
+        );
+        let (report, read_at) = match (read, cached) {
+            (DesiredRead::Cached, Some(cache)) => (cache.report, cache.read_at),
+            (DesiredRead::Update(services), Some(cache)) => {
+                let previous = Arc::unwrap_or_clone(cache.report);
+                let report = read_blocking(soa_dir, ctx, Some((previous, services)));
+                (Arc::new(report.await), cache.read_at)
             }
-            cached => {
-                let fresh = match &cached {
-                    // Context unchanged: what reads the same is kept as it was.
-                    Some(cache) if cache.fingerprint == fingerprint => {
-                        reread_blocking(soa_dir, ctx, Arc::clone(&cache.report)).await
-                    }
-                    _ => read_blocking(soa_dir, ctx, None).await,
-                };
-                // A full read that finds exactly what is cached (the periodic safety net,
+            (DesiredRead::Reread, Some(cache)) => {
+                let fresh = reread_blocking(soa_dir, ctx, Arc::clone(&cache.report)).await;
+                // A re-read that finds exactly what is cached (the periodic safety net,
                 // usually) keeps the cached `Arc`: everything keyed by its identity (the plan
                 // memo's inputs, the monitor's settled checks, rollback's configs, the gRPC
                 // view's keys) stays warm instead of being worked out again for every instance.
-                let report = match cached {
-                    Some(cache) if *cache.report == fresh => cache.report,
-                    _ => Arc::new(fresh),
+                let report = if *cache.report == fresh {
+                    cache.report
+                } else {
+                    Arc::new(fresh)
                 };
                 (report, Instant::now())
+            }
+            _ => {
+                let fresh = read_blocking(soa_dir, ctx, None).await;
+                (Arc::new(fresh), Instant::now())
             }
         };
         self.desired_cache = Some(DesiredCache {
@@ -817,3 +859,64 @@ async fn reread_blocking(
 
 /// Shared, lock-protected state; see [`Control`].
 pub(crate) type Shared<T> = Arc<Mutex<T>>;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use super::soa_changes::Changed;
+    use super::{ActivationReason as R, DesiredRead, FULL_REREAD_EVERY, desired_read};
+
+    fn changed(all: bool, services: &[&str]) -> Changed {
+        Changed {
+            all,
+            services: services.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn desired_state_is_read_as_little_as_the_changes_and_the_safety_net_allow() {
+        let fresh = Some(("ctx", Duration::from_secs(1)));
+        let old = Some(("ctx", FULL_REREAD_EVERY));
+        let none = || changed(false, &[]);
+        assert_eq!(
+            desired_read(None, "ctx", none(), R::Startup),
+            DesiredRead::Full
+        );
+        assert_eq!(
+            desired_read(Some(("other", Duration::ZERO)), "ctx", none(), R::Periodic),
+            DesiredRead::Reread,
+            "another cluster, system config or slave attributes"
+        );
+        assert_eq!(
+            desired_read(fresh, "ctx", none(), R::Periodic),
+            DesiredRead::Cached
+        );
+        assert_eq!(
+            desired_read(fresh, "ctx", changed(false, &["web"]), R::FilesChanged),
+            DesiredRead::Update(BTreeSet::from(["web".to_string()]))
+        );
+        assert_eq!(
+            desired_read(fresh, "ctx", changed(true, &[]), R::FilesChanged),
+            DesiredRead::Reread,
+            "the watcher asked for everything"
+        );
+        assert_eq!(
+            desired_read(old, "ctx", none(), R::Periodic),
+            DesiredRead::Reread,
+            "the safety net is due"
+        );
+        for reason in [R::FilesChanged, R::MarathonChanged, R::OnDemand, R::Startup] {
+            assert_eq!(
+                desired_read(old, "ctx", changed(false, &["web"]), reason),
+                DesiredRead::Update(BTreeSet::from(["web".to_string()])),
+                "{reason:?}: a change is not held up by the safety net"
+            );
+            assert_eq!(
+                desired_read(old, "ctx", none(), reason),
+                DesiredRead::Cached
+            );
+        }
+    }
+}
