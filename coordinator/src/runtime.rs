@@ -30,7 +30,6 @@ use crate::reconciler::ReconcilerHandle;
 use crate::server::ServerError;
 use crate::tls::{ServerTls, TlsError};
 
-pub use trim::limit_arenas;
 pub(crate) use trim::trim as trim_heap;
 pub use wiring::{clients, event_sink, settings};
 

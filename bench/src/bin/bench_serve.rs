@@ -397,6 +397,9 @@ async fn steady_passes(
     Ok(())
 }
 
+/// Between the steady passes and the idle window.
+const SETTLE: Duration = Duration::from_secs(30);
+
 async fn idle_window(http: &reqwest::Client, metrics: u16, coord: &Proc, sim: &Proc, seconds: u64) {
     let lists = || {
         metric_sum(
@@ -407,6 +410,19 @@ async fn idle_window(http: &reqwest::Client, metrics: u16, coord: &Proc, sim: &P
         )
     };
     let passes = || metric_sum(http, metrics, "galley_pass_duration_seconds_count", &[]);
+    // Right after convergence the view still fetches the last burst of task and health
+    // events and the first rounds check every new instance: not idle yet.
+    let mut settling = Vec::new();
+    let settled_at = Instant::now() + SETTLE;
+    while Instant::now() < settled_at {
+        settling.push(rss_mb(coord));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    println!(
+        "settling {} s after the steady passes: coordinator RSS max {:.0} MB",
+        SETTLE.as_secs(),
+        settling.iter().copied().fold(0.0, f64::max)
+    );
     let (l0, p0) = (lists().await, passes().await);
     let (c, s) = (CpuMark::of(coord), CpuMark::of(sim));
     // RSS moves with each round's transient work and each trim: sampled every second.

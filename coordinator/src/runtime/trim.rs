@@ -1,20 +1,14 @@
-//! Gives freed heap memory back to the operating system.
+//! Gives glibc's freed heap memory back to the operating system.
 //!
-//! glibc's malloc keeps up to 8 arenas per core and hands memory freed in an arena back to
-//! the system only from the top of its heap. The coordinator's large, short-lived allocations
-//! (a full Marathon list, a pass's snapshot) are made and freed on whichever runtime or
-//! blocking-pool thread runs them, so freed memory stays resident spread over many arenas: a
-//! 10,000-instance soak grew from 320 to 620 MB in 14 minutes, and one `malloc_trim(0)` took
-//! it back to 250 MB (the live heap never grew). So the coordinator trims every
-//! [`TRIM_EVERY`], on the blocking pool, and the monitor trims after each round (the periodic
-//! pass that checks every instance, the largest burst of short-lived allocations in steady
-//! state). On other C libraries this is a no-op.
-//!
-//! [`limit_arenas`] also caps glibc at [`MAX_ARENAS`] arenas (unless `MALLOC_ARENA_MAX` is
-//! set): with one arena per thread that ever allocated, a pass's snapshot, the monitor's and
-//! the rollback step's work (each on its own task, often on its own thread) interleave with
-//! long-lived data in many heaps. At 50,000 instances two arenas took the peak from 528–535
-//! to 446 MB and the RSS after four soa-dir changes from 535 to 389 MB, at the same CPU.
+//! The `galley-coordinator` binary allocates through jemalloc (see its `main.rs`), which
+//! returns pages by itself; there glibc's heap holds only the C libraries' allocations
+//! (libgit2, zlib). A process that embeds the runtime with the system allocator (the demo,
+//! the tests) keeps glibc's behaviour: memory freed in an arena goes back to the system only
+//! from the top of its heap, so the coordinator's large, short-lived allocations (a pass's
+//! snapshot, a monitor round) stayed resident — a 10,000-instance soak grew from 320 to 620 MB
+//! in 14 minutes, and one `malloc_trim(0)` took it back to 250 MB. So the runtime trims every
+//! [`TRIM_EVERY`], on the blocking pool, and the monitor trims after each round. On other C
+//! libraries this is a no-op.
 
 use std::time::Duration;
 
@@ -39,28 +33,6 @@ pub(crate) async fn run(every: Duration, mut shutdown: watch::Receiver<bool>) {
         let _ = tokio::task::spawn_blocking(trim).await;
     }
 }
-
-/// The arenas glibc's malloc may use (the coordinator runs two runtime threads plus short
-/// blocking tasks).
-pub(crate) const MAX_ARENAS: i32 = 2;
-
-/// Caps glibc's arenas at [`MAX_ARENAS`] unless the environment sets `MALLOC_ARENA_MAX`.
-/// Call before any thread starts.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-pub fn limit_arenas() {
-    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
-        return;
-    }
-    // SAFETY: mallopt only sets a tunable of the allocator; it takes no pointers.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, MAX_ARENAS);
-    }
-}
-
-/// Nothing to do where malloc is not glibc's.
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn limit_arenas() {}
 
 /// One trim of every arena.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
