@@ -189,25 +189,40 @@ async fn a_steady_stream_of_events_is_fetched_and_reads_settle() {
     churn.abort();
 }
 
-/// A resync lists every app again but keeps the `Arc` of each app that did not change, so the
-/// caches keyed by them (settled checks, the plan memo) survive it; a changed app is new.
-#[tokio::test]
-async fn a_resync_keeps_unchanged_apps_and_renews_changed_ones() {
+/// Apps `ids` (two tasks each) and a view of them resyncing every `resync_ms`, caught up.
+async fn resyncing_view(
+    ids: &[&str],
+    resync_ms: u64,
+) -> (
+    Cluster,
+    Arc<MarathonClient>,
+    MarathonView,
+    watch::Sender<bool>,
+) {
     let c = Cluster::new().await;
     let marathon = client(&c);
-    let app = |id: &str| serde_json::json!({"id": id, "cmd": "sleep 1", "instances": 2, "cpus": 0.1, "mem": 32});
-    for id in ["/a", "/b", "/c"] {
-        marathon.create_app(&app(id)).await.expect("create");
+    for id in ids {
+        let app =
+            serde_json::json!({"id": id, "cmd": "sleep 1", "instances": 2, "cpus": 0.1, "mem": 32});
+        marathon.create_app(&app).await.expect("create");
     }
     let view = MarathonView::new();
-    let (_stop, stopped) = watch::channel(false);
+    let (stop, stopped) = watch::channel(false);
     let settings = ViewSettings {
-        resync_every: Duration::from_millis(200),
+        resync_every: Duration::from_millis(resync_ms),
         ..ViewSettings::default()
     };
     tokio::spawn(view.clone().run(marathon.clone(), settings, stopped));
     wait("the view lists", || view.status().complete).await;
     caught_up(&c, &view).await;
+    (c, marathon, view, stop)
+}
+
+/// A resync lists every app again but keeps the `Arc` of each app that did not change, so the
+/// caches keyed by them (settled checks, the plan memo) survive it; a changed app is new.
+#[tokio::test]
+async fn a_resync_keeps_unchanged_apps_and_renews_changed_ones() {
+    let (c, marathon, view, _stop) = resyncing_view(&["/a", "/b", "/c"], 200).await;
     let before = view.current(Duration::from_secs(1)).await.expect("held");
     let lists = view.status().lists;
     wait("two resyncs", || view.status().lists >= lists + 2).await;
@@ -236,21 +251,7 @@ async fn a_resync_keeps_unchanged_apps_and_renews_changed_ones() {
 /// fetched nothing until the list was in: at 50,000 apps one soa-dir change waited 6 s).
 #[tokio::test]
 async fn a_write_is_read_back_while_a_resync_lists() {
-    let c = Cluster::new().await;
-    let marathon = client(&c);
-    let app = |id: &str| serde_json::json!({"id": id, "cmd": "sleep 1", "instances": 1, "cpus": 0.1, "mem": 32});
-    for id in ["/a", "/b"] {
-        marathon.create_app(&app(id)).await.expect("create");
-    }
-    let view = MarathonView::new();
-    let (_stop, stopped) = watch::channel(false);
-    let settings = ViewSettings {
-        resync_every: Duration::from_millis(300),
-        ..ViewSettings::default()
-    };
-    tokio::spawn(view.clone().run(marathon.clone(), settings, stopped));
-    wait("the view lists", || view.status().complete).await;
-    caught_up(&c, &view).await;
+    let (c, marathon, view, _stop) = resyncing_view(&["/a", "/b"], 300).await;
     let lists = view.status().lists;
 
     // The next GET under /v2/apps is the resync's list (nothing else is fetched meanwhile).
