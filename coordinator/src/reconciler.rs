@@ -598,7 +598,8 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
         reason: ActivationReason,
     ) -> Arc<DesiredReport> {
         let Some(changes) = self.soa_changes.clone() else {
-            return Arc::new(read_blocking(self.settings.soa_dir.clone(), ctx, None).await);
+            let soa_dir = self.settings.soa_dir.clone();
+            return Arc::new(read_blocking(move || read_desired(&soa_dir, &ctx)).await);
         };
         let fingerprint = format!("{}|{:?}|{:?}", ctx.cluster, ctx.system, ctx.slaves);
         let soa_dir = self.settings.soa_dir.clone();
@@ -615,11 +616,13 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
             (DesiredRead::Cached, Some(cache)) => (cache.report, cache.read_at),
             (DesiredRead::Update(services), Some(cache)) => {
                 let previous = Arc::unwrap_or_clone(cache.report);
-                let report = read_blocking(soa_dir, ctx, Some((previous, services)));
+                let report =
+                    read_blocking(move || update_desired(&soa_dir, &ctx, previous, &services));
                 (Arc::new(report.await), cache.read_at)
             }
             (DesiredRead::Reread, Some(cache)) => {
-                let fresh = reread_blocking(soa_dir, ctx, Arc::clone(&cache.report)).await;
+                let previous = Arc::clone(&cache.report);
+                let fresh = read_blocking(move || reread_desired(&soa_dir, &ctx, &previous)).await;
                 // A re-read that finds exactly what is cached (the periodic safety net,
                 // usually) keeps the cached `Arc`: everything keyed by its identity (the plan
                 // memo's inputs, the monitor's settled checks, rollback's configs, the gRPC
@@ -632,7 +635,7 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
                 (report, Instant::now())
             }
             _ => {
-                let fresh = read_blocking(soa_dir, ctx, None).await;
+                let fresh = read_blocking(move || read_desired(&soa_dir, &ctx)).await;
                 (Arc::new(fresh), Instant::now())
             }
         };
@@ -831,28 +834,9 @@ fn summarize(report: &ApplyReport) -> PassStatus {
     }
 }
 
-/// Reads desired state on the blocking pool: everything, or `previous` updated for the named
-/// services.
-async fn read_blocking(
-    soa_dir: std::path::PathBuf,
-    ctx: DesiredContext,
-    previous: Option<(DesiredReport, std::collections::BTreeSet<String>)>,
-) -> DesiredReport {
-    tokio::task::spawn_blocking(move || match previous {
-        None => read_desired(&soa_dir, &ctx),
-        Some((report, changed)) => update_desired(&soa_dir, &ctx, report, &changed),
-    })
-    .await
-    .expect("reading desired state does not panic")
-}
-
-/// A full read keeping from `previous` what reads the same ([`reread_desired`]).
-async fn reread_blocking(
-    soa_dir: std::path::PathBuf,
-    ctx: DesiredContext,
-    previous: Arc<DesiredReport>,
-) -> DesiredReport {
-    tokio::task::spawn_blocking(move || reread_desired(&soa_dir, &ctx, &previous))
+/// Reads desired state on the blocking pool (file I/O and parsing).
+async fn read_blocking(read: impl FnOnce() -> DesiredReport + Send + 'static) -> DesiredReport {
+    tokio::task::spawn_blocking(read)
         .await
         .expect("reading desired state does not panic")
 }
