@@ -279,6 +279,33 @@ async fn a_write_is_read_back_while_a_resync_lists() {
     caught_up(&c, &view).await;
 }
 
+/// A batch of fetched apps is applied as its apps arrive, not once the slowest has: held
+/// whole, the batch at the end of a convergence was a second copy of the cluster.
+#[tokio::test]
+async fn fetched_apps_are_applied_as_they_arrive() {
+    let (c, _marathon, view, _stop) = resyncing_view(&["/a", "/b"], 600_000).await;
+    let slow = Fault {
+        path_prefix: Some("/v2/apps/b".into()),
+        method: Some("GET".into()),
+        kind: FaultKind::Delay { millis: 3000 },
+        count: Some(1),
+    };
+    c.sim.sim_fault(slow);
+    // No write: nothing but the invalidation names them (no event adds to the batch).
+    let fetches = view.status().fetches;
+    view.invalidate(["/a".to_string(), "/b".to_string()]);
+    wait("/a applied", || view.status().fetches > fetches).await;
+    let status = view.status();
+    assert_eq!(
+        (status.fetches, status.pending),
+        (fetches + 1, 1),
+        "/a is in while /b is still on its way"
+    );
+    assert_eq!(c.sim.sim_faults()[0].count, Some(0), "/b was held up");
+    view.current(Duration::from_secs(5)).await.expect("settles");
+    assert_eq!(view.status().fetches, fetches + 2);
+}
+
 /// Marathon drops events for a slow consumer without a word, so a complete view can be wrong.
 /// Here it still believes the new version healthy after its tasks died; the plan to kill the
 /// old tasks is confirmed against Marathon first, and nothing old is killed.

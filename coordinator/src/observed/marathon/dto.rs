@@ -165,17 +165,25 @@ fn timestamp(s: Option<String>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// Collects into a `Vec` of exactly the items' count. (`collect` reuses the source `Vec`'s
+/// allocation when the sizes allow, and serde grows a decoded `Vec` to a capacity of at least
+/// four: an app's one task then kept four `Task`s' room, 672 bytes, for as long as the view
+/// held it — about 25 MB at 50,000 apps.)
+fn exact<T>(items: impl ExactSizeIterator<Item = T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(items.len());
+    out.extend(items);
+    out
+}
+
 impl From<App> for ObservedApp {
     fn from(a: App) -> Self {
         ObservedApp {
             id: a.id,
             instances: a.instances,
             has_health_checks: !a.health_checks.is_empty(),
-            deployments: a.deployments.into_iter().map(|d| d.id).collect(),
-            tasks: a
-                .tasks
-                .into_iter()
-                .map(|t| ObservedTask {
+            deployments: exact(a.deployments.into_iter().map(|d| d.id)),
+            tasks: exact(a.tasks.into_iter().map(|t| {
+                ObservedTask {
                     id: t.id,
                     host: t.host,
                     ports: t.ports,
@@ -187,8 +195,8 @@ impl From<App> for ObservedApp {
                         .into_iter()
                         .map(|h| h.alive)
                         .collect(),
-                })
-                .collect(),
+                }
+            })),
             last_task_failure: a.last_task_failure.map(|f| {
                 Box::new(TaskFailure {
                     task_id: f.task_id,
@@ -364,6 +372,24 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn an_app_keeps_no_spare_room_for_tasks() {
+        let body = serde_json::json!({"id": "/web.main.gitaaaa.configbbbb", "instances": 1,
+            "deployments": [{"id": "d1"}],
+            "tasks": [{"id": "web.main.t1", "host": "h1", "ports": [31000],
+                       "healthCheckResults": [{"alive": true}]}]});
+        // As from the wire (a `Value` would tell serde each array's length up front).
+        let app: App = serde_json::from_str(&body.to_string()).expect("parses");
+        assert!(
+            app.tasks.capacity() > 1,
+            "serde grows a decoded Vec past its length"
+        );
+        let app = ObservedApp::from(app);
+        assert_eq!((app.tasks.len(), app.tasks.capacity()), (1, 1));
+        assert_eq!(app.deployments.capacity(), 1);
+        assert_eq!(app.tasks[0].health_results, [true]);
     }
 }
 
