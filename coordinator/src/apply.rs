@@ -260,11 +260,7 @@ fn finished_bounce(ip: &InstancePlan) -> bool {
             )
         })
         .count();
-    deletes > 0
-        && ip
-            .progress
-            .as_deref()
-            .is_some_and(|p| p.ends_with(&format!("{deletes} old apps.")))
+    deletes > 0 && ip.progress.is_some_and(|p| p.old_apps == deletes)
 }
 
 async fn apply_cleanup<M: MarathonApi>(

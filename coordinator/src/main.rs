@@ -9,6 +9,7 @@ mod commands;
 /// `bench-serve` on the same machine and code, glibc held the idle RSS at 278–305 MB with two
 /// arenas and a trim after every round; jemalloc at 213–272 MB, returning pages by itself
 /// (background purging threads), and a steady pass took 25–33 ms instead of 68–76 ms.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -18,15 +19,18 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// of ten (`dirty_decay_ms`: right after 50,000 apps converged, the burst of refetched apps
 /// held the RSS at 369–374 MB for ten seconds; with a second it stayed under 297 MB, at the
 /// same steady-state CPU). `_RJEM_MALLOC_CONF` in the environment overrides them.
+#[cfg(feature = "jemalloc")]
 #[allow(unsafe_code)]
 #[unsafe(export_name = "_rjem_malloc_conf")]
 static MALLOC_CONF: MallocConf = MallocConf(c"narenas:8,dirty_decay_ms:1000".as_ptr());
 
 /// A C string pointer jemalloc reads (`const char *malloc_conf`).
+#[cfg(feature = "jemalloc")]
 #[repr(transparent)]
 struct MallocConf(*const std::ffi::c_char);
 
 // SAFETY: it points to a `'static` C string literal, never written.
+#[cfg(feature = "jemalloc")]
 #[allow(unsafe_code)]
 unsafe impl Sync for MallocConf {}
 

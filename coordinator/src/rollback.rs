@@ -114,6 +114,7 @@ impl<S: SensuSink> Roller<S> {
             leading: leadership.destructive.is_some(),
             dry_run: self.deps.dry_run,
         };
+        self.state.record_news(&observations.news);
         let decisions = decide(&mut self.state, ctx, &observations.instances);
         for d in decisions {
             match d {

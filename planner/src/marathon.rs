@@ -23,8 +23,8 @@ pub use happy::is_happy;
 pub use instance::plan_instance;
 pub use memo::PlanMemo;
 pub use model::{
-    Action, AppDefinition, BounceMethod, DeleteReason, DesiredInstance, DrainKind, DrainState,
-    HacheckParams, HappyParams, InstancePlan, Observed,
+    Action, AppDefinition, BounceMethod, BounceProgress, DeleteReason, DesiredInstance, DrainKind,
+    DrainState, HacheckParams, HappyParams, InstancePlan, Observed, ProgressLine,
 };
 
 /// Desired state of the whole cluster for one pass.

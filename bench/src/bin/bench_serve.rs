@@ -270,10 +270,18 @@ metrics_listen: 127.0.0.1:{metrics}
     .await
     .with_context(|| format!("logs in {}", logs.display()))?;
     let took = started.elapsed().as_secs_f64();
+    let lists = metric_sum(
+        &http,
+        metrics,
+        "galley_call_duration_seconds_count",
+        &[r#"op="list_apps""#],
+    )
+    .await;
     println!(
-        "converged from empty in {took:.1} s; CPU over it: coordinator {:.0}% of a core, emulator {:.0}%",
+        "converged from empty in {took:.1} s; CPU over it: coordinator {:.0}% of a core, emulator {:.0}%; Marathon list calls {lists}; coordinator RSS peak so far {:.0} MB",
         coord_start.percent_since(&coord),
-        sim_start.percent_since(&sim)
+        sim_start.percent_since(&sim),
+        proc_status_kib(&coord.pid(), "VmHWM") as f64 / 1024.0,
     );
 
     let mut client = CoordinatorServiceClient::connect(format!("http://127.0.0.1:{grpc}")).await?;

@@ -39,6 +39,28 @@ pub struct Observations {
     pub instances: Vec<InstanceObservation>,
     /// `(instance, error naming the file and key)`.
     pub bad_policies: Vec<(InstanceKey, String)>,
+    /// Healthy instances that matter only as their deploy group's news (not in `instances`).
+    pub news: Vec<HealthyNews>,
+}
+
+/// A deploy group's last healthy instance of a pass, whose sha the decision has not recorded
+/// for the group, and which matters for nothing else: all the decision does with it is
+/// remember the sha ([`RollbackState::record_news`]). While 50,000 instances converge (or on
+/// the first pass after a restart) every group has news at once, and full observations of
+/// them all took ~440 bytes an instance.
+#[derive(Debug, Clone)]
+pub struct HealthyNews {
+    /// The instance (shared with the pass's desired state).
+    pub instance: Arc<DesiredInstance>,
+    /// Its deploy group.
+    pub deploy_group: String,
+}
+
+impl HealthyNews {
+    /// The full sha its desired app runs.
+    pub fn sha(&self) -> &str {
+        self.instance.app.git_sha().unwrap_or_default()
+    }
 }
 
 impl Observations {
@@ -54,7 +76,8 @@ impl Observations {
 /// What the decision and the alerts remember, which decides the instances a pass observes in
 /// full: every instance whose policy rolls back, every instance the decision watches or
 /// reported, every instance of a service with a raised rollback alert (a healthy one may
-/// resolve it), and the last healthy instance of each deploy group whose sha is news. Any
+/// resolve it), and (as [`HealthyNews`] only) the last healthy instance of each deploy group
+/// whose sha is news. Any
 /// other instance's observation would change nothing, so at 50,000 instances a pass builds a
 /// handful of observations instead of one (six allocations) per instance.
 #[derive(Debug)]
@@ -200,13 +223,17 @@ pub fn observe(
             let sha = d.app.git_sha().unwrap_or_default();
             let news = last_healthy.contains(&(group.as_str(), i))
                 && interest.state.last_healthy_of(&d.service, group) != Some(sha);
-            let relevant = news
-                || policy.rolls_back()
+            let relevant = policy.rolls_back()
                 || interest.alerted.contains(d.service.as_str())
                 || (interest.instances).contains(&(d.service.as_str(), d.instance.as_str()));
             if relevant {
                 out.instances
                     .push(observation(d, group, *policy, glance, all_apps, &inputs));
+            } else if news {
+                out.news.push(HealthyNews {
+                    instance: Arc::clone(d),
+                    deploy_group: group.clone(),
+                });
             }
         }
     }
@@ -411,7 +438,11 @@ mod tests {
             now: DateTime<Utc>,
         ) -> Vec<String> {
             let obs = observations(snapshot, cache, state, instances, now);
-            obs.instances.iter().map(|o| o.key.1.clone()).collect()
+            let news = obs.news.iter().map(|n| n.instance.instance.clone());
+            let mut seen: Vec<String> = obs.instances.iter().map(|o| o.key.1.clone()).collect();
+            seen.extend(news);
+            seen.sort();
+            seen
         }
 
         fn observations(
@@ -450,14 +481,17 @@ mod tests {
                 "both healthy: news for their groups"
             );
             let obs = observations(&snapshot, &mut cache, &RollbackState::default(), &[], now);
+            assert!(obs.instances.is_empty(), "news only: no full observation");
             let ctx = PassContext {
                 now,
                 frozen: false,
                 leading: true,
                 dry_run: false,
             };
+            state.record_news(&obs.news);
             decide(&mut state, ctx, &obs.instances);
             assert_eq!(state.last_healthy_of("web", "c1.main"), Some(SHA));
+            assert_eq!(state.last_healthy_of("web", "c1.canary"), Some(SHA));
 
             let seen = observed(&snapshot, &mut cache, &state, &[], now);
             assert!(seen.is_empty(), "nothing is news: {seen:?}");

@@ -10,7 +10,8 @@ use galley_common::observed::{ObservedApp, ObservedTask};
 use super::bounce::{BounceInput, TasksByApp, decide};
 use super::happy::is_happy;
 use super::model::{
-    Action, DeleteReason, DesiredInstance, DrainKind, DrainState, InstancePlan, Observed,
+    Action, BounceProgress, DeleteReason, DesiredInstance, DrainKind, DrainState, InstancePlan,
+    Observed,
 };
 
 /// Plans one instance. `related` are the apps whose id starts with `/<short id>.`.
@@ -129,15 +130,16 @@ pub fn plan_instance(
 
     plan.bouncing = new_app.is_none() || !old_apps.is_empty();
     if plan.bouncing {
-        plan.progress = Some(progress_line(
-            desired,
-            new_app.is_some(),
-            happy_new,
-            &old_happy,
-            &old_unhappy,
-            &old_draining,
-            old_apps.len(),
-        ));
+        let count = |m: &TasksByApp| m.values().map(BTreeSet::len).sum::<usize>();
+        plan.progress = Some(BounceProgress {
+            method: desired.bounce_method,
+            new_exists: new_app.is_some(),
+            to_bring_up: (desired.instances as usize).saturating_sub(happy_new),
+            old_happy: count(&old_happy),
+            old_unhappy: count(&old_unhappy),
+            old_draining: count(&old_draining),
+            old_apps: old_apps.len(),
+        });
     }
     if decision.create_app && new_app.is_none() {
         plan.actions.insert(
@@ -156,6 +158,8 @@ pub fn plan_instance(
         &old_draining,
         &old_apps,
     );
+    // Pushed one by one, the actions had room for four (224 bytes) where one is the rule.
+    plan.actions.shrink_to_fit();
     plan
 }
 
@@ -274,34 +278,4 @@ fn drain_and_kill(
             });
         }
     }
-}
-
-fn progress_line(
-    d: &DesiredInstance,
-    new_exists: bool,
-    happy_new: usize,
-    old_happy: &TasksByApp,
-    old_unhappy: &TasksByApp,
-    old_draining: &TasksByApp,
-    old_apps: usize,
-) -> String {
-    let count = |m: &TasksByApp| m.values().map(BTreeSet::len).sum::<usize>();
-    format!(
-        "{} bounce in progress on {}.{}. New marathon app {} {}. {} new tasks to bring up. \
-         {} old tasks receiving traffic and happy. {} old tasks unhappy. {} old tasks draining. {} old apps.",
-        d.bounce_method,
-        d.service,
-        d.instance,
-        d.app_id.trim_start_matches('/'),
-        if new_exists {
-            "exists"
-        } else {
-            "not created yet"
-        },
-        (d.instances as usize).saturating_sub(happy_new),
-        count(old_happy),
-        count(old_unhappy),
-        count(old_draining),
-        old_apps
-    )
 }

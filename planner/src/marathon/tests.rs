@@ -264,7 +264,13 @@ fn a_new_instance_is_created() {
     let p = run(&desired(BounceMethod::Crossover, 3), &observed(vec![]));
     assert_eq!(actions(&p), vec![format!("create {NEW}")]);
     assert!(p.bouncing);
-    assert!(p.progress.as_deref().unwrap_or("").starts_with("crossover bounce in progress on svc.main. New marathon app svc.main.gitnew.confignew not created yet."));
+    assert_eq!(
+        p.progress_line().expect("bouncing").to_string(),
+        "crossover bounce in progress on svc.main. New marathon app svc.main.gitnew.confignew \
+         not created yet. 3 new tasks to bring up. 0 old tasks receiving traffic and happy. \
+         0 old tasks unhappy. 0 old tasks draining. 0 old apps."
+    );
+    assert_eq!(p.actions.capacity(), 1, "no spare room kept per plan");
 }
 
 #[test]

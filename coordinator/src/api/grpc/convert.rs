@@ -181,7 +181,7 @@ pub fn instance_status(
     };
     s.bounce_state = state as i32;
     if let Some(p) = plan {
-        s.bounce_progress = p.progress.clone().unwrap_or_default();
+        s.bounce_progress = p.progress_line().map(|l| l.to_string()).unwrap_or_default();
         s.planned_actions = p.actions.iter().map(ToString::to_string).collect();
     }
     s
