@@ -10,7 +10,8 @@
 //! - a task killed in Marathon → the pass its event triggers (latency);
 //! - one instance's `instances` changed in the soa dir → Marathon's app scaled (latency; each
 //!   change made once the last one's deployment finished);
-//! - optionally a soak with churn (tasks killed at random), RSS sampled over time.
+//! - optionally a soak with churn (tasks killed at random), RSS sampled over time;
+//! - a restart on the converged cluster: the first pass with nothing to do, RSS (`--restart`).
 //!
 //! `cargo build --release -p galley-sim -p galley-coordinator -p galley-bench &&
 //!  target/release/bench-serve [--instances 10000] [--soak-minutes 30]`
@@ -52,6 +53,10 @@ struct Args {
     /// Tasks killed per minute during the soak.
     #[arg(long, default_value_t = 30)]
     churn_per_minute: u32,
+    /// At the end, restart the coordinator on the converged cluster (killed, started again
+    /// with the same config) and measure its cold start.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    restart: bool,
     /// `marathon.watch_events` (false: every pass lists Marathon, as before the view).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     watch_events: bool,
@@ -251,16 +256,15 @@ metrics_listen: 127.0.0.1:{metrics}
     );
     let sim_start = CpuMark::of(&sim);
     let started = Instant::now();
-    let coord = spawn(
-        "galley-coordinator",
-        &[
-            "serve",
-            "--config",
-            &cfg.display().to_string(),
-            "--insecure",
-        ],
-        &logs,
-    )?;
+    let serve_args = [
+        "serve",
+        "--config",
+        &cfg.display().to_string(),
+        "--insecure",
+    ]
+    .map(String::from);
+    let serve_args: Vec<&str> = serve_args.iter().map(String::as_str).collect();
+    let mut coord = spawn("galley-coordinator", &serve_args, &logs)?;
     let coord_start = CpuMark::of(&coord);
     wait_until(
         "every app created and running",
@@ -306,9 +310,78 @@ metrics_listen: 127.0.0.1:{metrics}
         proc_status_kib(&coord.pid(), "VmHWM") as f64 / 1024.0,
         rss_mb(&sim)
     );
+    if args.restart {
+        coord = restart(coord, &serve_args, &logs, &http, &marathon, metrics).await?;
+    }
     drop(coord);
     drop(sim);
     Ok(())
+}
+
+/// Kills the coordinator and starts it again on the converged cluster (the realistic cold
+/// start: one full list, nothing to create), then prints how long until its first pass found
+/// nothing to do, what it changed in Marathon (nothing is right), and its RSS.
+async fn restart(
+    coord: Proc,
+    serve_args: &[&str],
+    logs: &Path,
+    http: &reqwest::Client,
+    marathon: &str,
+    metrics: u16,
+) -> anyhow::Result<Proc> {
+    let versions = |apps: Vec<Value>| -> std::collections::BTreeSet<(String, String)> {
+        apps.iter()
+            .map(|a| (a["id"].to_string(), a["version"].to_string()))
+            .collect()
+    };
+    let before = versions(apps(http, marathon).await);
+    drop(coord);
+    std::fs::rename(
+        logs.join("galley-coordinator.log"),
+        logs.join("galley-coordinator-before-restart.log"),
+    )?;
+    let started = Instant::now();
+    let coord = spawn("galley-coordinator", serve_args, logs)?;
+    let up_to_date = || {
+        metric_sum(
+            http,
+            metrics,
+            "galley_pass_duration_seconds_count",
+            &[r#"outcome="up_to_date""#],
+        )
+    };
+    wait_until(
+        "a pass with nothing to do",
+        Duration::from_secs(600),
+        || async { up_to_date().await >= 1.0 },
+    )
+    .await
+    .with_context(|| format!("logs in {}", logs.display()))?;
+    let took = started.elapsed().as_secs_f64();
+    let lists = metric_sum(
+        http,
+        metrics,
+        "galley_call_duration_seconds_count",
+        &[r#"op="list_apps""#],
+    )
+    .await;
+    let peak_then = proc_status_kib(&coord.pid(), "VmHWM") as f64 / 1024.0;
+    let mut rss = Vec::new();
+    for _ in 0..SETTLE.as_secs() {
+        rss.push(rss_mb(&coord));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let changed = before
+        .symmetric_difference(&versions(apps(http, marathon).await))
+        .count();
+    println!(
+        "restart on the converged cluster: first pass with nothing to do {took:.1} s after start; Marathon list calls {lists}; apps changed in Marathon {changed}; coordinator RSS peak {peak_then:.0} MB by then, over the next {} s max {:.0} MB, then {:.0} MB (peak {:.0} MB)",
+        SETTLE.as_secs(),
+        rss.iter().copied().fold(0.0, f64::max),
+        rss_mb(&coord),
+        proc_status_kib(&coord.pid(), "VmHWM") as f64 / 1024.0,
+    );
+    Ok(coord)
 }
 
 async fn wait_until<F, Fut>(what: &str, limit: Duration, mut check: F) -> anyhow::Result<()>

@@ -268,8 +268,9 @@ impl MarathonView {
         // Not a change of Marathon: no pass is woken for it (the list that follows is one).
     }
 
-    /// Every app held, sorted by id (the snapshot a read would get, complete or not).
-    fn held(&self) -> AppSnapshot {
+    /// Every app held, sorted by id (the snapshot a read would get, complete or not): to
+    /// compare a list with, never to plan from.
+    pub(crate) fn held(&self) -> AppSnapshot {
         self.lock().snapshot()
     }
 

@@ -171,12 +171,13 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
                 return Ok((apps, AppsSource::View));
             }
         }
-        let mut apps = self.marathon.list_apps().await?;
+        // Each listed app equal to one the view holds is that same `Arc`: a pass that lists
+        // while the view catches up on a burst (at 50,000 apps, right after convergence) then
+        // holds one copy of the unchanged apps, not two, and the caches keyed by them stay.
+        let held = self.view.as_ref().map(|v| v.held()).unwrap_or_default();
+        let mut apps = self.marathon.list_apps_reusing(held).await?;
         apps.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok((
-            Arc::new(apps.into_iter().map(Arc::new).collect()),
-            AppsSource::List,
-        ))
+        Ok((Arc::new(apps), AppsSource::List))
     }
 
     /// Fetches `ids` again (a plan from the view is about to destroy something) and merges

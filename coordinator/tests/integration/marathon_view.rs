@@ -306,6 +306,38 @@ async fn fetched_apps_are_applied_as_they_arrive() {
     assert_eq!(view.status().fetches, fetches + 2);
 }
 
+/// A pass that cannot plan from the view (here its stream broke and its list again is held
+/// up) lists Marathon, and shares the view's `Arc` of every app that reads the same: one copy
+/// of the cluster, not two, and the caches keyed by them stay valid.
+#[tokio::test]
+async fn a_pass_that_lists_shares_the_views_unchanged_apps() {
+    let (mut c, view, _stop) = attach_view(Cluster::new().await).await;
+    c.config("web", "main:\n  instances: 2\ncanary:\n  instances: 1\n");
+    c.deploy("web", &["main", "canary"], SHA1, DesiredState::Start, None);
+    converge(&mut c, &view, 20).await;
+    let held = view.current(Duration::from_secs(1)).await.expect("held");
+    // The view's list after the break is the next GET under /v2/apps.
+    c.sim.sim_fault(Fault {
+        path_prefix: Some("/v2/apps".into()),
+        method: Some("GET".into()),
+        kind: FaultKind::Delay { millis: 4_000 },
+        count: Some(1),
+    });
+    c.sim.sim_break_event_streams();
+    wait("the view lists again", || {
+        c.sim.sim_faults()[0].count == Some(0)
+    })
+    .await;
+    assert!(!view.status().complete);
+    let r = c.pass().await;
+    assert_eq!(r.snapshot.apps_source, AppsSource::List, "{:?}", r.status);
+    assert_eq!(r.status, PassStatus::UpToDate);
+    assert_eq!(r.snapshot.apps.len(), held.len());
+    for (listed, was) in r.snapshot.apps.iter().zip(held.iter()) {
+        assert!(Arc::ptr_eq(listed, was), "{} is the view's Arc", was.id);
+    }
+}
+
 /// Marathon drops events for a slow consumer without a word, so a complete view can be wrong.
 /// Here it still believes the new version healthy after its tasks died; the plan to kill the
 /// old tasks is confirmed against Marathon first, and nothing old is killed.
