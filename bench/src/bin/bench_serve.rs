@@ -155,6 +155,17 @@ fn median_p90(v: &mut [f64]) -> (f64, f64) {
 }
 
 /// Sum of the `/metrics` samples of `name` whose labels contain every `labels` text.
+/// Marathon list calls the coordinator made so far.
+async fn list_calls(http: &reqwest::Client, metrics: u16) -> f64 {
+    metric_sum(
+        http,
+        metrics,
+        "galley_call_duration_seconds_count",
+        &[r#"op="list_apps""#],
+    )
+    .await
+}
+
 async fn metric_sum(http: &reqwest::Client, port: u16, name: &str, labels: &[&str]) -> f64 {
     let Ok(resp) = http
         .get(format!("http://127.0.0.1:{port}/metrics"))
@@ -274,13 +285,7 @@ metrics_listen: 127.0.0.1:{metrics}
     .await
     .with_context(|| format!("logs in {}", logs.display()))?;
     let took = started.elapsed().as_secs_f64();
-    let lists = metric_sum(
-        &http,
-        metrics,
-        "galley_call_duration_seconds_count",
-        &[r#"op="list_apps""#],
-    )
-    .await;
+    let lists = list_calls(&http, metrics).await;
     println!(
         "converged from empty in {took:.1} s; CPU over it: coordinator {:.0}% of a core, emulator {:.0}%; Marathon list calls {lists}; coordinator RSS peak so far {:.0} MB",
         coord_start.percent_since(&coord),
@@ -358,13 +363,7 @@ async fn restart(
     .await
     .with_context(|| format!("logs in {}", logs.display()))?;
     let took = started.elapsed().as_secs_f64();
-    let lists = metric_sum(
-        http,
-        metrics,
-        "galley_call_duration_seconds_count",
-        &[r#"op="list_apps""#],
-    )
-    .await;
+    let lists = list_calls(http, metrics).await;
     let peak_then = proc_status_kib(&coord.pid(), "VmHWM") as f64 / 1024.0;
     let mut rss = Vec::new();
     for _ in 0..SETTLE.as_secs() {
@@ -435,14 +434,7 @@ async fn steady_passes(
     metrics: u16,
     n: usize,
 ) -> anyhow::Result<()> {
-    let lists = || {
-        metric_sum(
-            http,
-            metrics,
-            "galley_call_duration_seconds_count",
-            &[r#"op="list_apps""#],
-        )
-    };
+    let lists = || list_calls(http, metrics);
     let before = lists().await;
     let mut times = Vec::new();
     let mut steps: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
@@ -482,14 +474,7 @@ async fn steady_passes(
 const SETTLE: Duration = Duration::from_secs(30);
 
 async fn idle_window(http: &reqwest::Client, metrics: u16, coord: &Proc, sim: &Proc, seconds: u64) {
-    let lists = || {
-        metric_sum(
-            http,
-            metrics,
-            "galley_call_duration_seconds_count",
-            &[r#"op="list_apps""#],
-        )
-    };
+    let lists = || list_calls(http, metrics);
     let passes = || metric_sum(http, metrics, "galley_pass_duration_seconds_count", &[]);
     // Right after convergence the view still fetches the last burst of task and health
     // events and the first rounds check every new instance: not idle yet.

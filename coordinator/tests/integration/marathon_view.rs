@@ -38,6 +38,16 @@ async fn attach_view(c: Cluster) -> (Cluster, MarathonView, watch::Sender<bool>)
     (c, view, stop)
 }
 
+/// The next GET whose path starts with `path_prefix` answered `millis` late.
+fn delayed_get(path_prefix: &str, millis: u64) -> Fault {
+    Fault {
+        path_prefix: Some(path_prefix.into()),
+        method: Some("GET".into()),
+        kind: FaultKind::Delay { millis },
+        count: Some(1),
+    }
+}
+
 async fn wait(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !cond() {
@@ -255,12 +265,7 @@ async fn a_write_is_read_back_while_a_resync_lists() {
     let lists = view.status().lists;
 
     // The next GET under /v2/apps is the resync's list (nothing else is fetched meanwhile).
-    let slow = Fault {
-        path_prefix: Some("/v2/apps".into()),
-        method: Some("GET".into()),
-        kind: FaultKind::Delay { millis: 3000 },
-        count: Some(1),
-    };
+    let slow = delayed_get("/v2/apps", 3000);
     c.sim.sim_fault(slow);
     wait("the resync's list is held up", || {
         c.sim.sim_faults()[0].count == Some(0)
@@ -284,12 +289,7 @@ async fn a_write_is_read_back_while_a_resync_lists() {
 #[tokio::test]
 async fn fetched_apps_are_applied_as_they_arrive() {
     let (c, _marathon, view, _stop) = resyncing_view(&["/a", "/b"], 600_000).await;
-    let slow = Fault {
-        path_prefix: Some("/v2/apps/b".into()),
-        method: Some("GET".into()),
-        kind: FaultKind::Delay { millis: 3000 },
-        count: Some(1),
-    };
+    let slow = delayed_get("/v2/apps/b", 3000);
     c.sim.sim_fault(slow);
     // No write: nothing but the invalidation names them (no event adds to the batch).
     let fetches = view.status().fetches;
@@ -317,12 +317,7 @@ async fn a_pass_that_lists_shares_the_views_unchanged_apps() {
     converge(&mut c, &view, 20).await;
     let held = view.current(Duration::from_secs(1)).await.expect("held");
     // The view's list after the break is the next GET under /v2/apps.
-    c.sim.sim_fault(Fault {
-        path_prefix: Some("/v2/apps".into()),
-        method: Some("GET".into()),
-        kind: FaultKind::Delay { millis: 4_000 },
-        count: Some(1),
-    });
+    c.sim.sim_fault(delayed_get("/v2/apps", 4_000));
     c.sim.sim_break_event_streams();
     wait("the view lists again", || {
         c.sim.sim_faults()[0].count == Some(0)
