@@ -213,7 +213,7 @@ pub struct Reconciler<M, S> {
     plan_memo: std::sync::Mutex<crate::plan::PlanMemo>,
     generation: u64,
     backoff: BTreeMap<InstanceKey, (Instant, Duration)>,
-    /// The hash of each bouncing instance's last progress line ([`line_hash`]): a line is
+    /// The hash of each bouncing instance's last progress line ([`crate::report::text_hash`]): a line is
     /// logged when it changes, and holding the lines themselves took ~350 bytes an instance
     /// while 50,000 converged.
     last_progress: BTreeMap<InstanceKey, u64>,
@@ -698,7 +698,7 @@ impl<M: MarathonApi, S: MesosApi> Reconciler<M, S> {
             let key = (ip.service.clone(), ip.instance.clone());
             match ip.progress_line() {
                 Some(line) => {
-                    let hash = line_hash(&line);
+                    let hash = crate::report::text_hash(&line);
                     if self.last_progress.insert(key, hash) != Some(hash) {
                         (self.events)(ApplyEvent {
                             service: ip.service.clone(),
@@ -847,22 +847,6 @@ async fn read_blocking(read: impl FnOnce() -> DesiredReport + Send + 'static) ->
 
 /// Shared, lock-protected state; see [`Control`].
 pub(crate) type Shared<T> = Arc<Mutex<T>>;
-
-/// A hash of what `line` displays, written straight into the hasher (no `String`).
-fn line_hash(line: &impl std::fmt::Display) -> u64 {
-    use std::fmt::Write as _;
-    use std::hash::Hasher as _;
-    struct HashWriter(std::collections::hash_map::DefaultHasher);
-    impl std::fmt::Write for HashWriter {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            self.0.write(s.as_bytes());
-            Ok(())
-        }
-    }
-    let mut w = HashWriter(std::collections::hash_map::DefaultHasher::new());
-    let _ = write!(w, "{line}");
-    w.0.finish()
-}
 
 #[cfg(test)]
 mod tests {

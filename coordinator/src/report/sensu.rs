@@ -248,13 +248,6 @@ struct Remembered {
 /// One instance's remembered checks, by [`CheckKind::index`].
 type Checks = [Option<Remembered>; CheckKind::ALL.len()];
 
-fn hash_output(output: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    output.hash(&mut h);
-    h.finish()
-}
-
 /// Remembers the last status and envelope of every check it reported, so that recovery and
 /// removal send OK events to the same team.
 ///
@@ -347,7 +340,7 @@ impl<S: SensuSink> AlertTracker<S> {
             Some(_) if status == Status::Ok => Transition::Recovered,
             Some(_) => Transition::Changed,
         };
-        let output_hash = hash_output(output);
+        let output_hash = super::text_hash(&output);
         let same_settings = |r: &Remembered| match (&r.settings, settings) {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
             (a, b) => a.is_none() && b.is_none(),

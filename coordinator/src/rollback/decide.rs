@@ -223,8 +223,6 @@ impl RollbackState {
         Some(&groups[at].1)
     }
 
-    /// Records `sha` as the last healthy one of `(service, deploy_group)` (allocates only when
-    /// it is news).
     /// Remembers the sha of each deploy group's healthy news (as [`decide`] does for each
     /// healthy observation; call it before `decide`).
     pub fn record_news(&mut self, news: &[super::observe::HealthyNews]) {
@@ -233,6 +231,8 @@ impl RollbackState {
         }
     }
 
+    /// Records `sha` as the last healthy one of `(service, deploy_group)` (allocates only when
+    /// it is news).
     fn healthy(&mut self, service: &str, deploy_group: &str, sha: &str) {
         if self.last_healthy_of(service, deploy_group) == Some(sha) {
             return;
