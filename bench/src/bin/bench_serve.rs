@@ -154,7 +154,6 @@ fn median_p90(v: &mut [f64]) -> (f64, f64) {
     (v[v.len() / 2], v[(v.len() * 9 / 10).min(v.len() - 1)])
 }
 
-/// Sum of the `/metrics` samples of `name` whose labels contain every `labels` text.
 /// Marathon list calls the coordinator made so far.
 async fn list_calls(http: &reqwest::Client, metrics: u16) -> f64 {
     metric_sum(
@@ -166,6 +165,7 @@ async fn list_calls(http: &reqwest::Client, metrics: u16) -> f64 {
     .await
 }
 
+/// Sum of the `/metrics` samples of `name` whose labels contain every `labels` text.
 async fn metric_sum(http: &reqwest::Client, port: u16, name: &str, labels: &[&str]) -> f64 {
     let Ok(resp) = http
         .get(format!("http://127.0.0.1:{port}/metrics"))
